@@ -1,1 +1,160 @@
-fn main() {}
+//! `onair`: the binary. Parses the command line, loads settings, starts logging and
+//! runs the server (or a helper subcommand) until a signal.
+
+mod bench;
+mod push;
+mod settings;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use onair_server::{Server, Settings};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onair",
+    version,
+    about = "A live-streaming and live-interaction server"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// TOML settings file.
+    #[arg(long, env = "ONAIR_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// RTMP listen address [default: 0.0.0.0:1935].
+    #[arg(long, env = "ONAIR_RTMP_LISTEN", global = true)]
+    rtmp_listen: Option<SocketAddr>,
+    /// HTTP listen address (media over HTTP, API, pages) [default: 0.0.0.0:8080].
+    #[arg(long, env = "ONAIR_HTTP_LISTEN", global = true)]
+    http_listen: Option<SocketAddr>,
+    /// Directory for state: admin token, database, recordings [default: ./onair-data].
+    #[arg(long, env = "ONAIR_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log format [default: pretty on a terminal, json otherwise].
+    #[arg(long, env = "ONAIR_LOG_FORMAT", value_enum, global = true)]
+    log_format: Option<LogFormat>,
+    /// Any other setting, as section.key=value (repeatable); see docs/configuration.md.
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    set: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Publish an FLV file to an RTMP server at real-time pace.
+    Push(push::PushArgs),
+    /// Load-test a server: N RTMP or HTTP-FLV viewers of one stream (see bench/README.md).
+    Bench(bench::BenchArgs),
+    /// Print the effective settings as TOML and exit.
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = load_settings(&cli.common)?;
+    init_logging(cli.common.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(settings, &cli.common)),
+        Command::Push(args) => runtime.block_on(push::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&settings)?);
+            Ok(())
+        }
+    }
+}
+
+fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
+    let mut settings = settings::load(args.config.as_deref(), std::env::vars(), &args.set)?;
+    if let Some(addr) = args.rtmp_listen {
+        settings.rtmp.listen = addr;
+    }
+    if let Some(addr) = args.http_listen {
+        settings.http.listen = addr;
+    }
+    if let Some(dir) = &args.data_dir {
+        settings.data_dir = dir.clone();
+    }
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn init_logging(format: Option<LogFormat>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn serve(settings: Settings, args: &CommonArgs) -> anyhow::Result<()> {
+    tracing::info!(
+        config = %settings::describe(args.config.as_ref()),
+        version = env!("CARGO_PKG_VERSION"),
+        "starting onair"
+    );
+    let server = Server::bind(settings)
+        .await
+        .context("binding the listeners")?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    server.run(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

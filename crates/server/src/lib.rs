@@ -1,1 +1,135 @@
-//! placeholder
+//! The IO half of onair: TCP listeners, the stream hub, RTMP and HTTP egress.
+//!
+//! This is the only crate that knows about tokio and axum. Protocol logic lives in
+//! the sans-IO crates (`onair-rtmp`, `onair-flv`, `onair-amf0`); this crate feeds them
+//! bytes, moves frames between publishers and viewers, and enforces the limits and
+//! timeouts of [`Settings`].
+//!
+//! Deliberately absent: configuration loading from files or the environment (the
+//! binary's job) and process-level concerns such as signals and log formatting.
+
+pub mod client;
+pub mod config;
+mod http;
+pub mod hub;
+mod limits;
+mod rtmp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Settings;
+use hub::Hub;
+use limits::ConnectionLimiter;
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub hub: Arc<Hub>,
+    pub limiter: Arc<ConnectionLimiter>,
+    /// Fires when the server begins shutting down; long-lived responses end on it.
+    pub shutdown: CancellationToken,
+    pub started: std::time::Instant,
+}
+
+/// A server with its listeners bound, ready to [`run`](Server::run).
+pub struct Server {
+    shared: Arc<Shared>,
+    rtmp_listener: TcpListener,
+    http_listener: TcpListener,
+}
+
+impl Server {
+    /// Binds the RTMP and HTTP listeners. Fails if the settings are invalid or a port is taken.
+    pub async fn bind(settings: Settings) -> io::Result<Self> {
+        settings
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let rtmp_listener = TcpListener::bind(settings.rtmp.listen).await?;
+        let http_listener = TcpListener::bind(settings.http.listen).await?;
+        let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
+        let limiter = ConnectionLimiter::new(settings.limits.clone());
+        Ok(Self {
+            shared: Arc::new(Shared {
+                settings,
+                hub,
+                limiter,
+                shutdown: CancellationToken::new(),
+                started: std::time::Instant::now(),
+            }),
+            rtmp_listener,
+            http_listener,
+        })
+    }
+
+    pub fn rtmp_addr(&self) -> io::Result<SocketAddr> {
+        self.rtmp_listener.local_addr()
+    }
+
+    pub fn http_addr(&self) -> io::Result<SocketAddr> {
+        self.http_listener.local_addr()
+    }
+
+    pub fn hub(&self) -> Arc<Hub> {
+        Arc::clone(&self.shared.hub)
+    }
+
+    /// Runs until `shutdown` fires, then stops accepting, ends every connection and
+    /// returns once they are gone or the drain time has passed.
+    pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
+        let rtmp_addr = self.rtmp_addr()?;
+        let http_addr = self.http_addr()?;
+        let shared = self.shared;
+        let tracker = TaskTracker::new();
+        let inner_shutdown = shared.shutdown.clone();
+        tracker.spawn(rtmp::accept_loop(
+            self.rtmp_listener,
+            Arc::clone(&shared),
+            tracker.clone(),
+            inner_shutdown.clone(),
+        ));
+        let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
+        let listener = http::LimitedListener::new(
+            self.http_listener,
+            Arc::clone(&shared.limiter),
+            write_timeout,
+        );
+        let app = http::router(Arc::clone(&shared));
+        let http_shutdown = inner_shutdown.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                .await
+        });
+        tracing::info!(
+            rtmp = %rtmp_addr,
+            http = %http_addr,
+            "onair listening"
+        );
+
+        shutdown.cancelled().await;
+        tracing::info!("shutting down");
+        inner_shutdown.cancel();
+        tracker.close();
+        let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
+        let drained = tokio::time::timeout(drain, async {
+            tracker.wait().await;
+            let _ = http.await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?drain,
+                "connections still open after the drain time; exiting anyway"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! An RTMP client over TCP: the sans-IO `ClientSession` with a socket under it.
+//! `onair push`, the load benchmark and the tests publish and play with it; edges
+//! will pull with it.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use onair_media::FrameKind;
+use onair_rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+
+/// A tag read from an FLV file, as [`send_paced`] takes them.
+pub use onair_flv::Tag;
+
+/// An `rtmp://HOST[:PORT]/APP/NAME[?query]` URL split the way RTMP needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtmpUrl {
+    pub host_port: String,
+    pub app: String,
+    /// Stream name with its query, as sent in `publish`/`play`.
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid RTMP URL: {0}")]
+    BadUrl(&'static str),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("protocol: {0}")]
+    Protocol(#[from] onair_rtmp::Error),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("refused by the server: {code}: {description}")]
+    Refused { code: String, description: String },
+}
+
+impl RtmpUrl {
+    pub fn parse(url: &str) -> Result<Self, ClientError> {
+        let rest = url
+            .strip_prefix("rtmp://")
+            .ok_or(ClientError::BadUrl("must start with rtmp://"))?;
+        let (host, path) = rest
+            .split_once('/')
+            .ok_or(ClientError::BadUrl("no /app/name"))?;
+        let (app, name) = path
+            .split_once('/')
+            .ok_or(ClientError::BadUrl("no stream name"))?;
+        if host.is_empty() || app.is_empty() || name.is_empty() {
+            return Err(ClientError::BadUrl("expected rtmp://host/app/name"));
+        }
+        let has_port = host
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+        let host_port = if has_port {
+            host.to_owned()
+        } else {
+            format!("{host}:1935")
+        };
+        Ok(Self {
+            host_port,
+            app: app.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn tc_url(&self) -> String {
+        format!("rtmp://{}/{}", self.host_port, self.app)
+    }
+}
+
+pub struct RtmpClient {
+    session: ClientSession,
+    socket: TcpStream,
+    events: VecDeque<ClientEvent>,
+    /// Bytes taken from the session and not yet written; kept here so that a
+    /// cancelled [`flush`](Self::flush) loses nothing.
+    unsent: VecDeque<bytes::Bytes>,
+}
+
+impl RtmpClient {
+    /// Connects, handshakes and sends `connect`; returns once the server accepted it.
+    pub async fn connect(url: &RtmpUrl) -> Result<Self, ClientError> {
+        let socket = TcpStream::connect(&url.host_port).await?;
+        socket.set_nodelay(true)?;
+        let config = ClientConfig {
+            limits: onair_rtmp::Limits::default(),
+            app: url.app.clone(),
+            tc_url: url.tc_url(),
+            out_chunk_size: onair_rtmp::DEFAULT_OUT_CHUNK_SIZE,
+            flash_ver: "FMLE/3.0 (compatible; onair)".to_owned(),
+        };
+        let mut random = [0u8; onair_rtmp::RANDOM_LEN];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut random[..]);
+        let mut client = Self {
+            session: ClientSession::new(config, &random),
+            socket,
+            events: VecDeque::new(),
+            unsent: VecDeque::new(),
+        };
+        client.flush().await?;
+        client
+            .wait_for(|e| matches!(e, ClientEvent::Connected))
+            .await?;
+        Ok(client)
+    }
+
+    /// Publishes `name`; returns once the server said NetStream.Publish.Start.
+    pub async fn publish(&mut self, name: &str) -> Result<(), ClientError> {
+        self.session.publish(name);
+        self.flush().await?;
+        self.wait_for(|e| matches!(e, ClientEvent::PublishStarted { .. }))
+            .await
+    }
+
+    /// Plays `name`; returns once the server said NetStream.Play.Start.
+    pub async fn play(&mut self, name: &str) -> Result<(), ClientError> {
+        self.session.play(name);
+        self.flush().await?;
+        self.wait_for(|e| matches!(e, ClientEvent::PlayStarted { .. }))
+            .await
+    }
+
+    pub fn send_media(&mut self, kind: MediaKind, timestamp: u32, payload: &[u8]) {
+        self.session.send_media(kind, timestamp, payload);
+    }
+
+    pub fn send_metadata(&mut self, payload: &[u8]) {
+        self.session.send_metadata(payload);
+    }
+
+    /// Writes everything the session has queued. Cancel-safe: what was not written
+    /// yet is written by the next call.
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.unsent.push_back(bytes);
+        }
+        while let Some(front) = self.unsent.front_mut() {
+            let written = self.socket.write(front).await?;
+            if written == 0 {
+                return Err(ClientError::Io(io::ErrorKind::WriteZero.into()));
+            }
+            bytes::Buf::advance(front, written);
+            if front.is_empty() {
+                self.unsent.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event from the server, writing what the session queued (replies,
+    /// acknowledgements) before each read. Cancel-safe.
+    pub async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(event);
+            }
+            self.flush().await?;
+            self.read().await?;
+        }
+    }
+
+    /// Unpublishes or stops playing, then closes the socket.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        self.session.close();
+        self.flush().await?;
+        self.socket.shutdown().await?;
+        Ok(())
+    }
+
+    async fn read(&mut self) -> Result<(), ClientError> {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        if self.socket.read_buf(&mut buf).await? == 0 {
+            return Err(ClientError::Closed);
+        }
+        self.session.handle_input(&buf)?;
+        while let Some(event) = self.session.poll_event() {
+            self.events.push_back(event);
+        }
+        Ok(())
+    }
+
+    async fn wait_for(&mut self, done: impl Fn(&ClientEvent) -> bool) -> Result<(), ClientError> {
+        loop {
+            let event = self.next_event().await?;
+            if done(&event) {
+                return Ok(());
+            }
+            if let ClientEvent::Status {
+                level,
+                code,
+                description,
+            } = event
+            {
+                if level == "error" {
+                    return Err(ClientError::Refused { code, description });
+                }
+            }
+        }
+    }
+}
+
+/// Publishes `tags` (from an FLV file) at real-time pace, answering the server
+/// meanwhile; with `repeat`, starts over at the end forever with rising timestamps.
+pub async fn send_paced(
+    client: &mut RtmpClient,
+    tags: &[onair_flv::Tag],
+    repeat: bool,
+) -> Result<(), ClientError> {
+    let first_ts = tags.first().map_or(0, |t| t.timestamp);
+    let last_ts = tags.last().map_or(0, |t| t.timestamp);
+    // Each pass adds the file's length plus one frame so time keeps moving forward.
+    let pass_length = u64::from(last_ts.saturating_sub(first_ts)) + 40;
+    let start = Instant::now();
+    let mut pass: u64 = 0;
+    loop {
+        for tag in tags {
+            let offset = u64::from(tag.timestamp.saturating_sub(first_ts)) + pass * pass_length;
+            let due = start + Duration::from_millis(offset);
+            while Instant::now() < due {
+                tokio::select! {
+                    _ = sleep_until(due) => {}
+                    event = client.next_event() => {
+                        if let ClientEvent::Status { level, code, description } = event? {
+                            if level == "error" {
+                                return Err(ClientError::Refused { code, description });
+                            }
+                        }
+                    }
+                }
+                client.flush().await?;
+            }
+            let timestamp = (offset & 0xffff_ffff) as u32;
+            match tag.kind {
+                FrameKind::Script => client.send_metadata(&tag.payload),
+                FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
+                FrameKind::Video => client.send_media(MediaKind::Video, timestamp, &tag.payload),
+            }
+            client.flush().await?;
+        }
+        if !repeat {
+            return Ok(());
+        }
+        pass += 1;
+    }
+}
+
+/// Every tag of an FLV file held in memory.
+pub fn read_flv_tags(
+    data: &[u8],
+    max_tag_size: usize,
+) -> Result<Vec<onair_flv::Tag>, onair_flv::Error> {
+    let mut reader = onair_flv::FlvReader::new(max_tag_size);
+    reader.push(data);
+    let mut tags = Vec::new();
+    while let Some(tag) = reader.next_tag()? {
+        tags.push(tag);
+    }
+    Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rtmp_urls() {
+        let url = RtmpUrl::parse("rtmp://localhost/live/demo?key=abc").unwrap();
+        assert_eq!(
+            url,
+            RtmpUrl {
+                host_port: "localhost:1935".into(),
+                app: "live".into(),
+                name: "demo?key=abc".into()
+            }
+        );
+        assert_eq!(url.tc_url(), "rtmp://localhost:1935/live");
+        let url = RtmpUrl::parse("rtmp://127.0.0.1:1936/app/x").unwrap();
+        assert_eq!(url.host_port, "127.0.0.1:1936");
+        assert!(RtmpUrl::parse("http://x/a/b").is_err());
+        assert!(RtmpUrl::parse("rtmp://x/a").is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Settings: every knob the server reads, with the defaults a fresh `cargo run` gets.
+//!
+//! The binary layers them (defaults, TOML file, `ONAIR_*` environment, flags); this
+//! module only knows the shape and the defaults, and checks that values make sense.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the server keeps its state (admin token, database, recordings).
+    pub data_dir: PathBuf,
+    pub rtmp: RtmpSettings,
+    pub http: HttpSettings,
+    pub limits: ConnectionLimits,
+    pub hub: HubSettings,
+    /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
+    pub shutdown_drain_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpSettings {
+    pub listen: SocketAddr,
+    /// A connection that has not finished the handshake by then is closed.
+    pub handshake_timeout_ms: u64,
+    /// A connection (publisher or not yet playing) that sends nothing for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Largest Set Chunk Size a peer may ask for.
+    pub max_chunk_size: u32,
+    /// Largest RTMP message a peer may send (a keyframe of 4K video fits with room to spare).
+    pub max_message_size: u32,
+    /// Distinct chunk stream ids a peer may use at once.
+    pub max_chunk_streams: usize,
+    /// Nesting depth allowed in AMF0 commands and metadata.
+    pub amf_max_depth: usize,
+    /// Chunk size the server sends with.
+    pub out_chunk_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    /// Value of `Access-Control-Allow-Origin` on media responses (HTTP-FLV).
+    pub media_allow_origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// Open connections across RTMP and HTTP; more are refused at accept.
+    pub max_connections: usize,
+    /// Open connections from one IP address.
+    pub max_connections_per_ip: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSettings {
+    /// Frames each stream keeps for its viewers to read; a viewer further behind skips
+    /// to the next keyframe. Shared by all viewers of a stream, not per viewer.
+    pub viewer_queue_frames: usize,
+    /// Skips to keyframe a viewer may need within a minute before it is disconnected.
+    pub viewer_max_skips_per_minute: u32,
+    /// A viewer whose socket accepts nothing for this long is disconnected.
+    pub viewer_write_timeout_ms: u64,
+    /// Frames of the current GOP kept for late viewers; a longer GOP is not cached.
+    pub gop_cache_max_frames: usize,
+    /// Bytes of the current GOP kept for late viewers.
+    pub gop_cache_max_bytes: usize,
+    /// Let a new publisher replace the current one instead of being refused.
+    pub publish_takeover: bool,
+    /// Streams that may be live at once.
+    pub max_streams: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./onair-data"),
+            rtmp: RtmpSettings::default(),
+            http: HttpSettings::default(),
+            limits: ConnectionLimits::default(),
+            hub: HubSettings::default(),
+            shutdown_drain_ms: 5_000,
+        }
+    }
+}
+
+impl Default for RtmpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            max_chunk_size: 1 << 20,
+            max_message_size: 8 << 20,
+            max_chunk_streams: 64,
+            amf_max_depth: 16,
+            out_chunk_size: 4096,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            media_allow_origin: "*".to_owned(),
+        }
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_connections_per_ip: 2_000,
+        }
+    }
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            viewer_queue_frames: 1024,
+            viewer_max_skips_per_minute: 6,
+            viewer_write_timeout_ms: 15_000,
+            gop_cache_max_frames: 4096,
+            gop_cache_max_bytes: 32 << 20,
+            publish_takeover: false,
+            max_streams: 1_000,
+        }
+    }
+}
+
+/// A setting whose value cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {key}: {reason}")]
+pub struct SettingsError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let fail = |key, reason: &str| {
+            Err(SettingsError {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        let rtmp = &self.rtmp;
+        if !(128..=0x7fff_ffff).contains(&rtmp.out_chunk_size) {
+            return fail("rtmp.out_chunk_size", "must be between 128 and 2147483647");
+        }
+        if rtmp.max_chunk_size < 128 || rtmp.max_chunk_size > 0x7fff_ffff {
+            return fail("rtmp.max_chunk_size", "must be between 128 and 2147483647");
+        }
+        if rtmp.max_message_size < 1024 || rtmp.max_message_size > 0x00ff_ffff {
+            return fail("rtmp.max_message_size", "must be between 1024 and 16777215");
+        }
+        if rtmp.max_chunk_streams < 4 {
+            return fail("rtmp.max_chunk_streams", "must be at least 4");
+        }
+        if rtmp.amf_max_depth == 0 {
+            return fail("rtmp.amf_max_depth", "must be at least 1");
+        }
+        if self.hub.viewer_queue_frames < 16 {
+            return fail("hub.viewer_queue_frames", "must be at least 16");
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
+            return fail("limits", "connection limits must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl RtmpSettings {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_toml() {
+        let settings = Settings::default();
+        settings.validate().unwrap();
+        let text = toml::to_string(&settings).unwrap();
+        let back: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(back, settings);
+    }
+
+    #[test]
+    fn partial_toml_keeps_defaults() {
+        let settings: Settings = toml::from_str("[rtmp]\nlisten = \"127.0.0.1:1936\"\n").unwrap();
+        assert_eq!(settings.rtmp.listen.port(), 1936);
+        assert_eq!(settings.http, HttpSettings::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("[rtmp]\nlisten_on = 1\n").is_err());
+    }
+
+    #[test]
+    fn zero_chunk_size_is_refused() {
+        let mut settings = Settings::default();
+        settings.rtmp.out_chunk_size = 0;
+        assert!(settings.validate().is_err());
+    }
+}
+
+#[cfg(test)]
+mod docs_tests {
+    use super::*;
+
+    /// docs/configuration.md lists every key with its default value.
+    #[test]
+    fn configuration_reference_matches_the_code() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let value = toml::Value::try_from(Settings::default()).unwrap();
+        let mut missing = Vec::new();
+        for (key, value) in value.as_table().unwrap() {
+            match value {
+                toml::Value::Table(section) => {
+                    for (name, value) in section {
+                        let row = format!("| `{key}.{name}` | `{value}` |");
+                        if !doc.contains(&row) {
+                            missing.push(row);
+                        }
+                    }
+                }
+                value => {
+                    let row = format!("| `{key}` | `{value}` |");
+                    if !doc.contains(&row) {
+                        missing.push(row);
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/configuration.md lacks rows: {missing:#?}"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! A `TcpListener` for axum that enforces the shared connection limits at accept.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use std::future::Future;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
+
+use crate::limits::{ConnectionLimiter, ConnectionPermit};
+
+pub struct LimitedListener {
+    listener: TcpListener,
+    limiter: Arc<ConnectionLimiter>,
+    write_timeout: Duration,
+}
+
+impl LimitedListener {
+    /// `write_timeout`: how long a write may wait for a peer that reads nothing
+    /// before the connection is failed (a stalled HTTP-FLV viewer, say).
+    pub fn new(
+        listener: TcpListener,
+        limiter: Arc<ConnectionLimiter>,
+        write_timeout: Duration,
+    ) -> Self {
+        Self {
+            listener,
+            limiter,
+            write_timeout,
+        }
+    }
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "http accept failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            match self.limiter.try_acquire(peer.ip()) {
+                Ok(permit) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        LimitedStream {
+                            stream,
+                            _permit: permit,
+                            write_timeout: self.write_timeout,
+                            write_stalled: None,
+                        },
+                        peer,
+                    );
+                }
+                Err(reason) => {
+                    tracing::warn!(%peer, proto = "http", %reason, "connection refused");
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A TCP stream that holds its connection permit until it is dropped and fails
+/// writes that stay blocked longer than its write timeout.
+pub struct LimitedStream {
+    stream: TcpStream,
+    _permit: ConnectionPermit,
+    write_timeout: Duration,
+    write_stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl LimitedStream {
+    fn check_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.write_stalled = None;
+            return poll;
+        }
+        let timeout = self.write_timeout;
+        let stalled = self
+            .write_stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "peer accepted no data within the write timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.check_write(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.check_write(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,117 @@
+//! The stream hub: one publisher per stream path, any number of viewers.
+//!
+//! The publisher's task pushes [`MediaFrame`]s into its [`Stream`]; the stream rebases
+//! timestamps, keeps the codec headers and the current GOP for late viewers, and puts
+//! each frame once into a bounded broadcast ring that every [`Viewer`] reads at its own
+//! pace. A viewer that falls off the end of the ring skips to the next keyframe; one
+//! that keeps falling behind is told to go. The publisher never waits for a viewer.
+
+mod frame;
+mod gop;
+mod stream;
+mod timestamps;
+mod viewer;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use onair_media::StreamPath;
+
+use crate::config::HubSettings;
+
+pub use frame::HubFrame;
+pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
+pub use viewer::{Protocol, Viewer, ViewerEnd};
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("stream {0} is already being published")]
+    AlreadyPublishing(StreamPath),
+    #[error("the server already carries its maximum of {0} streams")]
+    TooManyStreams(usize),
+}
+
+/// Registry of live streams.
+#[derive(Debug)]
+pub struct Hub {
+    streams: Mutex<HashMap<StreamPath, Arc<Stream>>>,
+    settings: HubSettings,
+    out_chunk_size: u32,
+    next_publisher_id: AtomicU64,
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings, out_chunk_size: u32) -> Arc<Self> {
+        Arc::new(Self {
+            streams: Mutex::new(HashMap::new()),
+            settings,
+            out_chunk_size,
+            next_publisher_id: AtomicU64::new(1),
+        })
+    }
+
+    pub fn settings(&self) -> &HubSettings {
+        &self.settings
+    }
+
+    /// Chunk size every RTMP viewer is sent, so shared chunk bytes fit them all.
+    pub fn out_chunk_size(&self) -> u32 {
+        self.out_chunk_size
+    }
+
+    /// Claims `path` for a new publisher. With `publish_takeover` the current
+    /// publisher is kicked and its viewers stay on for the new one.
+    pub fn publish(self: &Arc<Self>, path: StreamPath) -> Result<Publisher, PublishError> {
+        let id = self.next_publisher_id.fetch_add(1, Ordering::Relaxed);
+        let mut streams = self.lock();
+        if let Some(stream) = streams.get(&path) {
+            if !self.settings.publish_takeover {
+                return Err(PublishError::AlreadyPublishing(path));
+            }
+            stream.take_over(id);
+            return Ok(Publisher::new(Arc::clone(self), Arc::clone(stream), id));
+        }
+        if streams.len() >= self.settings.max_streams {
+            return Err(PublishError::TooManyStreams(self.settings.max_streams));
+        }
+        let stream = Arc::new(Stream::new(path.clone(), &self.settings, id));
+        streams.insert(path, Arc::clone(&stream));
+        Ok(Publisher::new(Arc::clone(self), stream, id))
+    }
+
+    /// A new viewer of a live stream, or `None` when nobody publishes `path`.
+    pub fn subscribe(&self, path: &StreamPath, protocol: Protocol) -> Option<Viewer> {
+        let stream = self.lock().get(path).cloned()?;
+        stream.subscribe(protocol, &self.settings)
+    }
+
+    pub fn stream(&self, path: &StreamPath) -> Option<Arc<Stream>> {
+        self.lock().get(path).cloned()
+    }
+
+    /// The live streams, sorted by path.
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        let mut streams: Vec<_> = self.lock().values().cloned().collect();
+        streams.sort_by(|a, b| a.path().cmp(b.path()));
+        streams
+    }
+
+    /// Called by a publisher as it leaves: the stream ends unless someone took it over.
+    fn unpublish(&self, stream: &Arc<Stream>, publisher_id: u64) {
+        let mut streams = self.lock();
+        if stream.end_if_published_by(publisher_id) {
+            if let Some(current) = streams.get(stream.path()) {
+                if Arc::ptr_eq(current, stream) {
+                    streams.remove(stream.path());
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<StreamPath, Arc<Stream>>> {
+        // A panic elsewhere while holding the lock leaves the map itself consistent.
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

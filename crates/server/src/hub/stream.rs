@@ -1,0 +1,336 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use onair_media::{FrameKind, MediaFrame, StreamPath};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::frame::HubFrame;
+use super::gop::GopCache;
+use super::timestamps::TimestampRebaser;
+use super::viewer::{Protocol, Viewer, ViewerCounts};
+use super::Hub;
+use crate::config::HubSettings;
+
+/// What the codec headers and metadata say about a stream.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CodecInfo {
+    pub video_codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub frame_rate: Option<f64>,
+    pub audio_codec: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u8>,
+    pub encoder: Option<String>,
+}
+
+/// A point-in-time view of a stream for the API and logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamSnapshot {
+    pub path: String,
+    pub codecs: CodecInfo,
+    pub bytes_in: u64,
+    pub frames_in: u64,
+    pub viewers: u64,
+    pub viewers_rtmp: u64,
+    pub viewers_flv: u64,
+    pub uptime_seconds: u64,
+    pub started_at_unix: u64,
+    pub viewer_skips: u64,
+    pub viewers_dropped_slow: u64,
+    pub timestamp_discontinuities: u64,
+}
+
+/// One live stream: its headers, GOP cache and the ring its viewers read.
+#[derive(Debug)]
+pub struct Stream {
+    path: StreamPath,
+    inner: Mutex<Inner>,
+    started: Instant,
+    started_at: SystemTime,
+    pub(super) viewers: ViewerCounts,
+    bytes_in: AtomicU64,
+    frames_in: AtomicU64,
+    pub(super) viewer_skips: AtomicU64,
+    pub(super) viewers_dropped_slow: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// `None` once the stream has ended; dropping it ends every viewer.
+    sender: Option<broadcast::Sender<Arc<HubFrame>>>,
+    publisher_id: u64,
+    /// Cancelled to disconnect the current publisher (kick or takeover).
+    publisher_cancel: CancellationToken,
+    metadata: Option<Arc<HubFrame>>,
+    video_header: Option<Arc<HubFrame>>,
+    audio_header: Option<Arc<HubFrame>>,
+    gop: GopCache,
+    rebaser: TimestampRebaser,
+    codecs: CodecInfo,
+}
+
+/// What a new or lagging viewer needs before live frames: metadata, codec headers.
+#[derive(Debug, Default)]
+pub(super) struct Headers {
+    pub frames: Vec<Arc<HubFrame>>,
+    pub has_video: bool,
+}
+
+impl Stream {
+    pub(super) fn new(path: StreamPath, settings: &HubSettings, publisher_id: u64) -> Self {
+        let (sender, _) = broadcast::channel(settings.viewer_queue_frames);
+        Self {
+            path,
+            inner: Mutex::new(Inner {
+                sender: Some(sender),
+                publisher_id,
+                publisher_cancel: CancellationToken::new(),
+                metadata: None,
+                video_header: None,
+                audio_header: None,
+                gop: GopCache::new(settings.gop_cache_max_frames, settings.gop_cache_max_bytes),
+                rebaser: TimestampRebaser::default(),
+                codecs: CodecInfo::default(),
+            }),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            viewers: ViewerCounts::default(),
+            bytes_in: AtomicU64::new(0),
+            frames_in: AtomicU64::new(0),
+            viewer_skips: AtomicU64::new(0),
+            viewers_dropped_slow: AtomicU64::new(0),
+        }
+    }
+
+    pub fn path(&self) -> &StreamPath {
+        &self.path
+    }
+
+    /// Disconnects the current publisher; the stream ends when it has left.
+    pub fn kick_publisher(&self) {
+        self.lock().publisher_cancel.cancel();
+    }
+
+    pub fn snapshot(&self) -> StreamSnapshot {
+        let (codecs, discontinuities) = {
+            let inner = self.lock();
+            (inner.codecs.clone(), inner.rebaser.discontinuities)
+        };
+        let (rtmp, flv) = self.viewers.counts();
+        StreamSnapshot {
+            path: self.path.to_string(),
+            codecs,
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            frames_in: self.frames_in.load(Ordering::Relaxed),
+            viewers: rtmp + flv,
+            viewers_rtmp: rtmp,
+            viewers_flv: flv,
+            uptime_seconds: self.started.elapsed().as_secs(),
+            started_at_unix: self
+                .started_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            viewer_skips: self.viewer_skips.load(Ordering::Relaxed),
+            viewers_dropped_slow: self.viewers_dropped_slow.load(Ordering::Relaxed),
+            timestamp_discontinuities: discontinuities,
+        }
+    }
+
+    pub(super) fn take_over(&self, publisher_id: u64) {
+        let mut inner = self.lock();
+        inner.publisher_cancel.cancel();
+        inner.publisher_cancel = CancellationToken::new();
+        inner.publisher_id = publisher_id;
+        // The new encoder starts a new GOP; old frames would not decode with its headers.
+        inner.gop.clear();
+    }
+
+    /// Ends the stream if `publisher_id` still owns it. Returns whether it ended.
+    pub(super) fn end_if_published_by(&self, publisher_id: u64) -> bool {
+        let mut inner = self.lock();
+        if inner.publisher_id != publisher_id {
+            return false;
+        }
+        inner.sender = None;
+        inner.gop.clear();
+        true
+    }
+
+    pub(super) fn subscribe(
+        self: &Arc<Self>,
+        protocol: Protocol,
+        settings: &HubSettings,
+    ) -> Option<Viewer> {
+        let inner = self.lock();
+        // Subscribing and copying the cache under one lock: no frame is lost or doubled.
+        let receiver = inner.sender.as_ref()?.subscribe();
+        let mut initial = inner.headers().frames;
+        initial.extend(inner.gop.frames().iter().cloned());
+        drop(inner);
+        Some(Viewer::new(
+            Arc::clone(self),
+            protocol,
+            receiver,
+            initial,
+            settings,
+        ))
+    }
+
+    pub(super) fn headers(&self) -> Headers {
+        self.lock().headers()
+    }
+
+    fn push(&self, publisher_id: u64, mut frame: MediaFrame) {
+        self.bytes_in
+            .fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
+        self.frames_in.fetch_add(1, Ordering::Relaxed);
+        let mut inner = self.lock();
+        if inner.publisher_id != publisher_id {
+            return;
+        }
+        if frame.kind != FrameKind::Script {
+            frame.timestamp = inner.rebaser.rebase(frame.kind, frame.timestamp);
+        }
+        let frame = Arc::new(HubFrame::new(frame));
+        let media = &frame.frame;
+        match media.kind {
+            FrameKind::Script => {
+                inner.codecs.apply_metadata(&media.payload);
+                inner.metadata = Some(Arc::clone(&frame));
+            }
+            FrameKind::Video if media.sequence_header => {
+                inner.codecs.apply_video_header(&media.payload);
+                inner.video_header = Some(Arc::clone(&frame));
+            }
+            FrameKind::Audio if media.sequence_header => {
+                inner.codecs.apply_audio_header(&media.payload);
+                inner.audio_header = Some(Arc::clone(&frame));
+            }
+            _ => inner.gop.push(&frame),
+        }
+        if let Some(sender) = &inner.sender {
+            // An error only means nobody is watching right now.
+            let _ = sender.send(frame);
+        }
+    }
+
+    fn publisher_cancel(&self) -> CancellationToken {
+        self.lock().publisher_cancel.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn headers(&self) -> Headers {
+        let frames = [&self.metadata, &self.video_header, &self.audio_header]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        Headers {
+            frames,
+            has_video: self.video_header.is_some(),
+        }
+    }
+}
+
+impl CodecInfo {
+    fn apply_metadata(&mut self, payload: &[u8]) {
+        let Ok(meta) = onair_flv::parse_metadata(payload) else {
+            return;
+        };
+        self.encoder = meta.encoder.or(self.encoder.take());
+        if self.frame_rate.is_none() {
+            self.frame_rate = meta.frame_rate;
+        }
+        if self.width.is_none() {
+            self.width = meta.width.map(|w| w as u32);
+            self.height = meta.height.map(|h| h as u32);
+        }
+    }
+
+    fn apply_video_header(&mut self, payload: &[u8]) {
+        let Ok(tag) = onair_flv::parse_video_tag(payload) else {
+            return;
+        };
+        self.video_codec = Some(format!("{:?}", tag.codec).to_lowercase());
+        let record = payload.get(tag.header_len..).unwrap_or_default();
+        match tag.codec {
+            onair_media::VideoCodec::H264 => {
+                if let Ok(avc) = onair_flv::parse_avc_config(record) {
+                    self.width = Some(avc.width);
+                    self.height = Some(avc.height);
+                    self.frame_rate = avc.frame_rate.or(self.frame_rate);
+                }
+            }
+            onair_media::VideoCodec::Hevc => {
+                if let Ok(hevc) = onair_flv::parse_hevc_config(record) {
+                    self.width = Some(hevc.width);
+                    self.height = Some(hevc.height);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_audio_header(&mut self, payload: &[u8]) {
+        let Ok(tag) = onair_flv::parse_audio_tag(payload) else {
+            return;
+        };
+        self.audio_codec = Some(format!("{:?}", tag.codec).to_lowercase());
+        if tag.codec == onair_media::AudioCodec::Aac {
+            let asc = payload.get(tag.header_len..).unwrap_or_default();
+            if let Ok(aac) = onair_flv::parse_aac_config(asc) {
+                self.sample_rate = Some(aac.sample_rate);
+                self.channels = Some(aac.channels);
+            }
+        }
+    }
+}
+
+/// The right to publish one stream. Dropping it ends the stream (unless it was taken over).
+#[derive(Debug)]
+pub struct Publisher {
+    hub: Arc<Hub>,
+    stream: Arc<Stream>,
+    id: u64,
+    cancel: CancellationToken,
+}
+
+impl Publisher {
+    pub(super) fn new(hub: Arc<Hub>, stream: Arc<Stream>, id: u64) -> Self {
+        let cancel = stream.publisher_cancel();
+        Self {
+            hub,
+            stream,
+            id,
+            cancel,
+        }
+    }
+
+    pub fn stream(&self) -> &Arc<Stream> {
+        &self.stream
+    }
+
+    /// Hands one frame to every viewer. Never waits.
+    pub fn push(&self, frame: MediaFrame) {
+        self.stream.push(self.id, frame);
+    }
+
+    /// Resolves when this publisher is kicked or taken over.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.hub.unpublish(&self.stream, self.id);
+    }
+}

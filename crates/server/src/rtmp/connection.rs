@@ -1,0 +1,390 @@
+//! One RTMP connection: socket bytes into the session, session events into the hub,
+//! hub frames out to the socket.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use onair_media::{FrameKind, MediaFrame};
+use onair_rtmp::{MediaKind, ServerConfig, ServerEvent, ServerSession};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::names;
+use super::write::write_queue;
+use crate::hub::{HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
+use crate::Shared;
+
+/// Socket read buffer: small to start, since most connections are viewers that only
+/// send acknowledgements; it doubles while reads fill it, up to the maximum.
+const READ_BUF_START: usize = 4 * 1024;
+const READ_BUF_MAX: usize = 64 * 1024;
+/// Frames gathered into one vectored write.
+const MAX_BATCH: usize = 128;
+
+/// Why a connection ended, for the log line that closes it.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("peer closed the connection")]
+    PeerClosed,
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(#[from] onair_rtmp::Error),
+    #[error("handshake not finished within {0:?}")]
+    HandshakeTimeout(Duration),
+    #[error("no data for {0:?}")]
+    Idle(Duration),
+    #[error("viewer socket accepted nothing for {0:?}")]
+    WriteTimeout(Duration),
+    #[error("publish refused: {0}")]
+    PublishRefused(String),
+    #[error("play refused: {0}")]
+    PlayRefused(String),
+    #[error("{0}")]
+    Viewer(ViewerEnd),
+    #[error("publisher kicked or taken over")]
+    Kicked,
+    #[error("server shutting down")]
+    Shutdown,
+}
+
+enum Role {
+    Idle,
+    Publishing(Publisher),
+    Playing { viewer: Viewer, stream_id: u32 },
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    session: ServerSession,
+    writer: OwnedWriteHalf,
+    out: VecDeque<Bytes>,
+    app: Option<String>,
+    role: Role,
+    span: tracing::Span,
+}
+
+pub(super) async fn run(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let conn_id = super::next_conn_id();
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        %peer,
+        proto = "rtmp",
+        app = tracing::field::Empty,
+        stream = tracing::field::Empty,
+    );
+    async move {
+        tracing::debug!("connection opened");
+        let (reader, writer) = socket.into_split();
+        let settings = &shared.settings.rtmp;
+        let config = ServerConfig {
+            limits: onair_rtmp::Limits {
+                max_incoming_chunk_size: settings.max_chunk_size,
+                max_message_size: settings.max_message_size,
+                max_chunk_streams: settings.max_chunk_streams,
+                amf_max_depth: settings.amf_max_depth,
+            },
+            out_chunk_size: settings.out_chunk_size,
+            ..ServerConfig::default()
+        };
+        let mut random = [0u8; onair_rtmp::RANDOM_LEN];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut random[..]);
+        let mut conn = Connection {
+            session: ServerSession::new(config, &random),
+            shared: Arc::clone(&shared),
+            writer,
+            out: VecDeque::new(),
+            app: None,
+            role: Role::Idle,
+            span: tracing::Span::current(),
+        };
+        let end = conn.drive(reader, &shutdown).await;
+        conn.finish(&end).await;
+        match &end {
+            End::PeerClosed | End::Viewer(ViewerEnd::StreamEnded) => {
+                tracing::info!(reason = %end, "connection closed")
+            }
+            End::Shutdown | End::Kicked => tracing::info!(reason = %end, "connection closed"),
+            _ => tracing::warn!(reason = %end, "connection closed"),
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+impl Connection {
+    async fn drive(
+        &mut self,
+        mut reader: tokio::net::tcp::OwnedReadHalf,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let settings = self.shared.settings.rtmp.clone();
+        let mut buf = BytesMut::with_capacity(READ_BUF_START);
+        let mut buf_size = READ_BUF_START;
+        let mut deadline = Instant::now() + settings.handshake_timeout();
+        loop {
+            let playing = matches!(self.role, Role::Playing { .. });
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return End::Shutdown,
+                event = role_event(&mut self.role) => match event {
+                    RoleEvent::Kicked => return End::Kicked,
+                    RoleEvent::Frame(Err(end)) => return End::Viewer(end),
+                    RoleEvent::Frame(Ok(frame)) => {
+                        if let Err(end) = self.send_frames(frame).await {
+                            return end;
+                        }
+                    }
+                },
+                read = reader.read_buf(&mut buf) => {
+                    let filled = match read {
+                        Ok(0) => return End::PeerClosed,
+                        Ok(n) => n >= buf_size,
+                        Err(error) => return End::Read(error),
+                    };
+                    if let Err(end) = self.handle_input(&buf).await {
+                        return end;
+                    }
+                    buf.clear();
+                    if filled && buf_size < READ_BUF_MAX {
+                        buf_size *= 2;
+                    }
+                    buf.reserve(buf_size);
+                    if self.session.is_handshake_done() {
+                        deadline = Instant::now() + settings.idle_timeout();
+                    }
+                }
+                _ = sleep_until(deadline), if !playing => {
+                    return if self.session.is_handshake_done() {
+                        End::Idle(settings.idle_timeout())
+                    } else {
+                        End::HandshakeTimeout(settings.handshake_timeout())
+                    };
+                }
+            }
+        }
+    }
+
+    async fn handle_input(&mut self, input: &[u8]) -> Result<(), End> {
+        self.session.handle_input(input)?;
+        while let Some(event) = self.session.poll_event() {
+            self.handle_event(event)?;
+        }
+        self.flush().await
+    }
+
+    fn handle_event(&mut self, event: ServerEvent) -> Result<(), End> {
+        match event {
+            ServerEvent::Connect { app, .. } => {
+                let app = names::normalize_app(&app).to_owned();
+                self.span.record("app", app.as_str());
+                self.app = Some(app);
+                self.session.accept_connect();
+            }
+            ServerEvent::Publish {
+                stream_id, name, ..
+            } => self.start_publish(stream_id, &name)?,
+            ServerEvent::Play { stream_id, name } => self.start_play(stream_id, &name)?,
+            ServerEvent::Media {
+                kind,
+                timestamp,
+                payload,
+                ..
+            } => self.handle_media(kind, timestamp, payload),
+            ServerEvent::Unpublish { .. } | ServerEvent::StopPlay { .. } => {
+                if !matches!(self.role, Role::Idle) {
+                    tracing::info!("stream closed by peer");
+                }
+                self.role = Role::Idle;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn start_publish(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
+        let app = self.app.clone().unwrap_or_default();
+        let path = match names::stream_path(&app, name) {
+            Ok((path, _query)) => path,
+            Err(error) => {
+                let reason = format!("invalid stream name: {error}");
+                self.session
+                    .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
+                return Err(End::PublishRefused(reason));
+            }
+        };
+        if !matches!(self.role, Role::Idle) {
+            let reason = "connection is already publishing or playing".to_owned();
+            self.session
+                .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
+            return Err(End::PublishRefused(reason));
+        }
+        self.span.record("stream", path.name());
+        match self.shared.hub.publish(path.clone()) {
+            Ok(publisher) => {
+                self.session.accept_publish(stream_id);
+                tracing::info!(stream_path = %path, "publish started");
+                self.role = Role::Publishing(publisher);
+                Ok(())
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                self.session
+                    .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
+                Err(End::PublishRefused(reason))
+            }
+        }
+    }
+
+    fn start_play(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
+        let app = self.app.clone().unwrap_or_default();
+        let path = match names::stream_path(&app, name) {
+            Ok((path, _query)) => path,
+            Err(error) => {
+                let reason = format!("invalid stream name: {error}");
+                self.session
+                    .reject_play(stream_id, "NetStream.Play.StreamNotFound", &reason);
+                return Err(End::PlayRefused(reason));
+            }
+        };
+        self.span.record("stream", path.name());
+        let Some(viewer) = self.shared.hub.subscribe(&path, Protocol::Rtmp) else {
+            let reason = format!("stream {path} is not live");
+            self.session
+                .reject_play(stream_id, "NetStream.Play.StreamNotFound", &reason);
+            return Err(End::PlayRefused(reason));
+        };
+        self.session.accept_play(stream_id);
+        tracing::info!(stream_path = %path, "play started");
+        self.role = Role::Playing { viewer, stream_id };
+        Ok(())
+    }
+
+    fn handle_media(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) {
+        let Role::Publishing(publisher) = &self.role else {
+            return;
+        };
+        if payload.is_empty() {
+            return;
+        }
+        let frame = match kind {
+            MediaKind::Data => match onair_flv::strip_set_data_frame(&payload) {
+                Ok(body) if is_metadata(&body) => Ok(MediaFrame {
+                    kind: FrameKind::Script,
+                    timestamp: 0,
+                    keyframe: false,
+                    sequence_header: false,
+                    payload: body,
+                }),
+                // Other data messages (cue points, captions) are not relayed yet.
+                Ok(_) => return,
+                Err(error) => Err(error),
+            },
+            MediaKind::Audio => onair_flv::classify(FrameKind::Audio, timestamp, payload),
+            MediaKind::Video => onair_flv::classify(FrameKind::Video, timestamp, payload),
+        };
+        match frame {
+            Ok(frame) => publisher.push(frame),
+            Err(error) => tracing::debug!(%error, "dropping a frame that does not parse"),
+        }
+    }
+
+    /// Sends `first` and whatever else is ready, in one write.
+    async fn send_frames(&mut self, first: Arc<HubFrame>) -> Result<(), End> {
+        let Role::Playing { viewer, stream_id } = &mut self.role else {
+            return Ok(());
+        };
+        let chunk_size = self.shared.hub.out_chunk_size();
+        self.out
+            .push_back(first.rtmp_chunks(*stream_id, chunk_size));
+        while self.out.len() < MAX_BATCH {
+            match viewer.try_next() {
+                Some(Ok(frame)) => self
+                    .out
+                    .push_back(frame.rtmp_chunks(*stream_id, chunk_size)),
+                Some(Err(end)) => {
+                    self.flush().await?;
+                    return Err(End::Viewer(end));
+                }
+                None => break,
+            }
+        }
+        self.flush().await
+    }
+
+    /// Writes what the session queued and any pending frames.
+    async fn flush(&mut self) -> Result<(), End> {
+        // Session output (control, replies) goes before media queued after it.
+        if let Some(bytes) = self.session.poll_transmit() {
+            self.out.push_front(bytes);
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let timeout = Duration::from_millis(self.shared.settings.hub.viewer_write_timeout_ms);
+        match tokio::time::timeout(timeout, write_queue(&mut self.writer, &mut self.out)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Write(error)),
+            Err(_) => Err(End::WriteTimeout(timeout)),
+        }
+    }
+
+    /// Tells the peer why it is being let go, as far as a bounded write allows.
+    async fn finish(&mut self, end: &End) {
+        if let Role::Playing { stream_id, .. } = self.role {
+            if matches!(end, End::Viewer(_) | End::Shutdown) {
+                self.session.end_play(stream_id);
+            }
+        }
+        self.role = Role::Idle;
+        let writable = !matches!(end, End::Write(_) | End::WriteTimeout(_));
+        if writable {
+            self.out.clear();
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
+        }
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::io::AsyncWriteExt::shutdown(&mut self.writer),
+        )
+        .await;
+    }
+}
+
+enum RoleEvent {
+    Frame(Result<Arc<HubFrame>, ViewerEnd>),
+    Kicked,
+}
+
+/// What the connection's role is waiting for: a frame to send, or a kick.
+async fn role_event(role: &mut Role) -> RoleEvent {
+    match role {
+        Role::Playing { viewer, .. } => RoleEvent::Frame(viewer.next().await),
+        Role::Publishing(publisher) => {
+            publisher.cancelled().await;
+            RoleEvent::Kicked
+        }
+        Role::Idle => std::future::pending().await,
+    }
+}
+
+fn is_metadata(body: &[u8]) -> bool {
+    matches!(
+        onair_amf0::Decoder::new(body).decode(),
+        Ok(onair_amf0::Value::String(name)) if name == "onMetaData"
+    )
+}
