@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use onair_media::{FrameKind, MediaFrame};
+use onair_media::{FrameKind, MediaFrame, StreamPath};
 use onair_rtmp::{MediaKind, ServerConfig, ServerEvent, ServerSession};
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -218,32 +218,17 @@ impl Connection {
     }
 
     fn start_publish(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
-        let app = self.app.clone().unwrap_or_default();
-        let path = match names::stream_path(&app, name) {
-            Ok((path, _query)) => path,
-            Err(error) => {
-                let reason = format!("invalid stream name: {error}");
-                self.session
-                    .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
-                return Err(End::PublishRefused(reason));
-            }
-        };
-        if !matches!(self.role, Role::Idle) {
-            let reason = "connection is already publishing or playing".to_owned();
-            self.session
-                .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
-            return Err(End::PublishRefused(reason));
-        }
-        self.span.record("stream", path.name());
-        match self.shared.hub.publish(path.clone()) {
+        let claimed = self
+            .resolve(name)
+            .and_then(|path| self.shared.hub.publish(path).map_err(|e| e.to_string()));
+        match claimed {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
-                tracing::info!(stream_path = %path, "publish started");
+                tracing::info!(stream_path = %publisher.stream().path(), "publish started");
                 self.role = Role::Publishing(publisher);
                 Ok(())
             }
-            Err(error) => {
-                let reason = error.to_string();
+            Err(reason) => {
                 self.session
                     .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
                 Err(End::PublishRefused(reason))
@@ -252,27 +237,37 @@ impl Connection {
     }
 
     fn start_play(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
-        let app = self.app.clone().unwrap_or_default();
-        let path = match names::stream_path(&app, name) {
-            Ok((path, _query)) => path,
-            Err(error) => {
-                let reason = format!("invalid stream name: {error}");
+        let subscribed = self.resolve(name).and_then(|path| {
+            self.shared
+                .hub
+                .subscribe(&path, Protocol::Rtmp)
+                .ok_or_else(|| format!("stream {path} is not live"))
+        });
+        match subscribed {
+            Ok(viewer) => {
+                self.session.accept_play(stream_id);
+                tracing::info!(stream_path = %viewer.stream().path(), "play started");
+                self.role = Role::Playing { viewer, stream_id };
+                Ok(())
+            }
+            Err(reason) => {
                 self.session
                     .reject_play(stream_id, "NetStream.Play.StreamNotFound", &reason);
-                return Err(End::PlayRefused(reason));
+                Err(End::PlayRefused(reason))
             }
-        };
+        }
+    }
+
+    /// The stream a publish/play name refers to, if this connection may take one on.
+    fn resolve(&self, name: &str) -> Result<StreamPath, String> {
+        if !matches!(self.role, Role::Idle) {
+            return Err("connection is already publishing or playing".to_owned());
+        }
+        let app = self.app.as_deref().unwrap_or_default();
+        let (path, _query) =
+            names::stream_path(app, name).map_err(|e| format!("invalid stream name: {e}"))?;
         self.span.record("stream", path.name());
-        let Some(viewer) = self.shared.hub.subscribe(&path, Protocol::Rtmp) else {
-            let reason = format!("stream {path} is not live");
-            self.session
-                .reject_play(stream_id, "NetStream.Play.StreamNotFound", &reason);
-            return Err(End::PlayRefused(reason));
-        };
-        self.session.accept_play(stream_id);
-        tracing::info!(stream_path = %path, "play started");
-        self.role = Role::Playing { viewer, stream_id };
-        Ok(())
+        Ok(path)
     }
 
     fn handle_media(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) {
