@@ -206,12 +206,7 @@ impl Connection {
                 payload,
                 ..
             } => self.handle_media(kind, timestamp, payload),
-            ServerEvent::Unpublish { .. } | ServerEvent::StopPlay { .. } => {
-                if !matches!(self.role, Role::Idle) {
-                    tracing::info!("stream closed by peer");
-                }
-                self.role = Role::Idle;
-            }
+            ServerEvent::Unpublish { .. } | ServerEvent::StopPlay { .. } => self.leave_role(false),
             _ => {}
         }
         Ok(())
@@ -339,14 +334,32 @@ impl Connection {
         }
     }
 
+    /// Stops publishing or playing, with a log line; `notify_player` tells a player
+    /// its stream ended.
+    fn leave_role(&mut self, notify_player: bool) {
+        match std::mem::replace(&mut self.role, Role::Idle) {
+            Role::Playing { stream_id, viewer } => {
+                tracing::info!(skipped_frames = viewer.skipped_frames(), "play ended");
+                if notify_player {
+                    self.session.end_play(stream_id);
+                }
+            }
+            Role::Publishing(publisher) => {
+                let stats = publisher.stream().snapshot();
+                tracing::info!(
+                    bytes_in = stats.bytes_in,
+                    frames_in = stats.frames_in,
+                    duration_seconds = stats.uptime_seconds,
+                    "publish ended"
+                );
+            }
+            Role::Idle => {}
+        }
+    }
+
     /// Tells the peer why it is being let go, as far as a bounded write allows.
     async fn finish(&mut self, end: &End) {
-        if let Role::Playing { stream_id, .. } = self.role {
-            if matches!(end, End::Viewer(_) | End::Shutdown) {
-                self.session.end_play(stream_id);
-            }
-        }
-        self.role = Role::Idle;
+        self.leave_role(matches!(end, End::Viewer(_) | End::Shutdown));
         let writable = !matches!(end, End::Write(_) | End::WriteTimeout(_));
         if writable {
             self.out.clear();
