@@ -137,6 +137,7 @@ async fn unknown_streams_are_not_found() {
     let server = start_server(|_| {}).await;
     let response = reqwest::get(server.flv_url("live/nobody")).await.unwrap();
     assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
     assert!(body["error"]["message"]

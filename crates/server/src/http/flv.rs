@@ -20,11 +20,25 @@ use crate::Shared;
 pub(super) async fn play(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Response {
+    let mut response = match start(&shared, &app, &file) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    // Errors carry the header too, so a browser player on another origin can read them.
+    if let Ok(origin) = HeaderValue::from_str(&shared.settings.http.media_allow_origin) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+}
+
+fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiError> {
     let Some(name) = file.strip_suffix(".flv") else {
         return Err(ApiError::not_found("no such route"));
     };
-    let path = StreamPath::new(&app, name)
+    let path = StreamPath::new(app, name)
         .map_err(|error| ApiError::bad_request("invalid_stream", error.to_string()))?;
     let viewer = shared
         .hub
@@ -33,8 +47,8 @@ pub(super) async fn play(
     let conn_id = crate::rtmp::next_conn_id();
     tracing::info!(conn_id, proto = "http-flv", stream_path = %path, "play started");
 
-    let has_video = viewer.stream().snapshot().codecs.video_codec.is_some();
-    let has_audio = viewer.stream().snapshot().codecs.audio_codec.is_some();
+    let codecs = viewer.stream().snapshot().codecs;
+    let (has_video, has_audio) = (codecs.video_codec.is_some(), codecs.audio_codec.is_some());
     let header = onair_flv::file_header(has_audio || !has_video, has_video || !has_audio);
     let body = frames(viewer, shared.shutdown.clone(), header, conn_id);
 

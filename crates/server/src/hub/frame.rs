@@ -26,6 +26,14 @@ impl HubFrame {
         }
     }
 
+    /// A copy carrying `timestamp` instead, with its wire forms built afresh.
+    pub fn restamped(&self, timestamp: u32) -> Self {
+        Self::new(MediaFrame {
+            timestamp,
+            ..self.frame.clone()
+        })
+    }
+
     pub fn is_video_keyframe(&self) -> bool {
         self.frame.kind == FrameKind::Video && self.frame.keyframe && !self.frame.sequence_header
     }

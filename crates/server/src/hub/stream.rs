@@ -167,8 +167,19 @@ impl Stream {
         let inner = self.lock();
         // Subscribing and copying the cache under one lock: no frame is lost or doubled.
         let receiver = inner.sender.as_ref()?.subscribe();
-        let mut initial = inner.headers().frames;
-        initial.extend(inner.gop.frames().iter().cloned());
+        let gop = inner.gop.frames();
+        let mut initial = match gop.first() {
+            // Headers stamped at the GOP's start, so the player's clock starts there
+            // instead of at the header's original time (a few tiny frames per join).
+            Some(first) => inner
+                .headers()
+                .frames
+                .iter()
+                .map(|h| Arc::new(h.restamped(first.frame.timestamp)))
+                .collect(),
+            None => inner.headers().frames,
+        };
+        initial.extend(gop.iter().cloned());
         drop(inner);
         Some(Viewer::new(
             Arc::clone(self),
