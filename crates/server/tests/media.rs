@@ -54,6 +54,10 @@ async fn late_rtmp_viewer_gets_metadata_headers_then_a_keyframe() {
     let mut viewer = play(&server, "live/late").await.unwrap();
     let frames = media(&mut viewer, 8).await;
     assert_eq!(frames[0].0, MediaKind::Data, "metadata first");
+    assert_eq!(
+        frames[0].1, 0,
+        "metadata untimed: ffmpeg reads a timed one as subtitles"
+    );
     assert_eq!(frames[1].0, MediaKind::Video);
     assert_eq!(
         &frames[1].2[..2],

@@ -169,13 +169,18 @@ impl Stream {
         let receiver = inner.sender.as_ref()?.subscribe();
         let gop = inner.gop.frames();
         let mut initial = match gop.first() {
-            // Headers stamped at the GOP's start, so the player's clock starts there
-            // instead of at the header's original time (a few tiny frames per join).
+            // Codec headers stamped at the GOP's start, so the player's clock starts
+            // there instead of at the header's original time (a few tiny frames per
+            // join). Metadata keeps timestamp 0: ffmpeg reads a timed onMetaData as a
+            // subtitle stream.
             Some(first) => inner
                 .headers()
                 .frames
                 .iter()
-                .map(|h| Arc::new(h.restamped(first.frame.timestamp)))
+                .map(|h| match h.frame.kind {
+                    FrameKind::Script => Arc::clone(h),
+                    _ => Arc::new(h.restamped(first.frame.timestamp)),
+                })
                 .collect(),
             None => inner.headers().frames,
         };
