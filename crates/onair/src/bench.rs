@@ -352,9 +352,11 @@ async fn publish_loop(
     cancel: CancellationToken,
 ) -> Result<(), ClientError> {
     let first_ts = tags.first().map_or(0, |t| t.timestamp);
-    let last_ts = tags.last().map_or(0, |t| t.timestamp);
+    // The largest, not the last: files often end with a video frame older than the
+    // audio before it.
+    let max_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
     // Each pass adds the file's length plus one frame so timestamps keep rising.
-    let pass_length = u64::from(last_ts.saturating_sub(first_ts)) + 33;
+    let pass_length = u64::from(max_ts.saturating_sub(first_ts)) + 33;
     let start = Instant::now();
     for pass in 0u64.. {
         for tag in &tags {
@@ -745,9 +747,11 @@ async fn play_rtmp(url: &RtmpUrl, rx: &mut Receiver) -> Result<(), ViewerError> 
     }
 }
 
-/// An RTMP connection driven the lean way a load tool needs: one reused read buffer per
-/// connection, and whatever the session queues (C2, `connect`, acknowledgements) is
-/// written after every read.
+/// An RTMP connection driven the lean way a load tool needs (rather than
+/// `onair_server::client::RtmpClient`): one reused read buffer per connection instead of
+/// a fresh 64 KiB one per read, and a read that stays cancel-safe because it never
+/// writes, for the publisher's pacing `select!`. Whatever the session queues (C2,
+/// `connect`, acknowledgements) is written after every read.
 struct RtmpConn {
     session: ClientSession,
     socket: TcpStream,

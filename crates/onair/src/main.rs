@@ -44,6 +44,10 @@ struct CommonArgs {
     /// Log format [default: pretty on a terminal, json otherwise].
     #[arg(long, env = "ONAIR_LOG_FORMAT", value_enum, global = true)]
     log_format: Option<LogFormat>,
+    /// Origins allowed to open room connections from a browser: comma-separated, or `*`
+    /// [default: same origin only].
+    #[arg(long, env = "ONAIR_ALLOWED_ORIGINS", global = true)]
+    allowed_origins: Option<String>,
     /// Any other setting, as section.key=value (repeatable); see docs/configuration.md.
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
@@ -55,6 +59,22 @@ enum LogFormat {
     Pretty,
 }
 
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The user id (the token's `sub`).
+    #[arg(long)]
+    user: String,
+    /// Display name [default: the user id].
+    #[arg(long)]
+    name: Option<String>,
+    /// viewer, moderator or streamer.
+    #[arg(long, default_value = "viewer")]
+    role: String,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 86_400)]
+    ttl: u64,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
@@ -63,8 +83,10 @@ enum Command {
     Push(push::PushArgs),
     /// Load-test a server: N RTMP or HTTP-FLV viewers of one stream (see bench/README.md).
     Bench(bench::BenchArgs),
-    /// Print the effective settings as TOML and exit.
+    /// Print the effective settings as TOML and exit (secrets redacted).
     Config,
+    /// Print a chat token signed with this server's secret.
+    Token(TokenArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,7 +99,17 @@ fn main() -> anyhow::Result<()> {
         Command::Push(args) => runtime.block_on(push::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&settings)?);
+            let mut shown = settings;
+            for secret in [&mut shown.auth.admin_token, &mut shown.auth.token_secret] {
+                if secret.is_some() {
+                    *secret = Some("<redacted>".to_owned());
+                }
+            }
+            print!("{}", toml::to_string_pretty(&shown)?);
+            Ok(())
+        }
+        Command::Token(args) => {
+            println!("{}", token(&settings, args)?);
             Ok(())
         }
     }
@@ -94,8 +126,40 @@ fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
     if let Some(dir) = &args.data_dir {
         settings.data_dir = dir.clone();
     }
+    if let Some(origins) = &args.allowed_origins {
+        settings.auth.allowed_origins = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    if let Ok(token) = std::env::var("ONAIR_ADMIN_TOKEN") {
+        if !token.is_empty() {
+            settings.auth.admin_token = Some(token);
+        }
+    }
     settings.validate()?;
     Ok(settings)
+}
+
+fn token(settings: &Settings, args: TokenArgs) -> anyhow::Result<String> {
+    use onair_server::rooms::{Role, User};
+    let role = match args.role.as_str() {
+        "viewer" => Role::Viewer,
+        "moderator" => Role::Moderator,
+        "streamer" => Role::Streamer,
+        other => anyhow::bail!("unknown role {other:?}: use viewer, moderator or streamer"),
+    };
+    let secrets = onair_server::secrets::Secrets::load_or_create(
+        &settings.data_dir,
+        settings.auth.admin_token.as_deref(),
+        settings.auth.token_secret.as_deref(),
+    )
+    .with_context(|| format!("reading secrets from {}", settings.data_dir.display()))?;
+    let name = args.name.unwrap_or_else(|| args.user.clone());
+    let keys = onair_server::auth::TokenKeys::new(&secrets.token_secret);
+    Ok(keys.mint(&User::new(args.user, name, role), args.ttl))
 }
 
 fn init_logging(format: Option<LogFormat>) {

@@ -16,6 +16,8 @@ const CONTRACT_VARS: &[&str] = &[
     "ONAIR_HTTP_LISTEN",
     "ONAIR_DATA_DIR",
     "ONAIR_LOG_FORMAT",
+    "ONAIR_ALLOWED_ORIGINS",
+    "ONAIR_ADMIN_TOKEN",
 ];
 
 /// Loads defaults, then `file`, then generic environment overrides, then `--set` pairs.

@@ -18,6 +18,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub limits: ConnectionLimits,
     pub hub: HubSettings,
+    pub auth: AuthSettings,
+    /// The interaction rooms: history, rates, aggregation (see docs/rooms.md).
+    pub rooms: onair_rooms::RoomSettings,
     /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
     pub shutdown_drain_ms: u64,
 }
@@ -48,6 +51,34 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Value of `Access-Control-Allow-Origin` on media responses (HTTP-FLV).
     pub media_allow_origin: String,
+    /// Largest WebSocket message (and frame) a room client may send.
+    pub ws_max_message_bytes: usize,
+    /// How often the server pings an open WebSocket.
+    pub ws_ping_interval_ms: u64,
+    /// A WebSocket client that sends nothing (not even a pong) for this long is closed.
+    pub ws_idle_timeout_ms: u64,
+    /// Events a room's fan-out ring holds; a connection further behind catches up from
+    /// history, or is closed as too slow when history does not reach back far enough.
+    pub room_fanout_events: usize,
+    /// Events written to one room connection in one batch.
+    pub room_batch_events: usize,
+    /// How often an idle SSE stream gets a keep-alive comment.
+    pub sse_keepalive_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Bearer token for the admin API (`ONAIR_ADMIN_TOKEN`); generated into the data
+    /// dir at first start when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// HMAC key for chat tokens; generated into the data dir at first start when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<String>,
+    /// Origins allowed to open room WebSockets (`--allowed-origins`); `*` allows any.
+    /// Empty: same origin only (the Origin's host must equal the Host header).
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +118,8 @@ impl Default for Settings {
             http: HttpSettings::default(),
             limits: ConnectionLimits::default(),
             hub: HubSettings::default(),
+            auth: AuthSettings::default(),
+            rooms: onair_rooms::RoomSettings::default(),
             shutdown_drain_ms: 5_000,
         }
     }
@@ -112,6 +145,12 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             media_allow_origin: "*".to_owned(),
+            ws_max_message_bytes: 16 * 1024,
+            ws_ping_interval_ms: 20_000,
+            ws_idle_timeout_ms: 60_000,
+            room_fanout_events: 1024,
+            room_batch_events: 64,
+            sse_keepalive_ms: 15_000,
         }
     }
 }
@@ -177,6 +216,21 @@ impl Settings {
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return fail("limits", "connection limits must be at least 1");
         }
+        if self.http.room_fanout_events < 16 || self.http.room_batch_events == 0 {
+            return fail(
+                "http.room_fanout_events",
+                "must be at least 16 (and batches at least 1)",
+            );
+        }
+        if self.http.ws_max_message_bytes < 256 {
+            return fail("http.ws_max_message_bytes", "must be at least 256");
+        }
+        if let Err(error) = self.rooms.validate() {
+            return Err(SettingsError {
+                key: "rooms",
+                reason: error.to_string(),
+            });
+        }
         Ok(())
     }
 }
@@ -228,14 +282,23 @@ mod tests {
 mod docs_tests {
     use super::*;
 
-    /// docs/configuration.md lists every key with its default value.
+    /// docs/configuration.md lists every key with its default value; the `[rooms]`
+    /// keys are listed in docs/rooms.md.
     #[test]
     fn configuration_reference_matches_the_code() {
         let doc = include_str!("../../../docs/configuration.md");
+        let rooms_doc = include_str!("../../../docs/rooms.md");
         let value = toml::Value::try_from(Settings::default()).unwrap();
         let mut missing = Vec::new();
         for (key, value) in value.as_table().unwrap() {
             match value {
+                toml::Value::Table(section) if key == "rooms" => {
+                    for name in section.keys() {
+                        if !rooms_doc.contains(&format!("`{name}`")) {
+                            missing.push(format!("docs/rooms.md: {name}"));
+                        }
+                    }
+                }
                 toml::Value::Table(section) => {
                     for (name, value) in section {
                         let row = format!("| `{key}.{name}` | `{value}` |");

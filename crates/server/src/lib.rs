@@ -8,12 +8,15 @@
 //! Deliberately absent: configuration loading from files or the environment (the
 //! binary's job) and process-level concerns such as signals and log formatting.
 
+pub mod auth;
 pub mod client;
 pub mod config;
 mod http;
 pub mod hub;
 mod limits;
+pub mod rooms;
 mod rtmp;
+pub mod secrets;
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,6 +40,9 @@ pub(crate) struct Shared {
     /// Fires when the server begins shutting down; long-lived responses end on it.
     pub shutdown: CancellationToken,
     pub started: std::time::Instant,
+    pub rooms: Arc<rooms::RoomHub>,
+    pub tokens: auth::TokenKeys,
+    pub admin_token: String,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -54,7 +60,23 @@ impl Server {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let rtmp_listener = TcpListener::bind(settings.rtmp.listen).await?;
         let http_listener = TcpListener::bind(settings.http.listen).await?;
+        let secrets = secrets::Secrets::load_or_create(
+            &settings.data_dir,
+            settings.auth.admin_token.as_deref(),
+            settings.auth.token_secret.as_deref(),
+        )?;
+        if secrets.admin_token_created {
+            tracing::warn!(
+                path = %settings.data_dir.join("admin-token").display(),
+                "generated an admin token; read it from this file (it is not logged)"
+            );
+        }
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
+        let rooms = rooms::RoomHub::new(
+            settings.rooms.clone(),
+            settings.http.room_fanout_events,
+            Arc::clone(&hub),
+        );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -63,6 +85,9 @@ impl Server {
                 limiter,
                 shutdown: CancellationToken::new(),
                 started: std::time::Instant::now(),
+                rooms,
+                tokens: auth::TokenKeys::new(&secrets.token_secret),
+                admin_token: secrets.admin_token,
             }),
             rtmp_listener,
             http_listener,
@@ -95,6 +120,7 @@ impl Server {
             tracker.clone(),
             inner_shutdown.clone(),
         ));
+        tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
         let listener = http::LimitedListener::new(
             self.http_listener,

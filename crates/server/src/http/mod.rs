@@ -1,14 +1,19 @@
 //! The HTTP side: one axum router for media over HTTP, the API and health checks,
 //! served on a listener that applies the shared connection limits.
 
+mod admin;
 mod error;
 mod flv;
 mod listener;
+mod room_access;
+mod rooms_api;
+mod sse;
+mod ws;
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -22,6 +27,31 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/server", get(server_info))
         .route("/api/v1/streams", get(list_streams))
+        .route("/ws/{app}/{name}", get(ws::upgrade))
+        .route("/sse/{app}/{name}", get(sse::subscribe))
+        .route("/api/v1/rooms/{app}/{name}", get(rooms_api::show))
+        .route(
+            "/api/v1/rooms/{app}/{name}/messages",
+            post(rooms_api::post_message),
+        )
+        .route(
+            "/api/v1/rooms/{app}/{name}/messages/{id}",
+            delete(rooms_api::delete_message),
+        )
+        .route("/api/v1/rooms/{app}/{name}/mutes", post(rooms_api::mute))
+        .route(
+            "/api/v1/rooms/{app}/{name}/mutes/{user_id}",
+            delete(rooms_api::unmute),
+        )
+        .route("/api/v1/rooms/{app}/{name}/bans", post(rooms_api::ban))
+        .route(
+            "/api/v1/rooms/{app}/{name}/bans/{user_id}",
+            delete(rooms_api::unban),
+        )
+        .route(
+            "/api/v1/rooms/{app}/{name}/slow-mode",
+            put(rooms_api::slow_mode),
+        )
         .route("/{app}/{file}", get(flv::play))
         .fallback(not_found)
         .with_state(shared)

@@ -33,6 +33,16 @@ pub enum PublishError {
     TooManyStreams(usize),
 }
 
+/// A stream went live or offline; the rooms follow these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveChange {
+    pub path: StreamPath,
+    pub live: bool,
+}
+
+/// Live changes a slow listener may fall behind by before it misses some.
+const LIVE_CHANGES_CAPACITY: usize = 1024;
+
 /// Registry of live streams.
 #[derive(Debug)]
 pub struct Hub {
@@ -40,6 +50,7 @@ pub struct Hub {
     settings: HubSettings,
     out_chunk_size: u32,
     next_publisher_id: AtomicU64,
+    live_changes: tokio::sync::broadcast::Sender<LiveChange>,
 }
 
 impl Hub {
@@ -49,7 +60,13 @@ impl Hub {
             settings,
             out_chunk_size,
             next_publisher_id: AtomicU64::new(1),
+            live_changes: tokio::sync::broadcast::channel(LIVE_CHANGES_CAPACITY).0,
         })
+    }
+
+    /// Streams going live or offline from now on.
+    pub fn live_changes(&self) -> tokio::sync::broadcast::Receiver<LiveChange> {
+        self.live_changes.subscribe()
     }
 
     pub fn settings(&self) -> &HubSettings {
@@ -77,7 +94,8 @@ impl Hub {
             return Err(PublishError::TooManyStreams(self.settings.max_streams));
         }
         let stream = Arc::new(Stream::new(path.clone(), &self.settings, id));
-        streams.insert(path, Arc::clone(&stream));
+        streams.insert(path.clone(), Arc::clone(&stream));
+        let _ = self.live_changes.send(LiveChange { path, live: true });
         Ok(Publisher::new(Arc::clone(self), stream, id))
     }
 
@@ -105,6 +123,10 @@ impl Hub {
             if let Some(current) = streams.get(stream.path()) {
                 if Arc::ptr_eq(current, stream) {
                     streams.remove(stream.path());
+                    let _ = self.live_changes.send(LiveChange {
+                        path: stream.path().clone(),
+                        live: false,
+                    });
                 }
             }
         }

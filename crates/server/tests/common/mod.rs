@@ -21,7 +21,12 @@ pub struct TestServer {
     pub hub: std::sync::Arc<onair_server::hub::Hub>,
     shutdown: CancellationToken,
     handle: JoinHandle<std::io::Result<()>>,
+    _data_dir: tempfile::TempDir,
 }
+
+/// The chat token secret and admin token every test server uses.
+pub const TOKEN_SECRET: &str = "test-token-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// Starts a server on 127.0.0.1 with ephemeral ports and `tweak` applied to the defaults.
 pub async fn start_server(tweak: impl FnOnce(&mut Settings)) -> TestServer {
@@ -29,6 +34,10 @@ pub async fn start_server(tweak: impl FnOnce(&mut Settings)) -> TestServer {
     settings.rtmp.listen = "127.0.0.1:0".parse().unwrap();
     settings.http.listen = "127.0.0.1:0".parse().unwrap();
     settings.shutdown_drain_ms = 2_000;
+    let data_dir = tempfile::tempdir().unwrap();
+    settings.data_dir = data_dir.path().to_owned();
+    settings.auth.token_secret = Some(TOKEN_SECRET.to_owned());
+    settings.auth.admin_token = Some(ADMIN_TOKEN.to_owned());
     tweak(&mut settings);
     let server = Server::bind(settings).await.expect("bind");
     let rtmp = server.rtmp_addr().unwrap();
@@ -42,6 +51,7 @@ pub async fn start_server(tweak: impl FnOnce(&mut Settings)) -> TestServer {
         hub,
         shutdown,
         handle,
+        _data_dir: data_dir,
     }
 }
 
@@ -52,6 +62,16 @@ impl TestServer {
 
     pub fn flv_url(&self, path: &str) -> String {
         format!("http://{}/{}.flv", self.http, path)
+    }
+
+    pub fn ws_url(&self, path_and_query: &str) -> String {
+        format!("ws://{}{}", self.http, path_and_query)
+    }
+
+    /// A chat token for `user` with `role`, valid for an hour.
+    pub fn token(&self, user: &str, role: onair_server::rooms::Role) -> String {
+        let keys = onair_server::auth::TokenKeys::new(TOKEN_SECRET.as_bytes());
+        keys.mint(&onair_server::rooms::User::new(user, user, role), 3600)
     }
 
     pub fn http_url(&self, path: &str) -> String {

@@ -1,0 +1,162 @@
+//! Room endpoints of the REST API (admin token): post system messages, delete
+//! messages, mute, ban, slow mode, and a view of the room's state.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use onair_media::StreamPath;
+use onair_rooms::{Error as RoomError, ErrorCode, Millis, Seq, StreamState};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::admin::Admin;
+use super::ApiError;
+use crate::rooms::{now, RoomCell};
+use crate::Shared;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PostMessage {
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserAction {
+    user_id: String,
+    /// For how long; forever when absent.
+    seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SlowMode {
+    seconds: u64,
+}
+
+fn cell(shared: &Shared, app: &str, name: &str) -> Result<Arc<RoomCell>, ApiError> {
+    let path = StreamPath::new(app, name)
+        .map_err(|e| ApiError::bad_request("invalid_stream", e.to_string()))?;
+    shared.rooms.room(&path).map_err(room_error)
+}
+
+fn room_error(error: RoomError) -> ApiError {
+    let status = match error.code() {
+        ErrorCode::MessageNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::TooManyRooms | ErrorCode::ListFull => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, error.code().as_str(), error.to_string())
+}
+
+fn until(seconds: Option<u64>) -> Option<Millis> {
+    seconds.map(|s| now().add_ms(s.saturating_mul(1000)))
+}
+
+pub(super) async fn show(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    let body = cell.with_room(|room| {
+        json!({
+            "room": room.key(),
+            "stream": match room.stream_state() { StreamState::Live => "live", _ => "offline" },
+            "members": room.member_count(),
+            "viewers": room.viewers(),
+            "likes_total": room.like_total(),
+            "last_seq": room.last_seq().0,
+            "slow_mode_seconds": room.slow_mode_ms() / 1000,
+        })
+    });
+    Ok(Json(body).into_response())
+}
+
+pub(super) async fn post_message(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+    Json(body): Json<PostMessage>,
+) -> Result<Response, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    let seq = cell
+        .with_room(|room| room.post_system(&body.text, now()))
+        .map_err(room_error)?;
+    let seq = seq.map(|s| s.0);
+    Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
+}
+
+pub(super) async fn delete_message(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name, id)): Path<(String, String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    cell.with_room(|room| room.delete_message(Seq(id), now()))
+        .map_err(room_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn mute(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+    Json(body): Json<UserAction>,
+) -> Result<StatusCode, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    cell.with_room(|room| room.mute(&body.user_id, until(body.seconds), now()))
+        .map_err(room_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn unmute(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name, user_id)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    match cell.with_room(|room| room.unmute(&user_id)) {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found(format!("{user_id} is not muted"))),
+    }
+}
+
+pub(super) async fn ban(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+    Json(body): Json<UserAction>,
+) -> Result<Response, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    let closed = cell
+        .with_room(|room| room.ban(&body.user_id, until(body.seconds), now()))
+        .map_err(room_error)?;
+    Ok(Json(json!({ "connections_closed": closed })).into_response())
+}
+
+pub(super) async fn unban(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name, user_id)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    match cell.with_room(|room| room.unban(&user_id)) {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found(format!("{user_id} is not banned"))),
+    }
+}
+
+pub(super) async fn slow_mode(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+    Json(body): Json<SlowMode>,
+) -> Result<StatusCode, ApiError> {
+    let cell = cell(&shared, &app, &name)?;
+    cell.with_room(|room| room.set_slow_mode(body.seconds.saturating_mul(1000)));
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,118 @@
+//! Room over Server-Sent Events, read-only: `GET /sse/{app}/{name}[?token=T]`. Each
+//! event carries `id:` (its seq, when kept in history), `event:` (its type) and `data:`
+//! (the same JSON as the WebSocket). A reconnecting EventSource sends `Last-Event-ID`
+//! and gets what it missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::stream;
+use onair_rooms::ErrorCode;
+
+use super::room_access::{self, RoomQuery};
+use super::ApiError;
+use crate::rooms::Member;
+use crate::Shared;
+
+const KEEPALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
+
+pub(super) async fn subscribe(
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+    Query(query): Query<RoomQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mut response = match start(&shared, &app, &name, &query, &headers) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    if let Ok(origin) = HeaderValue::from_str(&shared.settings.http.media_allow_origin) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+}
+
+fn start(
+    shared: &Arc<Shared>,
+    app: &str,
+    name: &str,
+    query: &RoomQuery,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = room_access::room_path(app, name)
+        .ok_or_else(|| ApiError::not_found("not a valid stream path"))?;
+    let identity = room_access::identity(shared, query, headers)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_token", e.to_string()))?;
+    let since = room_access::resume_from(query, headers);
+    let member = Member::join(&shared.rooms, &path, identity, since).map_err(|e| {
+        let status = match e.code() {
+            ErrorCode::Banned => StatusCode::FORBIDDEN,
+            ErrorCode::RoomFull | ErrorCode::TooManyRooms => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code().as_str(), e.to_string())
+    })?;
+    let mut response = Body::from_stream(events(member, Arc::clone(shared))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+struct Feed {
+    member: Member,
+    shared: Arc<Shared>,
+    keepalive: tokio::time::Interval,
+    done: bool,
+}
+
+fn events(
+    member: Member,
+    shared: Arc<Shared>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let period = Duration::from_millis(shared.settings.http.sse_keepalive_ms);
+    let mut keepalive = tokio::time::interval(period);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = Feed {
+        member,
+        shared,
+        keepalive,
+        done: false,
+    };
+    stream::unfold(feed, |mut feed| async move {
+        if feed.done {
+            return None;
+        }
+        let max = feed.shared.settings.http.room_batch_events;
+        let mut batch = Vec::new();
+        tokio::select! {
+            _ = feed.shared.shutdown.cancelled() => return None,
+            _ = feed.keepalive.tick() => return Some((Ok(KEEPALIVE), feed)),
+            next = feed.member.next_batch(&mut batch, max) => {
+                if let Err(end) = next {
+                    tracing::debug!(proto = "sse", conn = %feed.member.conn(), reason = %end, "room stream ended");
+                    feed.done = true;
+                    let comment = format!(": closed: {end}\n\n");
+                    return Some((Ok(Bytes::from(comment)), feed));
+                }
+            }
+        }
+        feed.keepalive.reset();
+        let mut body = Vec::with_capacity(batch.iter().map(|e| e.sse().len()).sum());
+        for event in &batch {
+            body.extend_from_slice(event.sse());
+        }
+        Some((Ok(Bytes::from(body)), feed))
+    })
+}

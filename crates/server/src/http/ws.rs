@@ -1,0 +1,200 @@
+//! Room over WebSocket: `GET /ws/{app}/{name}[?since=SEQ][&token=T]`. One JSON event per
+//! text frame out; client messages as text frames in. Errors about a message come back
+//! as `error` events and the connection stays; everything else closes it with a code
+//! from docs/rooms.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use onair_rooms::{Envelope, Error as RoomError, ErrorCode};
+use tokio::time::{sleep_until, Instant};
+
+use super::room_access::{self, RoomQuery};
+use super::ApiError;
+use crate::rooms::{Member, MemberEnd};
+use crate::Shared;
+
+/// Close codes (docs/rooms.md).
+mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNSUPPORTED: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const BAD_TOKEN: u16 = 4001;
+    pub const FORBIDDEN: u16 = 4003;
+    pub const NO_ROOM: u16 = 4004;
+    pub const TOO_SLOW: u16 = 4008;
+    pub const TOO_LARGE: u16 = 4009;
+    pub const TOO_MANY: u16 = 4029;
+}
+
+/// Longest a batch write may take before the client counts as too slow.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    Path((app, name)): Path<(String, String)>,
+    Query(query): Query<RoomQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !room_access::origin_allowed(&shared.settings.auth.allowed_origins, &headers) {
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this Origin may not open room connections",
+        )
+        .into_response();
+    }
+    let settings = &shared.settings.http;
+    let upgrade = upgrade
+        .max_message_size(settings.ws_max_message_bytes)
+        .max_frame_size(settings.ws_max_message_bytes)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let joining = join(&shared, &app, &name, &query, &headers);
+    upgrade.on_upgrade(move |socket| async move {
+        match joining {
+            Ok(member) => run(socket, member, shared).await,
+            Err((code, reason)) => {
+                tracing::debug!(proto = "ws", room = %format!("{app}/{name}"), code, %reason, "room connection refused");
+                close(socket, code, &reason).await;
+            }
+        }
+    })
+}
+
+fn join(
+    shared: &Arc<Shared>,
+    app: &str,
+    name: &str,
+    query: &RoomQuery,
+    headers: &HeaderMap,
+) -> Result<Member, (u16, String)> {
+    let path = room_access::room_path(app, name)
+        .ok_or_else(|| (code::NO_ROOM, "not a valid stream path".to_owned()))?;
+    let identity = room_access::identity(shared, query, headers)
+        .map_err(|e| (code::BAD_TOKEN, e.to_string()))?;
+    let since = room_access::resume_from(query, headers);
+    Member::join(&shared.rooms, &path, identity, since)
+        .map_err(|e| (join_close_code(&e), e.to_string()))
+}
+
+fn join_close_code(error: &RoomError) -> u16 {
+    match error.code() {
+        ErrorCode::Banned => code::FORBIDDEN,
+        ErrorCode::RoomFull | ErrorCode::TooManyRooms => code::TOO_MANY,
+        _ => code::POLICY,
+    }
+}
+
+async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>) {
+    let settings = &shared.settings.http;
+    let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
+    let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
+    ping.tick().await;
+    let mut idle_deadline = Instant::now() + idle_timeout;
+    let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(settings.room_batch_events);
+    let conn = member.conn();
+    tracing::debug!(proto = "ws", %conn, "room connection open");
+    let (code, reason) = loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break (code::GOING_AWAY, "server shutting down".to_owned()),
+            _ = sleep_until(idle_deadline) => break (code::POLICY, "idle timeout".to_owned()),
+            _ = ping.tick() => {
+                if send(&mut socket, std::iter::once(Message::Ping(Default::default()))).await.is_err() {
+                    break (code::TOO_SLOW, "ping not written".to_owned());
+                }
+            }
+            incoming = socket.recv() => {
+                idle_deadline = Instant::now() + idle_timeout;
+                match incoming {
+                    None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(error) = member.handle_text(text.as_str()) {
+                            let reply = error.to_envelope(crate::rooms::now());
+                            if send(&mut socket, std::iter::once(text_frame(&reply))).await.is_err() {
+                                break (code::TOO_SLOW, "reply not written".to_owned());
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => break (code::UNSUPPORTED, "binary frames are not accepted".to_owned()),
+                    Some(Ok(_)) => {} // ping/pong: answered by the library
+                    Some(Err(error)) => break read_error_close(&error),
+                }
+            }
+            next = member.next_batch(&mut batch, settings.room_batch_events) => {
+                if let Err(end) = next {
+                    break member_close(&end);
+                }
+                let frames: Vec<Message> = batch.drain(..).map(|e| text_frame(&e)).collect();
+                if send(&mut socket, frames).await.is_err() {
+                    break (code::TOO_SLOW, "client does not read fast enough".to_owned());
+                }
+            }
+        }
+    };
+    tracing::debug!(proto = "ws", %conn, code, %reason, "room connection closed");
+    drop(member);
+    close(socket, code, &reason).await;
+}
+
+fn text_frame(event: &Envelope) -> Message {
+    // The room's JSON is UTF-8 by construction; the check is cheap next to the write.
+    Message::Text(Utf8Bytes::try_from(event.json().clone()).unwrap_or_default())
+}
+
+/// Writes `frames` and flushes once, within the write timeout.
+async fn send(socket: &mut WebSocket, frames: impl IntoIterator<Item = Message>) -> Result<(), ()> {
+    let write = async {
+        for frame in frames {
+            socket.feed(frame).await?;
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+fn read_error_close(error: &axum::Error) -> (u16, String) {
+    let text = error.to_string();
+    if text.contains("Space limit exceeded")
+        || text.contains("too long")
+        || text.contains("too big")
+    {
+        (
+            code::TOO_LARGE,
+            "message larger than the maximum".to_owned(),
+        )
+    } else {
+        (code::POLICY, format!("read failed: {text}"))
+    }
+}
+
+fn member_close(end: &MemberEnd) -> (u16, String) {
+    let code = match end {
+        MemberEnd::Closed(_) => code::FORBIDDEN,
+        MemberEnd::TooSlow => code::TOO_SLOW,
+        MemberEnd::RoomGone => code::GOING_AWAY,
+    };
+    (code, end.to_string())
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.chars().take(120).collect::<String>()),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
+}

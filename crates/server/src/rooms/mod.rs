@@ -1,0 +1,212 @@
+//! The rooms, with IO: one [`RoomCell`] per stream path (its own lock and fan-out
+//! channel), kept in the rooms crate's bounded [`Registry`], driven by timers and by
+//! the media hub (live/offline, media viewer counts). WebSocket and SSE connections
+//! take part through a [`Member`].
+
+mod cell;
+mod member;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use onair_media::StreamPath;
+use onair_rooms::{
+    ClientMessage, ConnId, Error, Identity, Millis, Moderation, Registry, Room, RoomSettings,
+    StreamState,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::Hub;
+
+use cell::Entry;
+pub use cell::RoomCell;
+pub use member::{Member, MemberEnd};
+pub use onair_rooms::{Role, User};
+
+/// How often idle rooms are swept and media viewer counts refreshed.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The wall clock as the rooms crate wants it.
+pub fn now() -> Millis {
+    let ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Millis(ms)
+}
+
+#[derive(Debug)]
+pub struct RoomHub {
+    registry: Mutex<Registry<Entry>>,
+    settings: Arc<RoomSettings>,
+    fanout_capacity: usize,
+    media: Arc<Hub>,
+    timers: TaskTracker,
+}
+
+impl RoomHub {
+    pub fn new(settings: RoomSettings, fanout_capacity: usize, media: Arc<Hub>) -> Arc<Self> {
+        let settings = Arc::new(settings);
+        Arc::new(Self {
+            registry: Mutex::new(Registry::new(Arc::clone(&settings))),
+            settings,
+            fanout_capacity,
+            media,
+            timers: TaskTracker::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &Arc<RoomSettings> {
+        &self.settings
+    }
+
+    /// The room of `path`, created (knowing whether the stream is live) if needed.
+    pub fn room(&self, path: &StreamPath) -> Result<Arc<RoomCell>, Error> {
+        let key = path.to_string();
+        let mut created = None;
+        let mut registry = self.registry();
+        let entry = registry.get_or_insert_with(&key, || {
+            let now = now();
+            let mut room = Room::new(key.as_str(), Arc::clone(&self.settings), now);
+            if let Some(stream) = self.media.stream(path) {
+                room.set_stream_state(StreamState::Live, now);
+                room.set_media_viewers(stream.snapshot().viewers, now);
+            }
+            let cell = RoomCell::new(room, self.fanout_capacity);
+            created = Some(Arc::clone(&cell));
+            Entry(cell)
+        })?;
+        let cell = Arc::clone(&entry.0);
+        drop(registry);
+        if let Some(cell) = created {
+            self.timers.spawn(cell.run_timers());
+        }
+        Ok(cell)
+    }
+
+    /// The room of `path` if it exists.
+    pub fn existing(&self, path: &StreamPath) -> Option<Arc<RoomCell>> {
+        self.registry()
+            .get(&path.to_string())
+            .map(|e| Arc::clone(&e.0))
+    }
+
+    /// Rooms that exist now.
+    pub fn len(&self) -> usize {
+        self.registry().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Handles a text frame from `conn`: parse, the global mute list, then the room.
+    pub fn handle_text(&self, cell: &RoomCell, conn: ConnId, text: &str) -> Result<(), Error> {
+        let now = now();
+        let message = ClientMessage::parse(text, &self.settings)?;
+        let user_id = cell.with_room(|room| {
+            room.identity(conn)
+                .and_then(|i| i.user_id().map(str::to_owned))
+        });
+        if let Some(user_id) = user_id {
+            self.global().check_send(&user_id, now)?;
+        }
+        cell.with_room(|room| room.handle_message(conn, message, now))
+    }
+
+    pub(crate) fn check_join(&self, identity: &Identity) -> Result<(), Error> {
+        self.global().check_join(identity, now())
+    }
+
+    /// Follows the media hub and sweeps idle rooms until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut changes = self.media.live_changes();
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                change = changes.recv() => match change {
+                    Ok(change) => {
+                        if let Some(cell) = self.existing(&change.path) {
+                            let state = if change.live { StreamState::Live } else { StreamState::Offline };
+                            cell.with_room(|room| room.set_stream_state(state, now()));
+                        }
+                    }
+                    // Missed some: the tick below brings every room up to date.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.refresh_media(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tick.tick() => {
+                    self.refresh_media();
+                    self.sweep();
+                }
+            }
+        }
+        self.stop_all().await;
+    }
+
+    /// Brings each room's live state and media viewer count in line with the hub.
+    fn refresh_media(&self) {
+        let cells: Vec<_> = self
+            .registry()
+            .iter()
+            .map(|(_, e)| Arc::clone(&e.0))
+            .collect();
+        for cell in cells {
+            let Ok(path) = StreamPath::parse(cell.key()) else {
+                continue;
+            };
+            let stream = self.media.stream(&path);
+            let viewers = stream.as_ref().map_or(0, |s| s.snapshot().viewers);
+            let state = if stream.is_some() {
+                StreamState::Live
+            } else {
+                StreamState::Offline
+            };
+            cell.with_room(|room| {
+                let now = now();
+                room.set_media_viewers(viewers, now);
+                room.set_stream_state(state, now);
+            });
+        }
+    }
+
+    fn sweep(&self) {
+        for (key, entry) in self.registry().sweep(now()) {
+            tracing::debug!(room = %key, "idle room dropped");
+            entry.0.stop.cancel();
+        }
+    }
+
+    async fn stop_all(&self) {
+        let cells: Vec<_> = self
+            .registry()
+            .iter()
+            .map(|(_, e)| Arc::clone(&e.0))
+            .collect();
+        for cell in cells {
+            cell.stop.cancel();
+        }
+        self.timers.close();
+        self.timers.wait().await;
+    }
+
+    fn global(&self) -> MappedGlobal<'_> {
+        MappedGlobal(self.registry())
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry<Entry>> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The registry's global moderation lists, under the registry lock.
+struct MappedGlobal<'a>(MutexGuard<'a, Registry<Entry>>);
+
+impl std::ops::Deref for MappedGlobal<'_> {
+    type Target = Moderation;
+
+    fn deref(&self) -> &Moderation {
+        self.0.global()
+    }
+}
