@@ -102,7 +102,9 @@ struct Stream {
 /// `poll_transmit` results.
 pub struct ServerSession {
     config: ServerConfig,
-    handshake: ServerHandshake,
+    /// `None` once done: its buffers (a few KiB) are not kept for the connection's life.
+    handshake: Option<ServerHandshake>,
+    complex_handshake: bool,
     conn: Conn,
     events: VecDeque<ServerEvent>,
     connect_tid: f64,
@@ -118,7 +120,8 @@ impl ServerSession {
         let conn = Conn::new(config.limits.clone());
         Self {
             config,
-            handshake: ServerHandshake::new(random, 0),
+            handshake: Some(ServerHandshake::new(random, 0)),
+            complex_handshake: false,
             conn,
             events: VecDeque::new(),
             connect_tid: 1.0,
@@ -132,18 +135,22 @@ impl ServerSession {
     /// Feeds bytes read from the socket. After an error the caller closes the connection.
     pub fn handle_input(&mut self, mut input: &[u8]) -> Result<(), Error> {
         self.conn.count_input(input.len());
-        while !self.handshake.is_done() && !input.is_empty() {
-            let consumed = self.handshake.handle_input(input)?;
-            while let Some(out) = self.handshake.poll_transmit() {
-                self.conn.send_raw(&out);
+        if let Some(handshake) = &mut self.handshake {
+            while !handshake.is_done() && !input.is_empty() {
+                let consumed = handshake.handle_input(input)?;
+                while let Some(out) = handshake.poll_transmit() {
+                    self.conn.send_raw(&out);
+                }
+                if consumed == 0 {
+                    break;
+                }
+                input = input.get(consumed..).unwrap_or_default();
             }
-            if consumed == 0 {
-                break;
+            if !handshake.is_done() {
+                return Ok(());
             }
-            input = input.get(consumed..).unwrap_or_default();
-        }
-        if !self.handshake.is_done() {
-            return Ok(());
+            self.complex_handshake = handshake.is_complex();
+            self.handshake = None;
         }
         self.conn.reader.handle_input(input);
         while let Some(msg) = self.conn.reader.poll_message()? {
@@ -301,12 +308,12 @@ impl ServerSession {
 
     /// True once the handshake is complete.
     pub fn is_handshake_done(&self) -> bool {
-        self.handshake.is_done()
+        self.handshake.is_none()
     }
 
     /// Whether the peer used the complex (digest) handshake, for logs.
     pub fn is_complex_handshake(&self) -> bool {
-        self.handshake.is_complex()
+        self.complex_handshake
     }
 
     /// Bytes received from the peer so far, handshake included.

@@ -212,7 +212,8 @@ pub async fn send_paced(
     repeat: bool,
 ) -> Result<(), ClientError> {
     let first_ts = tags.first().map_or(0, |t| t.timestamp);
-    let last_ts = tags.last().map_or(0, |t| t.timestamp);
+    // The largest, not the last: files often end with a video tag older than the audio before it.
+    let last_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
     // Each pass adds the file's length plus one frame so time keeps moving forward.
     let pass_length = u64::from(last_ts.saturating_sub(first_ts)) + 40;
     let start = Instant::now();

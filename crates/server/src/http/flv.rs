@@ -14,7 +14,7 @@ use onair_media::StreamPath;
 use tokio_util::sync::CancellationToken;
 
 use super::ApiError;
-use crate::hub::{Protocol, Viewer, ViewerEnd};
+use crate::hub::{HubFrame, Protocol, Viewer, ViewerEnd};
 use crate::Shared;
 
 pub(super) async fn play(
@@ -68,8 +68,13 @@ fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiErr
     Ok(response)
 }
 
+/// Frames handed to the body per wake-up; hyper writes what is ready together.
+const MAX_BATCH: usize = 128;
+
 struct Playback {
     viewer: Viewer,
+    batch: Vec<Arc<HubFrame>>,
+    ready: std::collections::VecDeque<Bytes>,
     shutdown: CancellationToken,
     header: Option<Bytes>,
     conn_id: u64,
@@ -85,6 +90,8 @@ fn frames(
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let state = Playback {
         viewer,
+        batch: Vec::new(),
+        ready: std::collections::VecDeque::new(),
         shutdown,
         header: Some(header),
         conn_id,
@@ -97,12 +104,20 @@ fn frames(
         if let Some(header) = state.header.take() {
             return Some((Ok(header), state));
         }
+        if let Some(tag) = state.ready.pop_front() {
+            return Some((Ok(tag), state));
+        }
         let next = tokio::select! {
             _ = state.shutdown.cancelled() => Err(None),
-            next = state.viewer.next() => next.map_err(Some),
+            next = state.viewer.next_batch(&mut state.batch, MAX_BATCH) => next.map_err(Some),
         };
         match next {
-            Ok(frame) => Some((Ok(frame.flv_tag()), state)),
+            Ok(()) => {
+                let Playback { batch, ready, .. } = &mut state;
+                ready.extend(batch.drain(..).map(|frame| frame.flv_tag()));
+                let tag = state.ready.pop_front()?;
+                Some((Ok(tag), state))
+            }
             Err(end) => {
                 log_end(&state, end.as_ref());
                 state.finished = true;

@@ -8,6 +8,7 @@
 
 mod frame;
 mod gop;
+mod ring;
 mod stream;
 mod timestamps;
 mod viewer;

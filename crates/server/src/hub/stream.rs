@@ -3,11 +3,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use onair_media::{FrameKind, MediaFrame, StreamPath};
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::frame::HubFrame;
 use super::gop::GopCache;
+use super::ring::FrameRing;
 use super::timestamps::TimestampRebaser;
 use super::viewer::{Protocol, Viewer, ViewerCounts};
 use super::Hub;
@@ -48,6 +48,7 @@ pub struct StreamSnapshot {
 pub struct Stream {
     path: StreamPath,
     inner: Mutex<Inner>,
+    ring: FrameRing,
     started: Instant,
     started_at: SystemTime,
     pub(super) viewers: ViewerCounts,
@@ -59,8 +60,7 @@ pub struct Stream {
 
 #[derive(Debug)]
 struct Inner {
-    /// `None` once the stream has ended; dropping it ends every viewer.
-    sender: Option<broadcast::Sender<Arc<HubFrame>>>,
+    ended: bool,
     publisher_id: u64,
     /// Cancelled to disconnect the current publisher (kick or takeover).
     publisher_cancel: CancellationToken,
@@ -81,11 +81,11 @@ pub(super) struct Headers {
 
 impl Stream {
     pub(super) fn new(path: StreamPath, settings: &HubSettings, publisher_id: u64) -> Self {
-        let (sender, _) = broadcast::channel(settings.viewer_queue_frames);
         Self {
             path,
+            ring: FrameRing::new(settings.viewer_queue_frames),
             inner: Mutex::new(Inner {
-                sender: Some(sender),
+                ended: false,
                 publisher_id,
                 publisher_cancel: CancellationToken::new(),
                 metadata: None,
@@ -154,8 +154,9 @@ impl Stream {
         if inner.publisher_id != publisher_id {
             return false;
         }
-        inner.sender = None;
+        inner.ended = true;
         inner.gop.clear();
+        self.ring.close();
         true
     }
 
@@ -166,7 +167,10 @@ impl Stream {
     ) -> Option<Viewer> {
         let inner = self.lock();
         // Subscribing and copying the cache under one lock: no frame is lost or doubled.
-        let receiver = inner.sender.as_ref()?.subscribe();
+        if inner.ended {
+            return None;
+        }
+        let position = self.ring.subscribe();
         let gop = inner.gop.frames();
         let mut initial = match gop.first() {
             // Codec headers stamped at the GOP's start, so the player's clock starts
@@ -189,10 +193,14 @@ impl Stream {
         Some(Viewer::new(
             Arc::clone(self),
             protocol,
-            receiver,
+            position,
             initial,
             settings,
         ))
+    }
+
+    pub(super) fn ring(&self) -> &FrameRing {
+        &self.ring
     }
 
     pub(super) fn headers(&self) -> Headers {
@@ -227,9 +235,9 @@ impl Stream {
             }
             _ => inner.gop.push(&frame),
         }
-        if let Some(sender) = &inner.sender {
-            // An error only means nobody is watching right now.
-            let _ = sender.send(frame);
+        if !inner.ended {
+            let audio_only = inner.video_header.is_none();
+            self.ring.push(frame, audio_only);
         }
     }
 

@@ -3,9 +3,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use onair_media::FrameKind;
+use tokio::sync::watch;
 
 use super::frame::HubFrame;
+use super::ring::Read;
 use super::stream::Stream;
 use crate::config::HubSettings;
 
@@ -65,7 +67,8 @@ const SKIP_WINDOW: Duration = Duration::from_secs(60);
 pub struct Viewer {
     stream: Arc<Stream>,
     protocol: Protocol,
-    receiver: broadcast::Receiver<Arc<HubFrame>>,
+    cursor: u64,
+    wake: watch::Receiver<u64>,
     pending: VecDeque<Arc<HubFrame>>,
     waiting_for_keyframe: bool,
     recent_skips: VecDeque<Instant>,
@@ -77,7 +80,7 @@ impl Viewer {
     pub(super) fn new(
         stream: Arc<Stream>,
         protocol: Protocol,
-        receiver: broadcast::Receiver<Arc<HubFrame>>,
+        (cursor, wake): (u64, watch::Receiver<u64>),
         initial: Vec<Arc<HubFrame>>,
         settings: &HubSettings,
     ) -> Self {
@@ -88,7 +91,8 @@ impl Viewer {
         Self {
             stream,
             protocol,
-            receiver,
+            cursor,
+            wake,
             pending: initial.into(),
             waiting_for_keyframe: false,
             recent_skips: VecDeque::new(),
@@ -106,72 +110,57 @@ impl Viewer {
         self.skipped_frames
     }
 
-    /// The next frame to send, waiting for one if needed.
-    pub async fn next(&mut self) -> Result<Arc<HubFrame>, ViewerEnd> {
-        loop {
-            if let Some(frame) = self.pending.pop_front() {
-                return Ok(frame);
-            }
-            let received = self.receiver.recv().await;
-            if let Some(frame) = self.accept(received)? {
-                return Ok(frame);
-            }
-        }
-    }
-
-    /// The next frame if one is ready now; lets a writer batch what has piled up.
-    pub fn try_next(&mut self) -> Option<Result<Arc<HubFrame>, ViewerEnd>> {
-        loop {
-            if let Some(frame) = self.pending.pop_front() {
-                return Some(Ok(frame));
-            }
-            let received = match self.receiver.try_recv() {
-                Ok(frame) => Ok(frame),
-                Err(TryRecvError::Empty) => return None,
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-            };
-            match self.accept(received) {
-                Ok(Some(frame)) => return Some(Ok(frame)),
-                Ok(None) => continue,
-                Err(end) => return Some(Err(end)),
-            }
-        }
-    }
-
-    fn accept(
+    /// Waits until there is something to send, then appends up to `max` frames to
+    /// `out`: everything that is ready, so one write carries it all. Cancel-safe.
+    pub async fn next_batch(
         &mut self,
-        received: Result<Arc<HubFrame>, RecvError>,
-    ) -> Result<Option<Arc<HubFrame>>, ViewerEnd> {
-        let frame = match received {
-            Ok(frame) => frame,
-            Err(RecvError::Closed) => return Err(ViewerEnd::StreamEnded),
-            Err(RecvError::Lagged(skipped)) => {
-                self.fell_behind(skipped)?;
-                return Ok(None);
+        out: &mut Vec<Arc<HubFrame>>,
+        max: usize,
+    ) -> Result<(), ViewerEnd> {
+        loop {
+            while out.len() < max {
+                match self.pending.pop_front() {
+                    Some(frame) => out.push(frame),
+                    None => break,
+                }
             }
+            if !out.is_empty() {
+                return Ok(());
+            }
+            // Seen before reading: a frame pushed after the read wakes us below.
+            self.wake.borrow_and_update();
+            match self.stream.ring().read(&mut self.cursor, out, max) {
+                Read::Lagged { skipped } => {
+                    self.fell_behind(skipped)?;
+                    continue;
+                }
+                Read::Closed => return Err(ViewerEnd::StreamEnded),
+                Read::Frames => {}
+            }
+            if self.waiting_for_keyframe {
+                self.drop_until_keyframe(out);
+            }
+            if !out.is_empty() {
+                return Ok(());
+            }
+            if self.wake.changed().await.is_err() {
+                return Err(ViewerEnd::StreamEnded);
+            }
+        }
+    }
+
+    /// Keeps headers and metadata, drops media until a video keyframe (audio too, so
+    /// that picture and sound restart together), then resends the codec headers.
+    fn drop_until_keyframe(&mut self, out: &mut Vec<Arc<HubFrame>>) {
+        let Some(at) = out.iter().position(|f| f.is_video_keyframe()) else {
+            out.retain(|f| f.frame.sequence_header || f.frame.kind == FrameKind::Script);
+            return;
         };
-        if !self.waiting_for_keyframe {
-            return Ok(Some(frame));
-        }
-        if frame.is_video_keyframe() {
-            self.waiting_for_keyframe = false;
-            // A header may have been among the frames skipped; resend the current ones.
-            let headers = self.stream.headers();
-            self.pending.extend(
-                headers
-                    .frames
-                    .into_iter()
-                    .filter(|h| h.frame.sequence_header),
-            );
-            self.pending.push_back(frame);
-            return Ok(None);
-        }
-        // Headers and metadata still pass; media waits for the keyframe, audio
-        // included, so that picture and sound restart together.
-        let passes =
-            frame.frame.sequence_header || frame.frame.kind == onair_media::FrameKind::Script;
-        Ok(passes.then_some(frame))
+        self.waiting_for_keyframe = false;
+        let mut kept: Vec<_> = self.stream.headers().frames;
+        kept.retain(|h| h.frame.sequence_header);
+        kept.extend(out.drain(at..));
+        *out = kept;
     }
 
     fn fell_behind(&mut self, skipped: u64) -> Result<(), ViewerEnd> {
@@ -198,10 +187,25 @@ impl Viewer {
             stream = %self.stream.path(),
             proto = self.protocol.as_str(),
             skipped,
-            "viewer fell behind, skipping to the next keyframe"
+            "viewer fell behind, skipping to a keyframe"
         );
         self.pending.clear();
-        self.waiting_for_keyframe = self.stream.headers().has_video;
+        // Jump to the newest keyframe still in the ring, with the codec headers again
+        // (one may have been among the frames skipped); else wait for the next one.
+        let headers = self.stream.headers();
+        match self.stream.ring().last_keyframe_from(self.cursor) {
+            Some(keyframe) => {
+                self.skipped_frames += keyframe - self.cursor;
+                self.cursor = keyframe;
+                self.pending.extend(
+                    headers
+                        .frames
+                        .into_iter()
+                        .filter(|h| h.frame.sequence_header),
+                );
+            }
+            None => self.waiting_for_keyframe = headers.has_video,
+        }
         Ok(())
     }
 }

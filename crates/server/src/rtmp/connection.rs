@@ -57,6 +57,23 @@ enum End {
     Shutdown,
 }
 
+impl End {
+    /// Endings that are part of normal operation: a peer leaving (even abruptly),
+    /// a stream ending, a kick, a shutdown.
+    fn is_ordinary(&self) -> bool {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        match self {
+            End::PeerClosed | End::Viewer(ViewerEnd::StreamEnded) | End::Shutdown | End::Kicked => {
+                true
+            }
+            End::Read(e) | End::Write(e) => {
+                matches!(e.kind(), ConnectionReset | BrokenPipe | ConnectionAborted)
+            }
+            _ => false,
+        }
+    }
+}
+
 enum Role {
     Idle,
     Publishing(Publisher),
@@ -68,6 +85,8 @@ struct Connection {
     session: ServerSession,
     writer: OwnedWriteHalf,
     out: VecDeque<Bytes>,
+    /// Frames a viewer is about to send.
+    batch: Vec<Arc<HubFrame>>,
     app: Option<String>,
     role: Role,
     span: tracing::Span,
@@ -109,18 +128,17 @@ pub(super) async fn run(
             shared: Arc::clone(&shared),
             writer,
             out: VecDeque::new(),
+            batch: Vec::new(),
             app: None,
             role: Role::Idle,
             span: tracing::Span::current(),
         };
         let end = conn.drive(reader, &shutdown).await;
         conn.finish(&end).await;
-        match &end {
-            End::PeerClosed | End::Viewer(ViewerEnd::StreamEnded) => {
-                tracing::info!(reason = %end, "connection closed")
-            }
-            End::Shutdown | End::Kicked => tracing::info!(reason = %end, "connection closed"),
-            _ => tracing::warn!(reason = %end, "connection closed"),
+        if end.is_ordinary() {
+            tracing::info!(reason = %end, "connection closed");
+        } else {
+            tracing::warn!(reason = %end, "connection closed");
         }
     }
     .instrument(span)
@@ -137,16 +155,20 @@ impl Connection {
         let mut buf = BytesMut::with_capacity(READ_BUF_START);
         let mut buf_size = READ_BUF_START;
         let mut deadline = Instant::now() + settings.handshake_timeout();
+        // Registered once: a fresh `cancelled()` per loop would lock the token's waiter
+        // list twice per frame for every viewer.
+        let shutdown = shutdown.cancelled();
+        tokio::pin!(shutdown);
         loop {
             let playing = matches!(self.role, Role::Playing { .. });
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return End::Shutdown,
-                event = role_event(&mut self.role) => match event {
+                _ = &mut shutdown => return End::Shutdown,
+                event = role_event(&mut self.role, &mut self.batch) => match event {
                     RoleEvent::Kicked => return End::Kicked,
-                    RoleEvent::Frame(Err(end)) => return End::Viewer(end),
-                    RoleEvent::Frame(Ok(frame)) => {
-                        if let Err(end) = self.send_frames(frame).await {
+                    RoleEvent::Frames(Err(end)) => return End::Viewer(end),
+                    RoleEvent::Frames(Ok(())) => {
+                        if let Err(end) = self.send_frames().await {
                             return end;
                         }
                     }
@@ -294,25 +316,16 @@ impl Connection {
         }
     }
 
-    /// Sends `first` and whatever else is ready, in one write.
-    async fn send_frames(&mut self, first: Arc<HubFrame>) -> Result<(), End> {
-        let Role::Playing { viewer, stream_id } = &mut self.role else {
+    /// Sends the batch the viewer gathered, in one write.
+    async fn send_frames(&mut self) -> Result<(), End> {
+        let Role::Playing { stream_id, .. } = &self.role else {
+            self.batch.clear();
             return Ok(());
         };
         let chunk_size = self.shared.hub.out_chunk_size();
-        self.out
-            .push_back(first.rtmp_chunks(*stream_id, chunk_size));
-        while self.out.len() < MAX_BATCH {
-            match viewer.try_next() {
-                Some(Ok(frame)) => self
-                    .out
-                    .push_back(frame.rtmp_chunks(*stream_id, chunk_size)),
-                Some(Err(end)) => {
-                    self.flush().await?;
-                    return Err(End::Viewer(end));
-                }
-                None => break,
-            }
+        for frame in self.batch.drain(..) {
+            self.out
+                .push_back(frame.rtmp_chunks(*stream_id, chunk_size));
         }
         self.flush().await
     }
@@ -374,14 +387,17 @@ impl Connection {
 }
 
 enum RoleEvent {
-    Frame(Result<Arc<HubFrame>, ViewerEnd>),
+    /// `batch` holds frames to send.
+    Frames(Result<(), ViewerEnd>),
     Kicked,
 }
 
-/// What the connection's role is waiting for: a frame to send, or a kick.
-async fn role_event(role: &mut Role) -> RoleEvent {
+/// What the connection's role is waiting for: frames to send, or a kick.
+async fn role_event(role: &mut Role, batch: &mut Vec<Arc<HubFrame>>) -> RoleEvent {
     match role {
-        Role::Playing { viewer, .. } => RoleEvent::Frame(viewer.next().await),
+        Role::Playing { viewer, .. } => {
+            RoleEvent::Frames(viewer.next_batch(batch, MAX_BATCH).await)
+        }
         Role::Publishing(publisher) => {
             publisher.cancelled().await;
             RoleEvent::Kicked

@@ -16,12 +16,13 @@ pub async fn write_queue<W: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     while !queue.is_empty() {
         let written = {
-            let slices: Vec<IoSlice<'_>> = queue
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            writer.write_vectored(&slices).await?
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (slot, buf) in slices.iter_mut().zip(queue.iter()) {
+                *slot = IoSlice::new(buf);
+                count += 1;
+            }
+            writer.write_vectored(&slices[..count]).await?
         };
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
