@@ -124,6 +124,10 @@ impl Viewer {
                     None => break,
                 }
             }
+            if self.pending.is_empty() && self.pending.capacity() > 0 {
+                // The initial burst is over; don't keep its room for the viewer's life.
+                self.pending = VecDeque::new();
+            }
             if !out.is_empty() {
                 return Ok(());
             }

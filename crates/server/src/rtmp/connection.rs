@@ -23,10 +23,12 @@ use crate::Shared;
 
 /// Socket read buffer: small to start, since most connections are viewers that only
 /// send acknowledgements; it doubles while reads fill it, up to the maximum.
-const READ_BUF_START: usize = 4 * 1024;
+const READ_BUF_START: usize = 1024;
 const READ_BUF_MAX: usize = 64 * 1024;
 /// Frames gathered into one vectored write.
 const MAX_BATCH: usize = 128;
+/// Capacity the write queues shrink back to after a large batch.
+const SMALL_QUEUE: usize = 8;
 
 /// Why a connection ended, for the log line that closes it.
 #[derive(Debug, thiserror::Error)]
@@ -327,7 +329,16 @@ impl Connection {
             self.out
                 .push_back(frame.rtmp_chunks(*stream_id, chunk_size));
         }
-        self.flush().await
+        self.flush().await?;
+        // The first batch (headers and the cached GOP) is large; live ones are a frame
+        // or two. Keep idle viewers small.
+        if self.out.capacity() > SMALL_QUEUE {
+            self.out.shrink_to(SMALL_QUEUE);
+        }
+        if self.batch.capacity() > SMALL_QUEUE {
+            self.batch.shrink_to(SMALL_QUEUE);
+        }
+        Ok(())
     }
 
     /// Writes what the session queued and any pending frames.
