@@ -99,7 +99,9 @@ impl Conn {
         if self.out.is_empty() {
             None
         } else {
-            Some(self.out.split().freeze())
+            // Take the whole buffer: `split` would keep its spare room (the handshake
+            // made it a few KiB) alive for the connection's life.
+            Some(std::mem::take(&mut self.out).freeze())
         }
     }
 

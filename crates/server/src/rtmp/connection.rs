@@ -109,8 +109,10 @@ pub(super) async fn run(
         app = tracing::field::Empty,
         stream = tracing::field::Empty,
     );
-    async move {
-        tracing::debug!("connection opened");
+    // The span is entered around input handling and the connection's end, not on every
+    // poll: a viewer's task wakes for every video frame and needs no span to write it.
+    span.in_scope(|| tracing::debug!("connection opened"));
+    {
         let (reader, writer) = socket.into_split();
         let settings = &shared.settings.rtmp;
         let config = ServerConfig {
@@ -133,18 +135,18 @@ pub(super) async fn run(
             batch: Vec::new(),
             app: None,
             role: Role::Idle,
-            span: tracing::Span::current(),
+            span: span.clone(),
         };
         let end = conn.drive(reader, &shutdown).await;
-        conn.finish(&end).await;
-        if end.is_ordinary() {
-            tracing::info!(reason = %end, "connection closed");
-        } else {
-            tracing::warn!(reason = %end, "connection closed");
-        }
+        conn.finish(&end).instrument(span.clone()).await;
+        span.in_scope(|| {
+            if end.is_ordinary() {
+                tracing::info!(reason = %end, "connection closed");
+            } else {
+                tracing::warn!(reason = %end, "connection closed");
+            }
+        });
     }
-    .instrument(span)
-    .await;
 }
 
 impl Connection {
@@ -181,7 +183,8 @@ impl Connection {
                         Ok(n) => n >= buf_size,
                         Err(error) => return End::Read(error),
                     };
-                    if let Err(end) = self.handle_input(&buf).await {
+                    let span = self.span.clone();
+                    if let Err(end) = self.handle_input(&buf).instrument(span).await {
                         return end;
                     }
                     buf.clear();
