@@ -17,6 +17,7 @@ mod limits;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
+mod write;
 
 use std::io;
 use std::net::SocketAddr;
@@ -128,12 +129,13 @@ impl Server {
             write_timeout,
         );
         let app = http::router(Arc::clone(&shared));
-        let http_shutdown = inner_shutdown.clone();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await
-        });
+        tracker.spawn(http::serve(
+            listener,
+            app,
+            Arc::clone(&shared),
+            tracker.clone(),
+            inner_shutdown.clone(),
+        ));
         tracing::info!(
             rtmp = %rtmp_addr,
             http = %http_addr,
@@ -145,11 +147,7 @@ impl Server {
         inner_shutdown.cancel();
         tracker.close();
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
-        let drained = tokio::time::timeout(drain, async {
-            tracker.wait().await;
-            let _ = http.await;
-        })
-        .await;
+        let drained = tokio::time::timeout(drain, tracker.wait()).await;
         if drained.is_err() {
             tracing::warn!(
                 ?drain,

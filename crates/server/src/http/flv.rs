@@ -2,7 +2,10 @@
 //! body (file header, metadata, codec headers, cached GOP, then live tags) until the
 //! publisher leaves or the server shuts down.
 
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -11,10 +14,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream;
 use onair_media::StreamPath;
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
+use super::listener::LimitedStream;
 use super::ApiError;
-use crate::hub::{HubFrame, Protocol, Viewer, ViewerEnd};
+use crate::hub::{http_chunk, HubFrame, Protocol, Viewer, ViewerEnd};
+use crate::write::write_queue;
 use crate::Shared;
 
 pub(super) async fn play(
@@ -34,7 +40,8 @@ pub(super) async fn play(
     response
 }
 
-fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiError> {
+/// A new HTTP-FLV viewer of `{app}/{file}` with the FLV file header to send first.
+fn subscribe(shared: &Shared, app: &str, file: &str) -> Result<(Viewer, Bytes, u64), ApiError> {
     let Some(name) = file.strip_suffix(".flv") else {
         return Err(ApiError::not_found("no such route"));
     };
@@ -46,10 +53,89 @@ fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiErr
         .ok_or_else(|| ApiError::not_found(format!("stream {path} is not live")))?;
     let conn_id = crate::rtmp::next_conn_id();
     tracing::info!(conn_id, proto = "http-flv", stream_path = %path, "play started");
-
     let codecs = viewer.stream().snapshot().codecs;
     let (has_video, has_audio) = (codecs.video_codec.is_some(), codecs.audio_codec.is_some());
     let header = onair_flv::file_header(has_audio || !has_video, has_video || !has_audio);
+    Ok((viewer, header, conn_id))
+}
+
+/// Serves a connection whose first request is `GET {target}` (`/{app}/{name}.flv`)
+/// directly on the socket: response head, then one chunk per FLV tag, each chunk
+/// encoded once per frame for every viewer. The connection closes when the stream does.
+pub(super) async fn serve_direct(
+    mut socket: LimitedStream,
+    target: &str,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    let origin = &shared.settings.http.media_allow_origin;
+    let mut parts = target.trim_start_matches('/').splitn(2, '/');
+    let (app, file) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file) {
+        Ok(subscribed) => subscribed,
+        Err(error) => {
+            let body = error.body().to_string();
+            let status = error.status();
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Access-Control-Allow-Origin: {origin}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(5), socket.write_all(head.as_bytes()))
+                .await;
+            let _ = socket.shutdown().await;
+            return;
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
+         Access-Control-Allow-Origin: {origin}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let mut out: VecDeque<Bytes> = VecDeque::from([Bytes::from(head), http_chunk(&header)]);
+    let mut batch = Vec::new();
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let end = loop {
+        if let Err(error) = write_queue(&mut socket, &mut out).await {
+            break Some(Err(error));
+        }
+        if out.capacity() > 8 {
+            out.shrink_to(8);
+        }
+        tokio::select! {
+            _ = &mut shutdown => break None,
+            next = viewer.next_batch(&mut batch, MAX_BATCH) => match next {
+                Ok(()) => out.extend(batch.drain(..).map(|frame| frame.flv_chunk())),
+                Err(end) => break Some(Ok(end)),
+            },
+        }
+    };
+    let path = viewer.stream().path().clone();
+    match &end {
+        Some(Err(error)) => {
+            tracing::info!(conn_id, %peer, proto = "http-flv", stream_path = %path, reason = %error, "viewer left")
+        }
+        Some(Ok(ViewerEnd::StreamEnded)) | None => {
+            tracing::info!(conn_id, %peer, proto = "http-flv", stream_path = %path, "play ended");
+            // The last chunk: a clean end of the body.
+            out.push_back(Bytes::from_static(b"0\r\n\r\n"));
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), write_queue(&mut socket, &mut out))
+                    .await;
+        }
+        Some(Ok(end)) => {
+            tracing::warn!(conn_id, %peer, proto = "http-flv", stream_path = %path, reason = %end, "viewer disconnected")
+        }
+    }
+    drop(viewer);
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
+}
+
+fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiError> {
+    let (viewer, header, conn_id) = subscribe(shared, app, file)?;
     let body = frames(viewer, shared.shutdown.clone(), header, conn_id);
 
     let mut response = Body::from_stream(body).into_response();

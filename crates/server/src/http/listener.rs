@@ -1,4 +1,5 @@
-//! A `TcpListener` for axum that enforces the shared connection limits at accept.
+//! A `TcpListener` that enforces the shared connection limits at accept, and the
+//! stream type it yields, which fails writes a peer stops reading.
 
 use std::io;
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@ mod flv;
 mod listener;
 mod room_access;
 mod rooms_api;
+mod serve;
 mod sse;
 mod ws;
 
@@ -21,6 +22,7 @@ use crate::Shared;
 
 pub(crate) use error::ApiError;
 pub(crate) use listener::LimitedListener;
+pub(crate) use serve::serve;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()

@@ -14,6 +14,7 @@ const SHARED_RTMP_STREAM_ID: u32 = 1;
 pub struct HubFrame {
     pub frame: MediaFrame,
     flv_tag: OnceLock<Bytes>,
+    flv_chunk: OnceLock<Bytes>,
     rtmp_chunks: OnceLock<Bytes>,
 }
 
@@ -22,6 +23,7 @@ impl HubFrame {
         Self {
             frame,
             flv_tag: OnceLock::new(),
+            flv_chunk: OnceLock::new(),
             rtmp_chunks: OnceLock::new(),
         }
     }
@@ -47,6 +49,14 @@ impl HubFrame {
             .clone()
     }
 
+    /// The FLV tag as one HTTP/1.1 chunk (`size CRLF tag CRLF`), for HTTP-FLV
+    /// responses written directly to the socket.
+    pub fn flv_chunk(&self) -> Bytes {
+        self.flv_chunk
+            .get_or_init(|| http_chunk(&self.flv_tag()))
+            .clone()
+    }
+
     /// The frame as self-contained RTMP chunks for message stream `stream_id`.
     pub fn rtmp_chunks(&self, stream_id: u32, chunk_size: u32) -> Bytes {
         let encode = || {
@@ -64,6 +74,15 @@ impl HubFrame {
             encode()
         }
     }
+}
+
+/// `data` framed as one chunk of a chunked HTTP/1.1 body.
+pub fn http_chunk(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 12);
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    Bytes::from(out)
 }
 
 fn rtmp_kind(kind: FrameKind) -> MediaKind {

@@ -21,7 +21,7 @@ use onair_media::StreamPath;
 
 use crate::config::HubSettings;
 
-pub use frame::HubFrame;
+pub use frame::{http_chunk, HubFrame};
 pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};
 

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::names;
-use super::write::write_queue;
 use crate::hub::{HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
+use crate::write::write_queue;
 use crate::Shared;
 
 /// Socket read buffer: small to start, since most connections are viewers that only

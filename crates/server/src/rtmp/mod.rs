@@ -3,7 +3,6 @@
 
 mod connection;
 mod names;
-mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,0 +1,190 @@
+//! The HTTP accept loop. Each connection's first request head is read here: a
+//! `GET /{app}/{name}.flv` is served directly on the socket (an endless response needs
+//! none of hyper's per-connection buffers, which would triple a viewer's memory);
+//! everything else, with the bytes already read put back, goes to hyper and the router.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::serve::Listener;
+use axum::Router;
+use bytes::{Buf, Bytes, BytesMut};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::listener::{LimitedListener, LimitedStream};
+use crate::Shared;
+
+/// Largest first request head read before handing over; hyper's own limit is similar.
+const MAX_HEAD: usize = 16 * 1024;
+/// A client must send its first request head within this.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn serve(
+    mut listener: LimitedListener,
+    router: Router,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let router = router.clone();
+        let shared = Arc::clone(&shared);
+        let watcher = graceful.watcher();
+        tracker.spawn(async move {
+            let (head, stream) = match read_head(stream).await {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::debug!(%peer, proto = "http", %error, "no request head");
+                    return;
+                }
+            };
+            if let Some(target) = flv_target(&head) {
+                super::flv::serve_direct(stream, &target, peer, shared).await;
+                return;
+            }
+            let io = TokioIo::new(Rewind {
+                prefix: head,
+                inner: stream,
+            });
+            let service = TowerToHyperService::new(router);
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, proto = "http", %error, "connection ended with an error");
+            }
+        });
+    }
+    let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?drain, "HTTP connections still open after the drain time");
+    }
+}
+
+/// Reads until the end of the first request head (or what is there when it is not
+/// HTTP/1: hyper then reports the error in its own way).
+async fn read_head(mut stream: LimitedStream) -> io::Result<(Bytes, LimitedStream)> {
+    let mut head = BytesMut::with_capacity(1024);
+    let read = async {
+        loop {
+            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
+                return Ok(());
+            }
+            if stream.read_buf(&mut head).await? == 0 {
+                return Ok(());
+            }
+        }
+    };
+    match tokio::time::timeout(HEAD_TIMEOUT, read).await {
+        Ok(result) => result.map(|()| (head.freeze(), stream)),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "request head timed out",
+        )),
+    }
+}
+
+/// The request target of a first request that is `GET /{app}/{name}.flv`, if it is one
+/// (and carries no body).
+fn flv_target(head: &[u8]) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    if !request.parse(head).ok()?.is_complete() || request.method? != "GET" {
+        return None;
+    }
+    let target = request.path?;
+    let path = target.split('?').next()?;
+    let has_body = request.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("content-length")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
+    });
+    let flv = path.ends_with(".flv") && path.matches('/').count() == 2 && !has_body;
+    flv.then(|| path.to_owned())
+}
+
+/// A stream that first yields bytes already read from it.
+struct Rewind {
+    prefix: Bytes,
+    inner: LimitedStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_flv_requests_only() {
+        let get = b"GET /live/demo.flv?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(flv_target(get).as_deref(), Some("/live/demo.flv"));
+        assert_eq!(
+            flv_target(b"GET /live/demo.flv HTTP/1.1\r\nHost: a\r\n"),
+            None
+        );
+        assert_eq!(flv_target(b"POST /live/demo.flv HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(flv_target(b"GET /api/v1/streams HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(flv_target(b"GET /a/b/c.flv HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(flv_target(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), None);
+    }
+}
