@@ -143,16 +143,28 @@ async fn http_flv_also_plays_as_a_later_request_on_a_kept_alive_connection() {
     server.wait_live("live/keep", WAIT).await;
     // The first request on a connection is served directly; a later one by the router.
     let client = reqwest::Client::new();
-    let health = client.get(server.http_url("/healthz")).send().await.unwrap();
+    let health = client
+        .get(server.http_url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     health.bytes().await.unwrap();
-    let response = client.get(server.flv_url("live/keep")).send().await.unwrap();
+    let response = client
+        .get(server.flv_url("live/keep"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "video/x-flv");
     let mut body = response.bytes_stream();
     let first = timeout(WAIT, body.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(&first[..3], b"FLV");
-    let missing = client.get(server.flv_url("live/none")).send().await.unwrap();
+    let missing = client
+        .get(server.flv_url("live/none"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     publisher.abort();
     server.stop().await;
