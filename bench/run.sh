@@ -110,7 +110,7 @@ BENCH_TIMEOUT=$((VIEWERS / RAMP + DURATION + 60))
 run_bench() {
   local name=$1 publish=$2 play=$3 pids=$4
   echo "--- $name: $VIEWERS viewers, ${DURATION} s"
-  RUST_LOG=warn RUST_BACKTRACE=0 timeout "$BENCH_TIMEOUT" "${BENCH_CPU[@]}" "$ONAIR" bench \
+  RUST_LOG=warn RUST_BACKTRACE=0 timeout "$BENCH_TIMEOUT" "${BENCH_CPU[@]}" "$ONAIR" bench media \
     --publish "$FIXTURE" --publish-url "$publish" --play "$play" \
     --viewers "$VIEWERS" --ramp-per-sec "$RAMP" --duration "$DURATION" \
     --server-pid "$pids" --label "$name" --json \

@@ -81,8 +81,9 @@ enum Command {
     Serve,
     /// Publish an FLV file to an RTMP server at real-time pace.
     Push(push::PushArgs),
-    /// Load-test a server: N RTMP or HTTP-FLV viewers of one stream (see bench/README.md).
-    Bench(bench::BenchArgs),
+    /// Load-test a server: viewers of one stream, or clients of one room (see bench/README.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Print the effective settings as TOML and exit (secrets redacted).
     Config,
     /// Print a chat token signed with this server's secret.

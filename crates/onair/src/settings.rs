@@ -91,9 +91,8 @@ fn set(value: &mut toml::Value, path: &str, raw: &str) -> anyhow::Result<()> {
             .as_table_mut()
             .with_context(|| format!("{path}: {part} is not a section"))?;
         if parts.peek().is_none() {
-            if !table.contains_key(part) {
-                bail!("unknown setting {path}");
-            }
+            // A key absent here may be an optional one left out of the defaults
+            // (auth.token_secret); deserialising the result refuses unknown keys.
             table.insert(part.to_owned(), parsed);
             return Ok(());
         }
@@ -131,8 +130,12 @@ mod tests {
             ("ONAIR_HTTP_LISTEN".to_owned(), "ignored".to_owned()),
             ("PATH".to_owned(), "/bin".to_owned()),
         ];
-        let sets = vec!["hub.publish_takeover=true".to_owned()];
+        let sets = vec![
+            "hub.publish_takeover=true".to_owned(),
+            "auth.token_secret=s3cret".to_owned(),
+        ];
         let settings = load(Some(&file), env, &sets).unwrap();
+        assert_eq!(settings.auth.token_secret.as_deref(), Some("s3cret"));
         assert_eq!(settings.rtmp.out_chunk_size, 8192);
         assert_eq!(settings.rtmp.max_chunk_streams, 20);
         assert!(settings.hub.publish_takeover);

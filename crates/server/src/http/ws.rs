@@ -55,8 +55,10 @@ pub(super) async fn upgrade(
     let upgrade = upgrade
         .max_message_size(settings.ws_max_message_bytes)
         .max_frame_size(settings.ws_max_message_bytes)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0);
+        // Small buffers keep an idle member near a few KiB; a 4 KiB write buffer lets
+        // a batch of events go out in one system call instead of one per event.
+        .read_buffer_size(1024)
+        .write_buffer_size(4 * 1024);
     let joining = join(&shared, &app, &name, &query, &headers);
     upgrade.on_upgrade(move |socket| async move {
         match joining {

@@ -1,0 +1,325 @@
+//! `onair bench media`: an FLV file published in a loop at real-time pace, N RTMP or
+//! HTTP-FLV viewers of it, and the report (see bench/README.md).
+
+mod chunked;
+mod flv_viewer;
+mod frame_log;
+mod publisher;
+mod report;
+mod rtmp_conn;
+mod rtmp_viewer;
+mod video_tag;
+mod viewer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use onair_server::client::RtmpUrl;
+use tokio::task::JoinSet;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::process::{clock_ticks_per_second, sample_proc, sample_procs};
+use super::require_loopback;
+use super::stats::{mean, percentile, Percentiles};
+use frame_log::FrameLog;
+use publisher::{file_kbps, publish_loop, read_tags, PublishStats};
+use report::{BenchSelf, BitrateReport, Failures, PublishReport, Report, ServerReport};
+use rtmp_conn::RtmpConn;
+use viewer::{viewer, PlayUrl, Shared, State, ViewerStats};
+
+/// Largest FLV tag read from the file or from a server.
+const MAX_TAG_SIZE: usize = 8 << 20;
+/// Read buffer of the publisher (it only reads acknowledgements and status).
+const PUBLISH_READ_BUF: usize = 4 << 10;
+/// Published video frames remembered for latency lookups.
+const FRAME_LOG_LEN: usize = 2048;
+/// Longest a viewer may take to connect and start playing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the bench waits, after the last connect, for every viewer's first keyframe.
+const WARM_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between "every viewer warm" and the start of the measuring window.
+const SETTLE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, clap::Args)]
+pub struct MediaArgs {
+    /// FLV file to publish in a loop at real-time pace (needed for latency figures).
+    #[arg(long, value_name = "FILE.flv", requires = "publish_url")]
+    publish: Option<PathBuf>,
+    /// Where to publish: rtmp://127.0.0.1:PORT/APP/NAME.
+    #[arg(long, value_name = "URL", requires = "publish")]
+    publish_url: Option<String>,
+    /// What the viewers play: rtmp://127.0.0.1:PORT/APP/NAME or http://127.0.0.1:PORT/APP/NAME.flv.
+    #[arg(long, value_name = "URL")]
+    play: String,
+    /// Number of viewers.
+    #[arg(long, default_value_t = 100)]
+    viewers: usize,
+    /// Viewers connected per second.
+    #[arg(long, default_value_t = 200.0)]
+    ramp_per_sec: f64,
+    /// Length of the measuring window, in seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Seconds between the start of publishing and the first viewer (fills the GOP cache).
+    #[arg(long, default_value_t = 4)]
+    warmup: u64,
+    /// Server process(es) whose CPU time and RSS are sampled (repeatable or comma-separated).
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// A name for this run in the output.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Print the report as one line of JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
+    if args.viewers == 0 || args.duration == 0 || args.ramp_per_sec <= 0.0 {
+        bail!("--viewers, --duration and --ramp-per-sec must be positive");
+    }
+    let play = PlayUrl::parse(&args.play)?;
+    let clk_tck = clock_ticks_per_second();
+    let cancel = CancellationToken::new();
+    let bench_start = Instant::now();
+
+    // Publisher first, so the stream is live (and its GOP cached) before viewers come.
+    let mut publisher = None;
+    let mut source_kbps = None;
+    let log = Arc::new(FrameLog::new(FRAME_LOG_LEN));
+    if let (Some(file), Some(url)) = (&args.publish, &args.publish_url) {
+        let tags = read_tags(file)?;
+        source_kbps = Some(file_kbps(&tags));
+        let url = RtmpUrl::parse(url)?;
+        require_loopback(&url.host_port)?;
+        let mut client = timeout(CONNECT_TIMEOUT, RtmpConn::connect(&url, PUBLISH_READ_BUF))
+            .await
+            .context("connecting the publisher: timed out")?
+            .with_context(|| format!("connecting the publisher to {}", url.tc_url()))?;
+        timeout(CONNECT_TIMEOUT, client.publish(&url.name))
+            .await
+            .context("publishing: timed out")?
+            .context("publishing")?;
+        let stats = Arc::new(PublishStats::default());
+        let task = tokio::spawn(publish_loop(
+            client,
+            tags,
+            log.clone(),
+            stats.clone(),
+            cancel.clone(),
+        ));
+        publisher = Some((task, stats));
+        progress(
+            &args,
+            format_args!(
+                "publishing to {}",
+                args.publish_url.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let warmup = Duration::from_secs(args.warmup);
+    sleep(warmup / 2).await;
+    let idle_start = sample_procs(&args.server_pid, clk_tck);
+    let idle_start_at = Instant::now();
+    sleep(warmup - warmup / 2).await;
+    let before = sample_procs(&args.server_pid, clk_tck);
+    let idle_cpu_per_min = match (&idle_start, &before) {
+        (Some(a), Some(b)) => {
+            Some((b.cpu_secs - a.cpu_secs) / idle_start_at.elapsed().as_secs_f64().max(1e-3) * 60.0)
+        }
+        _ => None,
+    };
+
+    // Viewers, at the ramp rate.
+    let shared = Arc::new(Shared {
+        measuring: AtomicBool::new(false),
+        log: args.publish.is_some().then_some(log),
+        errors: Mutex::new(BTreeMap::new()),
+    });
+    let stats: Vec<Arc<ViewerStats>> = (0..args.viewers)
+        .map(|_| Arc::new(ViewerStats::default()))
+        .collect();
+    let mut tasks = JoinSet::new();
+    let period = Duration::from_secs_f64(1.0 / args.ramp_per_sec);
+    let ramp_start = Instant::now();
+    for (i, stat) in stats.iter().enumerate() {
+        sleep_until(ramp_start + period.mul_f64(i as f64)).await;
+        tasks.spawn(viewer(
+            play.clone(),
+            stat.clone(),
+            shared.clone(),
+            cancel.clone(),
+        ));
+    }
+    progress(
+        &args,
+        format_args!(
+            "{} viewers started in {:.1} s",
+            args.viewers,
+            ramp_start.elapsed().as_secs_f64()
+        ),
+    );
+
+    // Warm: every viewer has its first keyframe or has failed (bounded).
+    let warm_deadline = Instant::now() + WARM_TIMEOUT;
+    while Instant::now() < warm_deadline && !stats.iter().all(|s| s.settled()) {
+        sleep(Duration::from_millis(100)).await;
+    }
+    sleep(SETTLE).await;
+
+    // The measuring window.
+    let self_start = sample_proc("self", clk_tck);
+    let start = sample_procs(&args.server_pid, clk_tck);
+    let bytes_start: Vec<u64> = stats
+        .iter()
+        .map(|s| s.bytes.load(Ordering::Relaxed))
+        .collect();
+    let playing_at_start = stats.iter().filter(|s| s.state() == State::Playing).count();
+    let window_start = Instant::now();
+    shared.measuring.store(true, Ordering::Relaxed);
+    progress(
+        &args,
+        format_args!(
+            "measuring {} s with {playing_at_start} viewers playing",
+            args.duration
+        ),
+    );
+    sleep(Duration::from_secs(args.duration)).await;
+    shared.measuring.store(false, Ordering::Relaxed);
+    let window = window_start.elapsed().as_secs_f64();
+    let end = sample_procs(&args.server_pid, clk_tck);
+    let self_end = sample_proc("self", clk_tck);
+    let bytes_end: Vec<u64> = stats
+        .iter()
+        .map(|s| s.bytes.load(Ordering::Relaxed))
+        .collect();
+    let states: Vec<State> = stats.iter().map(|s| s.state()).collect();
+
+    // Stop everything and collect the latency samples (bounded).
+    cancel.cancel();
+    let mut latencies_us = Vec::new();
+    let collect = async {
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(samples) = done {
+                latencies_us.extend(samples);
+            }
+        }
+    };
+    if timeout(Duration::from_secs(10), collect).await.is_err() {
+        tasks.abort_all();
+    }
+    let publish = match publisher {
+        Some((task, stats)) => {
+            let result = timeout(Duration::from_secs(5), task).await;
+            let error = match result {
+                Ok(Ok(Ok(()))) => None,
+                Ok(Ok(Err(e))) => Some(e.to_string()),
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("did not stop in time".to_owned()),
+            };
+            Some(PublishReport {
+                video_frames: stats.video_frames.load(Ordering::Relaxed),
+                late_writes: stats.late_writes.load(Ordering::Relaxed),
+                max_lag_ms: stats.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
+                error,
+            })
+        }
+        None => None,
+    };
+
+    // The report.
+    let mut first_keyframe_ms: Vec<f64> = stats
+        .iter()
+        .filter_map(|s| s.first_keyframe())
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    first_keyframe_ms.sort_by(f64::total_cmp);
+    let mut latency_ms: Vec<f64> = latencies_us
+        .iter()
+        .map(|&us| f64::from(us) / 1000.0)
+        .collect();
+    latency_ms.sort_by(f64::total_cmp);
+    let mut kbps: Vec<f64> = bytes_start
+        .iter()
+        .zip(&bytes_end)
+        .map(|(a, b)| (b - a) as f64 * 8.0 / window / 1000.0)
+        .collect();
+    kbps.sort_by(f64::total_cmp);
+    let connect_failures = states
+        .iter()
+        .filter(|s| **s == State::ConnectFailed)
+        .count();
+    let disconnected = states.iter().filter(|s| **s == State::Disconnected).count();
+    let no_keyframe = stats
+        .iter()
+        .zip(&states)
+        .filter(|(s, state)| **state == State::Playing && s.first_keyframe().is_none())
+        .count();
+    let server = match (&before, &start, &end) {
+        (Some(before), Some(start), Some(end)) => {
+            let cpu = end.cpu_secs - start.cpu_secs;
+            let viewer_minutes = playing_at_start as f64 * window / 60.0;
+            Some(ServerReport {
+                cpu_seconds: cpu,
+                cpu_per_viewer_minute: (viewer_minutes > 0.0).then(|| cpu / viewer_minutes),
+                idle_cpu_per_minute: idle_cpu_per_min,
+                rss_before_kb: before.rss_kb,
+                rss_with_viewers_kb: end.rss_kb,
+                rss_per_viewer_kb: (playing_at_start > 0)
+                    .then(|| (end.rss_kb as f64 - before.rss_kb as f64) / playing_at_start as f64),
+            })
+        }
+        _ => None,
+    };
+    let bench = match (&self_start, &self_end) {
+        (Some(a), Some(b)) => BenchSelf {
+            cpu_seconds: b.cpu_secs - a.cpu_secs,
+            cores: (b.cpu_secs - a.cpu_secs) / window,
+            rss_kb: b.rss_kb,
+        },
+        _ => BenchSelf::default(),
+    };
+    let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    let report = Report {
+        label: args.label.clone(),
+        protocol: play.protocol(),
+        play_url: args.play.clone(),
+        viewers: args.viewers,
+        playing_at_window_start: playing_at_start,
+        window_secs: window,
+        failures: Failures {
+            total: connect_failures + disconnected + no_keyframe,
+            connect: connect_failures,
+            disconnected,
+            no_keyframe,
+            errors,
+        },
+        first_keyframe_ms: Percentiles::of(&first_keyframe_ms),
+        latency_ms: Percentiles::of(&latency_ms),
+        bitrate_kbps: BitrateReport {
+            min: percentile(&kbps, 0.0),
+            median: percentile(&kbps, 50.0),
+            mean: mean(&kbps),
+            source: source_kbps,
+        },
+        server,
+        bench,
+        publisher: publish,
+        elapsed_secs: bench_start.elapsed().as_secs_f64(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+fn progress(args: &MediaArgs, message: std::fmt::Arguments<'_>) {
+    super::progress(&args.label, args.json, message);
+}

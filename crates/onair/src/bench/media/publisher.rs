@@ -1,0 +1,119 @@
+//! The publisher: an FLV file sent in a loop at real-time pace, each video frame's
+//! write time recorded in the frame log.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use onair_media::FrameKind;
+use onair_rtmp::{ClientEvent, MediaKind};
+use onair_server::client::{read_flv_tags, ClientError, Tag};
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::frame_log::FrameLog;
+use super::rtmp_conn::RtmpConn;
+use super::video_tag::is_sequence_header;
+use super::MAX_TAG_SIZE;
+
+/// A publisher write this much behind its schedule counts as late.
+pub(super) const LATE_WRITE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Default)]
+pub(super) struct PublishStats {
+    pub(super) video_frames: AtomicU64,
+    pub(super) late_writes: AtomicU64,
+    pub(super) max_lag_us: AtomicU64,
+}
+
+/// Publishes `tags` in a loop at real-time pace until cancelled, recording when each
+/// video frame was written.
+pub(super) async fn publish_loop(
+    mut client: RtmpConn,
+    tags: Vec<Tag>,
+    log: Arc<FrameLog>,
+    stats: Arc<PublishStats>,
+    cancel: CancellationToken,
+) -> Result<(), ClientError> {
+    let first_ts = tags.first().map_or(0, |t| t.timestamp);
+    // The largest, not the last: files often end with a video frame older than the
+    // audio before it.
+    let max_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
+    // Each pass adds the file's length plus one frame so timestamps keep rising.
+    let pass_length = u64::from(max_ts.saturating_sub(first_ts)) + 33;
+    let start = Instant::now();
+    for pass in 0u64.. {
+        for tag in &tags {
+            let offset = u64::from(tag.timestamp.saturating_sub(first_ts)) + pass * pass_length;
+            let due = start + Duration::from_millis(offset);
+            while Instant::now() < due {
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        let _ = timeout(Duration::from_secs(1), client.close()).await;
+                        return Ok(());
+                    }
+                    _ = sleep_until(due) => {}
+                    read = client.read_events() => read?,
+                }
+                client.flush().await?;
+                while let Some(event) = client.events.pop_front() {
+                    if let ClientEvent::Status {
+                        level,
+                        code,
+                        description,
+                    } = event
+                    {
+                        if level == "error" {
+                            return Err(ClientError::Refused { code, description });
+                        }
+                    }
+                }
+            }
+            let lag = Instant::now().saturating_duration_since(due);
+            if lag > LATE_WRITE {
+                stats.late_writes.fetch_add(1, Ordering::Relaxed);
+            }
+            let lag_us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+            stats.max_lag_us.fetch_max(lag_us, Ordering::Relaxed);
+            let timestamp = (offset & 0xffff_ffff) as u32;
+            match tag.kind {
+                FrameKind::Script => client.send_metadata(&tag.payload),
+                FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
+                FrameKind::Video => {
+                    if !is_sequence_header(&tag.payload) {
+                        log.record(&tag.payload, Instant::now());
+                        stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    client.send_media(MediaKind::Video, timestamp, &tag.payload);
+                }
+            }
+            client.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn read_tags(file: &Path) -> anyhow::Result<Vec<Tag>> {
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let tags = read_flv_tags(&data, MAX_TAG_SIZE)
+        .with_context(|| format!("parsing {}", file.display()))?;
+    if tags.is_empty() {
+        bail!("{} holds no FLV tags", file.display());
+    }
+    Ok(tags)
+}
+
+/// The file's audio+video payload rate in kbit/s.
+pub(super) fn file_kbps(tags: &[Tag]) -> f64 {
+    let bytes: usize = tags
+        .iter()
+        .filter(|t| t.kind != FrameKind::Script)
+        .map(|t| t.payload.len())
+        .sum();
+    let first = tags.first().map_or(0, |t| t.timestamp);
+    let last = tags.last().map_or(0, |t| t.timestamp);
+    let secs = f64::from(last.saturating_sub(first)).max(1.0) / 1000.0;
+    bytes as f64 * 8.0 / secs / 1000.0
+}

@@ -1,0 +1,58 @@
+//! `onair bench`: load tools, one per subcommand.
+//!
+//! - `media`: publishes an FLV file in a loop at real-time pace, opens N RTMP or
+//!   HTTP-FLV viewers of one stream, and reports per-viewer bitrate, time to the first
+//!   video keyframe, the latency the server adds, failures, and the server's CPU and RSS.
+//! - `rooms`: opens N WebSocket clients in one room (onair's, or a socket.io server's),
+//!   sends chat at a fixed total rate from K of them, and reports deliveries per second,
+//!   end-to-end latency, failures, and the server's CPU and RSS per connection.
+//!
+//! Both only talk to loopback addresses and stop by themselves: every phase has a bound.
+//! Deliberately absent: decoding media, other media protocols (HLS), more than one
+//! stream or room per run.
+
+mod cpus;
+mod histogram;
+mod media;
+mod process;
+mod rooms;
+mod stats;
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// N RTMP or HTTP-FLV viewers of one published stream.
+    Media(media::MediaArgs),
+    /// N WebSocket clients in one room, K of them sending chat.
+    Rooms(rooms::RoomsArgs),
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Media(args) => media::run(args).await,
+        BenchCommand::Rooms(args) => rooms::run(args).await,
+    }
+}
+
+/// A progress line on stderr, tagged with the run's label when the report is JSON.
+fn progress(label: &str, json: bool, message: std::fmt::Arguments<'_>) {
+    if !json {
+        eprintln!("bench: {message}");
+    } else {
+        eprintln!("bench[{label}]: {message}");
+    }
+}
+
+/// The bench only loads servers on this machine.
+fn require_loopback(host_port: &str) -> anyhow::Result<SocketAddr> {
+    let addr: SocketAddr = host_port
+        .parse()
+        .with_context(|| format!("{host_port}: give a literal IP address (127.0.0.1)"))?;
+    if !addr.ip().is_loopback() {
+        bail!("{host_port}: the bench only talks to loopback addresses (127.0.0.1)");
+    }
+    Ok(addr)
+}
