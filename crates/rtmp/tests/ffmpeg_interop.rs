@@ -31,9 +31,29 @@ fn accept(listener: &TcpListener) -> TcpStream {
     sock
 }
 
+/// Writes what the session queued. A peer that already hung up (ffmpeg closes right
+/// after its last command, so our replies may meet a closed socket) is not an error.
 fn flush(server: &mut ServerSession, sock: &mut TcpStream) {
     while let Some(out) = server.poll_transmit() {
-        sock.write_all(&out).unwrap();
+        if let Err(error) = sock.write_all(&out) {
+            assert!(is_hang_up(&error), "write failed: {error}");
+            return;
+        }
+    }
+}
+
+fn is_hang_up(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+    matches!(error.kind(), BrokenPipe | ConnectionReset)
+}
+
+/// Reads from the peer; 0 at the end of its input, including when it reset the
+/// connection after sending everything (ffmpeg does when a reply is still unread).
+fn read(sock: &mut TcpStream, buf: &mut [u8]) -> usize {
+    match sock.read(buf) {
+        Ok(n) => n,
+        Err(error) if is_hang_up(&error) => 0,
+        Err(error) => panic!("read failed: {error}"),
     }
 }
 
@@ -94,7 +114,7 @@ fn ffmpeg_publishes() {
     let mut events = Vec::new();
     let mut buf = vec![0; 65536];
     loop {
-        let n = sock.read(&mut buf).unwrap();
+        let n = read(&mut sock, &mut buf);
         if n == 0 {
             break;
         }
@@ -186,7 +206,7 @@ fn ffmpeg_plays() {
     let mut buf = vec![0; 65536];
     let mut playing = None;
     while playing.is_none() {
-        let n = sock.read(&mut buf).unwrap();
+        let n = read(&mut sock, &mut buf);
         assert!(n > 0, "ffmpeg closed before play");
         server.handle_input(&buf[..n]).unwrap();
         while let Some(event) = server.poll_event() {
