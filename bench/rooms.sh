@@ -39,49 +39,9 @@ for n in $CONNECTIONS; do
   if [ "$n" -gt "$MAX_N" ]; then MAX_N=$n; fi
 done
 # Every connection is a socket in the bench and one in the server (separate processes).
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ "$(ulimit -n)" -lt $((MAX_N + 256)) ]; then
-  echo "ulimit -n is $(ulimit -n): too low for $MAX_N connections" >&2
-  exit 1
-fi
-
-# Two cores: each server gets CPU 0 to itself, the bench CPU 1 (as in bench/run.sh).
-# onair's tokio runtime then starts one worker thread; Node runs its event loop on one.
-SERVER_CPU=()
-BENCH_CPU=()
-if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  SERVER_CPU=(taskset -c 0)
-  BENCH_CPU=(taskset -c 1)
-fi
-
-PIDS=()
-# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL.
-stop_pid() {
-  kill "$1" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-}
-trap cleanup EXIT
-
-listening() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
-
-# wait_port ADDR PID: until ADDR accepts connections, as long as PID lives (10 s at most).
-wait_port() {
-  for _ in $(seq 100); do
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "the server (pid $2) exited; see its log in $OUT" >&2
-      return 1
-    fi
-    if listening "$1"; then return 0; fi
-    sleep 0.1
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+raise_fd_limit $((MAX_N + 256))
 
 for addr in "$ONAIR_HTTP" "$ONAIR_RTMP" "$SOCKETIO"; do
   if listening "$addr"; then
