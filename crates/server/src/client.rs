@@ -80,7 +80,12 @@ pub struct RtmpClient {
     /// Bytes taken from the session and not yet written; kept here so that a
     /// cancelled [`flush`](Self::flush) loses nothing.
     unsent: VecDeque<bytes::Bytes>,
+    /// Reused for every read.
+    read_buf: BytesMut,
 }
+
+/// Bytes read from the socket at a time.
+const READ_BUF: usize = 64 * 1024;
 
 impl RtmpClient {
     /// Connects, handshakes and sends `connect`; returns once the server accepted it.
@@ -101,6 +106,7 @@ impl RtmpClient {
             socket,
             events: VecDeque::new(),
             unsent: VecDeque::new(),
+            read_buf: BytesMut::with_capacity(READ_BUF),
         };
         client.flush().await?;
         client
@@ -173,11 +179,12 @@ impl RtmpClient {
     }
 
     async fn read(&mut self) -> Result<(), ClientError> {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
-        if self.socket.read_buf(&mut buf).await? == 0 {
+        self.read_buf.clear();
+        self.read_buf.reserve(READ_BUF);
+        if self.socket.read_buf(&mut self.read_buf).await? == 0 {
             return Err(ClientError::Closed);
         }
-        self.session.handle_input(&buf)?;
+        self.session.handle_input(&self.read_buf)?;
         while let Some(event) = self.session.poll_event() {
             self.events.push_back(event);
         }
