@@ -64,6 +64,8 @@ pub struct HttpSettings {
     pub room_batch_events: usize,
     /// How often an idle SSE stream gets a keep-alive comment.
     pub sse_keepalive_ms: u64,
+    /// Largest request body the API accepts.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,6 +90,13 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Open connections from one IP address.
     pub max_connections_per_ip: usize,
+    /// HTTP requests one IP address may make per second on average (answered 429
+    /// with `Retry-After` beyond it); 0 turns the limit off.
+    pub requests_per_second_per_ip: f64,
+    /// Requests one IP address may make in a burst.
+    pub request_burst_per_ip: u32,
+    /// Addresses whose request rate is tracked at once; more share one bucket.
+    pub rate_limited_ips_max: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +160,7 @@ impl Default for HttpSettings {
             room_fanout_events: 1024,
             room_batch_events: 64,
             sse_keepalive_ms: 15_000,
+            max_body_bytes: 64 * 1024,
         }
     }
 }
@@ -160,6 +170,9 @@ impl Default for ConnectionLimits {
         Self {
             max_connections: 20_000,
             max_connections_per_ip: 2_000,
+            requests_per_second_per_ip: 50.0,
+            request_burst_per_ip: 200,
+            rate_limited_ips_max: 100_000,
         }
     }
 }
@@ -215,6 +228,19 @@ impl Settings {
         }
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return fail("limits", "connection limits must be at least 1");
+        }
+        let rate = self.limits.requests_per_second_per_ip;
+        if !rate.is_finite() || rate < 0.0 {
+            return fail(
+                "limits.requests_per_second_per_ip",
+                "must be a number of at least 0",
+            );
+        }
+        if self.limits.rate_limited_ips_max == 0 {
+            return fail("limits.rate_limited_ips_max", "must be at least 1");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return fail("http.max_body_bytes", "must be at least 1024");
         }
         if self.http.room_fanout_events < 16 || self.http.room_batch_events == 0 {
             return fail(

@@ -14,6 +14,7 @@ pub mod config;
 mod http;
 pub mod hub;
 mod limits;
+mod request_limit;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub rooms: Arc<rooms::RoomHub>,
     pub tokens: auth::TokenKeys,
     pub admin_token: String,
+    /// Per-IP HTTP request rate limit; `None` when turned off.
+    pub requests: Option<request_limit::RequestLimiter>,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -79,6 +82,15 @@ impl Server {
             Arc::clone(&hub),
         );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
+        let limits = &settings.limits;
+        let requests = (limits.requests_per_second_per_ip > 0.0).then(|| {
+            request_limit::RequestLimiter::new(
+                limits.requests_per_second_per_ip,
+                limits.request_burst_per_ip,
+                limits.rate_limited_ips_max,
+                std::time::Instant::now(),
+            )
+        });
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -89,6 +101,7 @@ impl Server {
                 rooms,
                 tokens: auth::TokenKeys::new(&secrets.token_secret),
                 admin_token: secrets.admin_token,
+                requests,
             }),
             rtmp_listener,
             http_listener,

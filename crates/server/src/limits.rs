@@ -90,6 +90,7 @@ mod tests {
         let limiter = ConnectionLimiter::new(ConnectionLimits {
             max_connections: 3,
             max_connections_per_ip: 2,
+            ..ConnectionLimits::default()
         });
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();

@@ -108,7 +108,12 @@ pub(super) async fn serve_direct(
         tokio::select! {
             _ = &mut shutdown => break None,
             next = viewer.next_batch(&mut batch, MAX_BATCH) => match next {
-                Ok(()) => out.extend(batch.drain(..).map(|frame| frame.flv_chunk())),
+                Ok(()) => {
+                    let before = out.len();
+                    out.extend(batch.drain(..).map(|frame| frame.flv_chunk()));
+                    let bytes = out.range(before..).map(Bytes::len).sum();
+                    viewer.stream().add_bytes_out(bytes);
+                }
                 Err(end) => break Some(Ok(end)),
             },
         }
@@ -199,8 +204,16 @@ fn frames(
         };
         match next {
             Ok(()) => {
-                let Playback { batch, ready, .. } = &mut state;
+                let Playback {
+                    batch,
+                    ready,
+                    viewer,
+                    ..
+                } = &mut state;
                 ready.extend(batch.drain(..).map(|frame| frame.flv_tag()));
+                viewer
+                    .stream()
+                    .add_bytes_out(ready.iter().map(Bytes::len).sum());
                 let tag = state.ready.pop_front()?;
                 Some((Ok(tag), state))
             }

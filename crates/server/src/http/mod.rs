@@ -2,21 +2,31 @@
 //! served on a listener that applies the shared connection limits.
 
 mod admin;
+mod api_doc;
 mod error;
+mod extract;
 mod flv;
 mod listener;
 mod room_access;
 mod rooms_api;
 mod serve;
+mod server_api;
 mod sse;
+mod streams_api;
+mod throttle;
 mod ws;
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
+use tower::util::option_layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::Shared;
 
@@ -27,8 +37,13 @@ pub(crate) use serve::serve;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/v1/server", get(server_info))
-        .route("/api/v1/streams", get(list_streams))
+        .route("/api/v1/openapi.json", get(api_doc::openapi_json))
+        .route("/api/v1/server", get(server_api::info))
+        .route("/api/v1/streams", get(streams_api::list))
+        .route(
+            "/api/v1/streams/{app}/{name}",
+            get(streams_api::get).delete(streams_api::kick),
+        )
         .route("/ws/{app}/{name}", get(ws::upgrade))
         .route("/sse/{app}/{name}", get(sse::subscribe))
         .route("/api/v1/rooms/{app}/{name}", get(rooms_api::show))
@@ -56,6 +71,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/{app}/{file}", get(flv::play))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(shared.settings.http.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            throttle::limit_requests,
+        ))
+        .layer(option_layer(cors(&shared.settings.auth.allowed_origins)))
         .with_state(shared)
 }
 
@@ -63,20 +84,35 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn server_info(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": shared.started.elapsed().as_secs(),
-        "connections": shared.limiter.open_connections(),
-        "streams": shared.hub.streams().len(),
-    }))
-}
-
-async fn list_streams(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    let streams: Vec<_> = shared.hub.streams().iter().map(|s| s.snapshot()).collect();
-    Json(json!({ "streams": streams }))
-}
-
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+/// CORS for the API, SSE and media over HTTP: grants only the configured origins
+/// (`*` only when configured); with none configured, no cross-origin grant at all.
+fn cors(allowed: &[String]) -> Option<CorsLayer> {
+    if allowed.is_empty() {
+        return None;
+    }
+    let origins = if allowed.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            allowed
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin::Admin;
+use super::extract::{ApiJson, ApiPath};
 use super::ApiError;
 use crate::rooms::{now, RoomCell};
 use crate::Shared;
@@ -59,7 +60,7 @@ fn until(seconds: Option<u64>) -> Option<Millis> {
 pub(super) async fn show(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name)): Path<(String, String)>,
+    ApiPath((app, name)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     let body = cell.with_room(|room| {
@@ -79,8 +80,8 @@ pub(super) async fn show(
 pub(super) async fn post_message(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name)): Path<(String, String)>,
-    Json(body): Json<PostMessage>,
+    ApiPath((app, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<Response, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     let seq = cell
@@ -93,7 +94,7 @@ pub(super) async fn post_message(
 pub(super) async fn delete_message(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name, id)): Path<(String, String, u64)>,
+    ApiPath((app, name, id)): ApiPath<(String, String, u64)>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     cell.with_room(|room| room.delete_message(Seq(id), now()))
@@ -104,8 +105,8 @@ pub(super) async fn delete_message(
 pub(super) async fn mute(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name)): Path<(String, String)>,
-    Json(body): Json<UserAction>,
+    ApiPath((app, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<UserAction>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     cell.with_room(|room| room.mute(&body.user_id, until(body.seconds), now()))
@@ -116,7 +117,7 @@ pub(super) async fn mute(
 pub(super) async fn unmute(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name, user_id)): Path<(String, String, String)>,
+    ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     match cell.with_room(|room| room.unmute(&user_id)) {
@@ -128,8 +129,8 @@ pub(super) async fn unmute(
 pub(super) async fn ban(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name)): Path<(String, String)>,
-    Json(body): Json<UserAction>,
+    ApiPath((app, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<UserAction>,
 ) -> Result<Response, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     let closed = cell
@@ -141,7 +142,7 @@ pub(super) async fn ban(
 pub(super) async fn unban(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name, user_id)): Path<(String, String, String)>,
+    ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     match cell.with_room(|room| room.unban(&user_id)) {
@@ -153,8 +154,8 @@ pub(super) async fn unban(
 pub(super) async fn slow_mode(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path((app, name)): Path<(String, String)>,
-    Json(body): Json<SlowMode>,
+    ApiPath((app, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SlowMode>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
     cell.with_room(|room| room.set_slow_mode(body.seconds.saturating_mul(1000)));

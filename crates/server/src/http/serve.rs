@@ -9,16 +9,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::serve::Listener;
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use super::listener::{LimitedListener, LimitedStream};
 use crate::Shared;
@@ -53,6 +56,10 @@ pub(crate) async fn serve(
                 }
             };
             if let Some(target) = flv_target(&head) {
+                if let Err(wait) = super::throttle::check(&shared, peer) {
+                    refuse_too_many(stream, wait).await;
+                    return;
+                }
                 super::flv::serve_direct(stream, &target, peer, shared).await;
                 return;
             }
@@ -60,7 +67,11 @@ pub(crate) async fn serve(
                 prefix: head,
                 inner: stream,
             });
-            let service = TowerToHyperService::new(router);
+            // The peer address rides along for the request rate limit and the logs.
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request)
+            });
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(io, service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {
@@ -75,6 +86,20 @@ pub(crate) async fn serve(
     {
         tracing::warn!(?drain, "HTTP connections still open after the drain time");
     }
+}
+
+/// Answers a first request over the rate limit with 429 and closes.
+async fn refuse_too_many(mut stream: LimitedStream, wait: Duration) {
+    let body =
+        r#"{"error":{"code":"rate_limited","message":"too many requests from this address"}}"#;
+    let head = format!(
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
+         Retry-After: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        super::throttle::retry_after_seconds(wait),
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(head.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Reads until the end of the first request head (or what is there when it is not

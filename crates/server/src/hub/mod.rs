@@ -8,6 +8,7 @@
 
 mod frame;
 mod gop;
+mod rates;
 mod ring;
 mod stream;
 mod timestamps;
@@ -22,6 +23,7 @@ use onair_media::StreamPath;
 use crate::config::HubSettings;
 
 pub use frame::{http_chunk, HubFrame};
+pub use rates::Rates;
 pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};
 

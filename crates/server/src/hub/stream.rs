@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::HubFrame;
 use super::gop::GopCache;
+use super::rates::{RateWindow, Rates};
 use super::ring::FrameRing;
 use super::timestamps::TimestampRebaser;
 use super::viewer::{Protocol, Viewer, ViewerCounts};
@@ -33,12 +34,17 @@ pub struct StreamSnapshot {
     pub codecs: CodecInfo,
     pub bytes_in: u64,
     pub frames_in: u64,
+    /// Bytes written to viewers of every protocol.
+    pub bytes_out: u64,
+    pub rates: Rates,
     pub viewers: u64,
     pub viewers_rtmp: u64,
     pub viewers_flv: u64,
     pub uptime_seconds: u64,
     pub started_at_unix: u64,
     pub viewer_skips: u64,
+    /// Frames viewers skipped because they fell behind, summed over viewers.
+    pub frames_dropped: u64,
     pub viewers_dropped_slow: u64,
     pub timestamp_discontinuities: u64,
 }
@@ -54,7 +60,9 @@ pub struct Stream {
     pub(super) viewers: ViewerCounts,
     bytes_in: AtomicU64,
     frames_in: AtomicU64,
+    bytes_out: AtomicU64,
     pub(super) viewer_skips: AtomicU64,
+    pub(super) frames_dropped: AtomicU64,
     pub(super) viewers_dropped_slow: AtomicU64,
 }
 
@@ -70,6 +78,7 @@ struct Inner {
     gop: GopCache,
     rebaser: TimestampRebaser,
     codecs: CodecInfo,
+    rates: RateWindow,
 }
 
 /// What a new or lagging viewer needs before live frames: metadata, codec headers.
@@ -94,13 +103,16 @@ impl Stream {
                 gop: GopCache::new(settings.gop_cache_max_frames, settings.gop_cache_max_bytes),
                 rebaser: TimestampRebaser::default(),
                 codecs: CodecInfo::default(),
+                rates: RateWindow::new(Instant::now()),
             }),
             started: Instant::now(),
             started_at: SystemTime::now(),
             viewers: ViewerCounts::default(),
             bytes_in: AtomicU64::new(0),
             frames_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
             viewer_skips: AtomicU64::new(0),
+            frames_dropped: AtomicU64::new(0),
             viewers_dropped_slow: AtomicU64::new(0),
         }
     }
@@ -114,10 +126,19 @@ impl Stream {
         self.lock().publisher_cancel.cancel();
     }
 
+    /// Counts bytes a viewer's connection wrote.
+    pub fn add_bytes_out(&self, bytes: usize) {
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> StreamSnapshot {
-        let (codecs, discontinuities) = {
+        let (codecs, discontinuities, rates) = {
             let inner = self.lock();
-            (inner.codecs.clone(), inner.rebaser.discontinuities)
+            (
+                inner.codecs.clone(),
+                inner.rebaser.discontinuities,
+                inner.rates.rates(Instant::now()),
+            )
         };
         let (rtmp, flv) = self.viewers.counts();
         StreamSnapshot {
@@ -125,6 +146,8 @@ impl Stream {
             codecs,
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             frames_in: self.frames_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            rates,
             viewers: rtmp + flv,
             viewers_rtmp: rtmp,
             viewers_flv: flv,
@@ -134,6 +157,7 @@ impl Stream {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             viewer_skips: self.viewer_skips.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
             viewers_dropped_slow: self.viewers_dropped_slow.load(Ordering::Relaxed),
             timestamp_discontinuities: discontinuities,
         }
@@ -215,6 +239,11 @@ impl Stream {
         if inner.publisher_id != publisher_id {
             return;
         }
+        let bytes_out = self.bytes_out.load(Ordering::Relaxed);
+        let video = frame.kind == FrameKind::Video && !frame.sequence_header;
+        inner
+            .rates
+            .record(Instant::now(), frame.payload.len(), video, bytes_out);
         if frame.kind != FrameKind::Script {
             frame.timestamp = inner.rebaser.rebase(frame.kind, frame.timestamp);
         }

@@ -156,11 +156,14 @@ impl Viewer {
     /// Keeps headers and metadata, drops media until a video keyframe (audio too, so
     /// that picture and sound restart together), then resends the codec headers.
     fn drop_until_keyframe(&mut self, out: &mut Vec<Arc<HubFrame>>) {
+        let before = out.len();
         let Some(at) = out.iter().position(|f| f.is_video_keyframe()) else {
             out.retain(|f| f.frame.sequence_header || f.frame.kind == FrameKind::Script);
+            self.count_skipped((before - out.len()) as u64);
             return;
         };
         self.waiting_for_keyframe = false;
+        self.count_skipped(at as u64);
         let mut kept: Vec<_> = self.stream.headers().frames;
         kept.retain(|h| h.frame.sequence_header);
         kept.extend(out.drain(at..));
@@ -168,7 +171,7 @@ impl Viewer {
     }
 
     fn fell_behind(&mut self, skipped: u64) -> Result<(), ViewerEnd> {
-        self.skipped_frames += skipped;
+        self.count_skipped(skipped);
         self.stream.viewer_skips.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         while self
@@ -199,7 +202,7 @@ impl Viewer {
         let headers = self.stream.headers();
         match self.stream.ring().last_keyframe_from(self.cursor) {
             Some(keyframe) => {
-                self.skipped_frames += keyframe - self.cursor;
+                self.count_skipped(keyframe - self.cursor);
                 self.cursor = keyframe;
                 self.pending.extend(
                     headers
@@ -211,6 +214,15 @@ impl Viewer {
             None => self.waiting_for_keyframe = headers.has_video,
         }
         Ok(())
+    }
+}
+
+impl Viewer {
+    fn count_skipped(&mut self, frames: u64) {
+        self.skipped_frames += frames;
+        self.stream
+            .frames_dropped
+            .fetch_add(frames, Ordering::Relaxed);
     }
 }
 

@@ -328,9 +328,14 @@ impl Connection {
             return Ok(());
         };
         let chunk_size = self.shared.hub.out_chunk_size();
+        let mut bytes = 0;
         for frame in self.batch.drain(..) {
-            self.out
-                .push_back(frame.rtmp_chunks(*stream_id, chunk_size));
+            let chunks = frame.rtmp_chunks(*stream_id, chunk_size);
+            bytes += chunks.len();
+            self.out.push_back(chunks);
+        }
+        if let Role::Playing { viewer, .. } = &self.role {
+            viewer.stream().add_bytes_out(bytes);
         }
         self.flush().await?;
         // The first batch (headers and the cached GOP) is large; live ones are a frame
