@@ -7,12 +7,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use onair_media::StreamPath;
 use onair_rooms::{Error as RoomError, ErrorCode, Millis, Seq, StreamState};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::admin::Admin;
+use super::api_doc::stream_path;
 use super::extract::{ApiJson, ApiPath};
 use super::ApiError;
 use crate::rooms::{now, RoomCell};
@@ -39,8 +39,7 @@ pub(super) struct SlowMode {
 }
 
 fn cell(shared: &Shared, app: &str, name: &str) -> Result<Arc<RoomCell>, ApiError> {
-    let path = StreamPath::new(app, name)
-        .map_err(|e| ApiError::bad_request("invalid_stream", e.to_string()))?;
+    let path = stream_path(app, name)?;
     shared.rooms.room(&path).map_err(room_error)
 }
 

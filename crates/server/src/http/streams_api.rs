@@ -6,12 +6,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use onair_media::StreamPath;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::admin::Admin;
-use super::api_doc::ErrorBody;
+use super::api_doc::{stream_path, ErrorBody, StreamPathParams};
 use super::extract::ApiPath;
 use super::ApiError;
 use crate::hub::{Stream, StreamSnapshot};
@@ -129,8 +128,7 @@ fn round2(value: f64) -> f64 {
 }
 
 fn live_stream(shared: &Shared, app: &str, name: &str) -> Result<Arc<Stream>, ApiError> {
-    let path = StreamPath::new(app, name)
-        .map_err(|e| ApiError::bad_request("invalid_stream", e.to_string()))?;
+    let path = stream_path(app, name)?;
     shared
         .hub
         .stream(&path)
@@ -157,7 +155,7 @@ pub(super) async fn list(_: Admin, State(shared): State<Arc<Shared>>) -> Json<St
 
 /// One live stream.
 #[utoipa::path(get, path = "/api/v1/streams/{app}/{name}", tag = "streams",
-    params(("app" = String, Path), ("name" = String, Path)),
+    params(StreamPathParams),
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The stream", body = StreamView),
@@ -177,7 +175,7 @@ pub(super) async fn get(
 
 /// Disconnects the stream's publisher; its viewers see the stream end.
 #[utoipa::path(delete, path = "/api/v1/streams/{app}/{name}", tag = "streams",
-    params(("app" = String, Path), ("name" = String, Path)),
+    params(StreamPathParams),
     security(("admin_token" = [])),
     responses(
         (status = 204, description = "Publisher disconnected"),
