@@ -17,6 +17,7 @@ mod limits;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
+pub mod signing;
 mod write;
 
 use std::io;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub rooms: Arc<rooms::RoomHub>,
     pub tokens: auth::TokenKeys,
     pub admin_token: String,
+    /// Signed playback URLs: who needs one, and the keys that check them.
+    pub playback: signing::PlaybackSigner,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -72,6 +75,7 @@ impl Server {
                 "generated an admin token; read it from this file (it is not logged)"
             );
         }
+        let playback = signing::PlaybackSigner::load(&settings.playback, &settings.data_dir)?;
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
         let rooms = rooms::RoomHub::new(
             settings.rooms.clone(),
@@ -89,6 +93,7 @@ impl Server {
                 rooms,
                 tokens: auth::TokenKeys::new(&secrets.token_secret),
                 admin_token: secrets.admin_token,
+                playback,
             }),
             rtmp_listener,
             http_listener,
