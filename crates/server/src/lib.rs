@@ -76,6 +76,14 @@ impl Server {
             );
         }
         let playback = signing::PlaybackSigner::load(&settings.playback, &settings.data_dir)?;
+        if settings.playback.signed || !settings.playback.apps.is_empty() {
+            tracing::info!(
+                signed = settings.playback.signed,
+                app_overrides = settings.playback.apps.len(),
+                secrets = settings.playback.secrets.len().max(1),
+                "signed playback URLs"
+            );
+        }
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
         let rooms = rooms::RoomHub::new(
             settings.rooms.clone(),

@@ -78,14 +78,9 @@ impl PlaybackSigner {
     pub fn load(settings: &PlaybackSettings, data_dir: &Path) -> io::Result<Self> {
         let secrets: Vec<Vec<u8>> = if settings.secrets.is_empty() {
             std::fs::create_dir_all(data_dir)?;
-            let (secret, created) =
+            // Not logged: `onair sign` prints its answer on stdout, where logs go too.
+            let (secret, _created) =
                 crate::secrets::read_or_create(&data_dir.join(PLAYBACK_SECRET_FILE))?;
-            if created {
-                tracing::info!(
-                    path = %data_dir.join(PLAYBACK_SECRET_FILE).display(),
-                    "generated the playback signing secret"
-                );
-            }
             vec![secret.into_bytes()]
         } else {
             settings
