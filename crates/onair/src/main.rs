@@ -48,6 +48,18 @@ struct CommonArgs {
     /// [default: same origin only].
     #[arg(long, env = "ONAIR_ALLOWED_ORIGINS", global = true)]
     allowed_origins: Option<String>,
+    /// Require signed playback URLs (`?expires=…&sig=…`, see `onair sign`) in every app
+    /// without an override; `--signed-playback=false` turns it off [default: false].
+    #[arg(
+        long,
+        env = "ONAIR_SIGNED_PLAYBACK",
+        global = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "true|false"
+    )]
+    signed_playback: Option<bool>,
     /// Any other setting, as section.key=value (repeatable); see docs/configuration.md.
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
@@ -75,6 +87,16 @@ struct TokenArgs {
     ttl: u64,
 }
 
+#[derive(Debug, Args)]
+struct SignArgs {
+    /// The stream, `{app}/{name}`.
+    #[arg(value_name = "APP/NAME")]
+    stream: String,
+    /// Seconds until the signature expires.
+    #[arg(long, default_value_t = 3_600)]
+    ttl: u64,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
@@ -88,6 +110,9 @@ enum Command {
     Config,
     /// Print a chat token signed with this server's secret.
     Token(TokenArgs),
+    /// Print a signed playback query string, `expires=…&sig=…`, for a stream (append it
+    /// to any play URL: rtmp://…/{app}/{name}?…, /{app}/{name}.flv?…, /ws/…, /sse/…).
+    Sign(SignArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,11 +131,18 @@ fn main() -> anyhow::Result<()> {
                     *secret = Some("<redacted>".to_owned());
                 }
             }
+            for secret in &mut shown.playback.secrets {
+                *secret = "<redacted>".to_owned();
+            }
             print!("{}", toml::to_string_pretty(&shown)?);
             Ok(())
         }
         Command::Token(args) => {
             println!("{}", token(&settings, args)?);
+            Ok(())
+        }
+        Command::Sign(args) => {
+            println!("{}", sign(&settings, &args)?);
             Ok(())
         }
     }
@@ -134,6 +166,9 @@ fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
             .filter(|o| !o.is_empty())
             .map(str::to_owned)
             .collect();
+    }
+    if let Some(signed) = args.signed_playback {
+        settings.playback.signed = signed;
     }
     if let Ok(token) = std::env::var("ONAIR_ADMIN_TOKEN") {
         if !token.is_empty() {
@@ -161,6 +196,30 @@ fn token(settings: &Settings, args: TokenArgs) -> anyhow::Result<String> {
     let name = args.name.unwrap_or_else(|| args.user.clone());
     let keys = onair_server::auth::TokenKeys::new(&secrets.token_secret);
     Ok(keys.mint(&User::new(args.user, name, role), args.ttl))
+}
+
+/// The signed query string for `args.stream`, with the secret `serve` would use.
+fn sign(settings: &Settings, args: &SignArgs) -> anyhow::Result<String> {
+    use onair_server::signing::{unix_now, PlaybackSigner};
+    let path = onair_media::StreamPath::parse(&args.stream)
+        .with_context(|| format!("{:?} is not a stream path (app/name)", args.stream))?;
+    let signer =
+        PlaybackSigner::load(&settings.playback, &settings.data_dir).with_context(|| {
+            format!(
+                "reading the playback secret from {}",
+                settings.data_dir.display()
+            )
+        })?;
+    if !signer.required_for(path.app()) {
+        eprintln!(
+            "note: signed playback is off for app {:?} in these settings; the server will not ask for this signature",
+            path.app()
+        );
+    }
+    let expires = unix_now()
+        .checked_add(args.ttl)
+        .context("--ttl is too large")?;
+    Ok(signer.sign(&path, expires))
 }
 
 fn init_logging(format: Option<LogFormat>) {

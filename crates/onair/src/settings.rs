@@ -18,6 +18,7 @@ const CONTRACT_VARS: &[&str] = &[
     "ONAIR_LOG_FORMAT",
     "ONAIR_ALLOWED_ORIGINS",
     "ONAIR_ADMIN_TOKEN",
+    "ONAIR_SIGNED_PLAYBACK",
 ];
 
 /// Loads defaults, then `file`, then generic environment overrides, then `--set` pairs.

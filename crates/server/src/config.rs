@@ -3,6 +3,7 @@
 //! The binary layers them (defaults, TOML file, `ONAIR_*` environment, flags); this
 //! module only knows the shape and the defaults, and checks that values make sense.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     pub hub: HubSettings,
     pub auth: AuthSettings,
+    /// Signed playback URLs (see docs/security.md).
+    pub playback: PlaybackSettings,
     /// The interaction rooms: history, rates, aggregation (see docs/rooms.md).
     pub rooms: onair_rooms::RoomSettings,
     /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
@@ -83,6 +86,45 @@ pub struct AuthSettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// Signed playback: which apps need `?expires=…&sig=…` on play URLs, and the secrets.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybackSettings {
+    /// Require signed URLs to play (RTMP, HTTP-FLV, HLS) and to open rooms (WS, SSE)
+    /// in every app without an override (`--signed-playback`).
+    pub signed: bool,
+    /// HMAC keys: the first signs, each verifies (rotation: new first, old second).
+    /// Empty: one is generated into the data dir (`playback-secret`).
+    pub secrets: Vec<String>,
+    /// Per-app overrides of `signed`, e.g. `apps.paid = { signed = true }`.
+    pub apps: BTreeMap<String, AppPlayback>,
+}
+
+/// Most secrets accepted at once: the current one and the one being retired.
+pub const MAX_PLAYBACK_SECRETS: usize = 2;
+/// Shortest playback secret accepted, in bytes.
+pub const MIN_PLAYBACK_SECRET_LEN: usize = 16;
+
+impl std::fmt::Debug for PlaybackSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackSettings")
+            .field("signed", &self.signed)
+            .field(
+                "secrets",
+                &format_args!("<{} redacted>", self.secrets.len()),
+            )
+            .field("apps", &self.apps)
+            .finish()
+    }
+}
+
+/// One app's playback override.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPlayback {
+    pub signed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionLimits {
@@ -128,6 +170,7 @@ impl Default for Settings {
             limits: ConnectionLimits::default(),
             hub: HubSettings::default(),
             auth: AuthSettings::default(),
+            playback: PlaybackSettings::default(),
             rooms: onair_rooms::RoomSettings::default(),
             shutdown_drain_ms: 5_000,
         }
@@ -251,11 +294,45 @@ impl Settings {
         if self.http.ws_max_message_bytes < 256 {
             return fail("http.ws_max_message_bytes", "must be at least 256");
         }
+        self.playback.validate()?;
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {
                 key: "rooms",
                 reason: error.to_string(),
             });
+        }
+        Ok(())
+    }
+}
+
+impl PlaybackSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let fail = |key, reason: String| Err(SettingsError { key, reason });
+        if self.secrets.len() > MAX_PLAYBACK_SECRETS {
+            return fail(
+                "playback.secrets",
+                format!("at most {MAX_PLAYBACK_SECRETS} (the new one first, the old one second)"),
+            );
+        }
+        if self
+            .secrets
+            .iter()
+            .any(|s| s.len() < MIN_PLAYBACK_SECRET_LEN)
+        {
+            return fail(
+                "playback.secrets",
+                format!("each secret needs at least {MIN_PLAYBACK_SECRET_LEN} bytes"),
+            );
+        }
+        if let Some(app) = self
+            .apps
+            .keys()
+            .find(|app| onair_media::StreamPath::new(app, "x").is_err())
+        {
+            return fail(
+                "playback.apps",
+                format!("{app:?} is not a valid app name ([A-Za-z0-9_-]{{1,64}}, not reserved)"),
+            );
         }
         Ok(())
     }
@@ -294,6 +371,28 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Settings>("[rtmp]\nlisten_on = 1\n").is_err());
+    }
+
+    #[test]
+    fn playback_settings_are_checked() {
+        let settings: Settings = toml::from_str(
+            "[playback]\nsigned = true\nsecrets = [\"new-secret-0123456\", \"old-secret-0123456\"]\n\
+             [playback.apps]\nfree = { signed = false }\n",
+        )
+        .unwrap();
+        settings.validate().unwrap();
+        assert!(!settings.playback.apps["free"].signed);
+        assert!(!format!("{settings:?}").contains("new-secret"));
+        for bad in [
+            "secrets = [\"a-long-enough-secret-1\", \"a-long-enough-secret-2\", \"a-long-enough-secret-3\"]",
+            "secrets = [\"short\"]",
+            "apps.api = { signed = true }",
+            "apps.\"a b\" = { signed = true }",
+        ] {
+            let settings: Settings = toml::from_str(&format!("[playback]\n{bad}\n")).unwrap();
+            assert!(settings.validate().is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Settings>("[playback.apps]\nx = { sign = true }\n").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod request_limit;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
+pub mod signing;
 mod write;
 
 use std::io;
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub admin_token: String,
     /// Per-IP HTTP request rate limit; `None` when turned off.
     pub requests: Option<request_limit::RequestLimiter>,
+    /// Signed playback URLs: who needs one, and the keys that check them.
+    pub playback: signing::PlaybackSigner,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -73,6 +76,15 @@ impl Server {
             tracing::warn!(
                 path = %settings.data_dir.join("admin-token").display(),
                 "generated an admin token; read it from this file (it is not logged)"
+            );
+        }
+        let playback = signing::PlaybackSigner::load(&settings.playback, &settings.data_dir)?;
+        if settings.playback.signed || !settings.playback.apps.is_empty() {
+            tracing::info!(
+                signed = settings.playback.signed,
+                app_overrides = settings.playback.apps.len(),
+                secrets = settings.playback.secrets.len().max(1),
+                "signed playback URLs"
             );
         }
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
@@ -102,6 +114,7 @@ impl Server {
                 tokens: auth::TokenKeys::new(&secrets.token_secret),
                 admin_token: secrets.admin_token,
                 requests,
+                playback,
             }),
             rtmp_listener,
             http_listener,

@@ -6,6 +6,9 @@
 //! - `admin-token`: the bearer token for the admin API, unless `auth.admin_token`
 //!   (`ONAIR_ADMIN_TOKEN`) is configured. Generated at first start and announced once.
 //!
+//! - `playback-secret`: the key for signed playback URLs unless `playback.secrets` is
+//!   configured (read by `signing::PlaybackSigner::load`).
+//!
 //! Files are created with mode 0600 and never overwritten.
 
 use std::fs::{self, OpenOptions};
@@ -56,8 +59,9 @@ impl Secrets {
     }
 }
 
-/// The file's trimmed contents, or a new random value written to it (0600).
-fn read_or_create(path: &Path) -> io::Result<(String, bool)> {
+/// The file's trimmed contents, or a new random value written to it (0600); the flag
+/// says whether it was created by this call.
+pub(crate) fn read_or_create(path: &Path) -> io::Result<(String, bool)> {
     match fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_owned(), false)),
         Ok(_) => {

@@ -48,3 +48,9 @@ impl IntoResponse for ApiError {
         (self.status, Json(self.body())).into_response()
     }
 }
+
+impl From<crate::signing::SignError> for ApiError {
+    fn from(error: crate::signing::SignError) -> Self {
+        Self::new(StatusCode::FORBIDDEN, error.code(), error.to_string())
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -26,8 +26,10 @@ use crate::Shared;
 pub(super) async fn play(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let mut response = match start(&shared, &app, &file) {
+    let query = query.unwrap_or_default();
+    let mut response = match start(&shared, &app, &file, &query) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -40,13 +42,22 @@ pub(super) async fn play(
     response
 }
 
-/// A new HTTP-FLV viewer of `{app}/{file}` with the FLV file header to send first.
-fn subscribe(shared: &Shared, app: &str, file: &str) -> Result<(Viewer, Bytes, u64), ApiError> {
+/// A new HTTP-FLV viewer of `{app}/{file}` with the FLV file header to send first;
+/// `query` is the request's, checked for a signature when the app needs one.
+fn subscribe(
+    shared: &Shared,
+    app: &str,
+    file: &str,
+    query: &str,
+) -> Result<(Viewer, Bytes, u64), ApiError> {
     let Some(name) = file.strip_suffix(".flv") else {
         return Err(ApiError::not_found("no such route"));
     };
     let path = StreamPath::new(app, name)
         .map_err(|error| ApiError::bad_request("invalid_stream", error.to_string()))?;
+    shared
+        .playback
+        .authorize(&path, query, crate::signing::unix_now())?;
     let viewer = shared
         .hub
         .subscribe(&path, Protocol::HttpFlv)
@@ -59,7 +70,7 @@ fn subscribe(shared: &Shared, app: &str, file: &str) -> Result<(Viewer, Bytes, u
     Ok((viewer, header, conn_id))
 }
 
-/// Serves a connection whose first request is `GET {target}` (`/{app}/{name}.flv`)
+/// Serves a connection whose first request is `GET {target}` (`/{app}/{name}.flv[?query]`)
 /// directly on the socket: response head, then one chunk per FLV tag, each chunk
 /// encoded once per frame for every viewer. The connection closes when the stream does.
 pub(super) async fn serve_direct(
@@ -69,12 +80,13 @@ pub(super) async fn serve_direct(
     shared: Arc<Shared>,
 ) {
     let origin = &shared.settings.http.media_allow_origin;
+    let (target, query) = target.split_once('?').unwrap_or((target, ""));
     let mut parts = target.trim_start_matches('/').splitn(2, '/');
     let (app, file) = (
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file) {
+    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file, query) {
         Ok(subscribed) => subscribed,
         Err(error) => {
             let body = error.body().to_string();
@@ -139,8 +151,8 @@ pub(super) async fn serve_direct(
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
 }
 
-fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiError> {
-    let (viewer, header, conn_id) = subscribe(shared, app, file)?;
+fn start(shared: &Arc<Shared>, app: &str, file: &str, query: &str) -> Result<Response, ApiError> {
+    let (viewer, header, conn_id) = subscribe(shared, app, file, query)?;
     let body = frames(viewer, shared.shutdown.clone(), header, conn_id);
 
     let mut response = Body::from_stream(body).into_response();

@@ -1,6 +1,6 @@
 //! What WebSocket and SSE room connections share before they start: which room, who
 //! is asking (token from `?token=` or `Authorization: Bearer`), where to resume from,
-//! and whether the Origin may connect.
+//! whether the Origin may connect, and the playback signature when the app needs one.
 
 use axum::http::{header, HeaderMap};
 use onair_media::StreamPath;
@@ -8,12 +8,31 @@ use onair_rooms::{Identity, Seq};
 use serde::Deserialize;
 
 use crate::auth::TokenError;
+use crate::signing::SignError;
 use crate::Shared;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RoomQuery {
     pub token: Option<String>,
     pub since: Option<String>,
+    /// Signed playback (`?expires=…&sig=…`), required when the app's playback is signed.
+    pub expires: Option<String>,
+    pub sig: Option<String>,
+}
+
+/// Refuses a room of an app with signed playback unless the query carries a valid
+/// signature for the room's stream.
+pub fn check_signature(
+    shared: &Shared,
+    path: &StreamPath,
+    query: &RoomQuery,
+) -> Result<(), SignError> {
+    shared.playback.authorize_values(
+        path,
+        query.expires.as_deref(),
+        query.sig.as_deref(),
+        crate::signing::unix_now(),
+    )
 }
 
 /// The identity a request carries: anonymous without a token, an error for a bad one.

@@ -125,8 +125,8 @@ async fn read_head(mut stream: LimitedStream) -> io::Result<(Bytes, LimitedStrea
     }
 }
 
-/// The request target of a first request that is `GET /{app}/{name}.flv`, if it is one
-/// (and carries no body).
+/// The request target (query included) of a first request that is
+/// `GET /{app}/{name}.flv[?query]`, if it is one (and carries no body).
 fn flv_target(head: &[u8]) -> Option<String> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
@@ -140,7 +140,7 @@ fn flv_target(head: &[u8]) -> Option<String> {
             || h.name.eq_ignore_ascii_case("transfer-encoding")
     });
     let flv = path.ends_with(".flv") && path.matches('/').count() == 2 && !has_body;
-    flv.then(|| path.to_owned())
+    flv.then(|| target.to_owned())
 }
 
 /// A stream that first yields bytes already read from it.
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn recognises_flv_requests_only() {
         let get = b"GET /live/demo.flv?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
-        assert_eq!(flv_target(get).as_deref(), Some("/live/demo.flv"));
+        assert_eq!(flv_target(get).as_deref(), Some("/live/demo.flv?x=1"));
         assert_eq!(
             flv_target(b"GET /live/demo.flv HTTP/1.1\r\nHost: a\r\n"),
             None

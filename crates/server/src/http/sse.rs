@@ -48,6 +48,7 @@ fn start(
 ) -> Result<Response, ApiError> {
     let path = room_access::room_path(app, name)
         .ok_or_else(|| ApiError::not_found("not a valid stream path"))?;
+    room_access::check_signature(shared, &path, query)?;
     let identity = room_access::identity(shared, query, headers)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_token", e.to_string()))?;
     let since = room_access::resume_from(query, headers);

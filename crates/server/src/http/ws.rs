@@ -51,6 +51,12 @@ pub(super) async fn upgrade(
         )
         .into_response();
     }
+    // Refused before the upgrade, with a JSON body, like the other playback protocols.
+    if let Some(path) = room_access::room_path(&app, &name) {
+        if let Err(error) = room_access::check_signature(&shared, &path, &query) {
+            return ApiError::from(error).into_response();
+        }
+    }
     let settings = &shared.settings.http;
     let upgrade = upgrade
         .max_message_size(settings.ws_max_message_bytes)

@@ -90,6 +90,8 @@ struct Connection {
     /// Frames a viewer is about to send.
     batch: Vec<Arc<HubFrame>>,
     app: Option<String>,
+    /// The query of connect's `app` or `tcUrl`, where some players put a play signature.
+    connect_query: String,
     role: Role,
     span: tracing::Span,
 }
@@ -134,6 +136,7 @@ pub(super) async fn run(
             out: VecDeque::new(),
             batch: Vec::new(),
             app: None,
+            connect_query: String::new(),
             role: Role::Idle,
             span: span.clone(),
         };
@@ -217,7 +220,8 @@ impl Connection {
 
     fn handle_event(&mut self, event: ServerEvent) -> Result<(), End> {
         match event {
-            ServerEvent::Connect { app, .. } => {
+            ServerEvent::Connect { app, tc_url, .. } => {
+                self.connect_query = names::connect_query(&app, tc_url.as_deref()).to_owned();
                 let app = names::normalize_app(&app).to_owned();
                 self.span.record("app", app.as_str());
                 self.app = Some(app);
@@ -259,12 +263,18 @@ impl Connection {
     }
 
     fn start_play(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
-        let subscribed = self.resolve(name).and_then(|path| {
-            self.shared
-                .hub
-                .subscribe(&path, Protocol::Rtmp)
-                .ok_or_else(|| format!("stream {path} is not live"))
-        });
+        const NOT_FOUND: &str = "NetStream.Play.StreamNotFound";
+        let subscribed = self
+            .resolve(name)
+            .map_err(|reason| (NOT_FOUND, reason))
+            .and_then(|path| {
+                self.check_signature(&path, name)
+                    .map_err(|e| ("NetStream.Play.Failed", format!("{}: {e}", e.code())))?;
+                self.shared
+                    .hub
+                    .subscribe(&path, Protocol::Rtmp)
+                    .ok_or_else(|| (NOT_FOUND, format!("stream {path} is not live")))
+            });
         match subscribed {
             Ok(viewer) => {
                 self.session.accept_play(stream_id);
@@ -272,12 +282,29 @@ impl Connection {
                 self.role = Role::Playing { viewer, stream_id };
                 Ok(())
             }
-            Err(reason) => {
-                self.session
-                    .reject_play(stream_id, "NetStream.Play.StreamNotFound", &reason);
+            Err((code, reason)) => {
+                self.session.reject_play(stream_id, code, &reason);
                 Err(End::PlayRefused(reason))
             }
         }
+    }
+
+    /// The play signature, from the play name's query (`demo?expires=…&sig=…`, what
+    /// ffmpeg sends) or else from connect's `app`/`tcUrl`.
+    fn check_signature(
+        &self,
+        path: &StreamPath,
+        name: &str,
+    ) -> Result<(), crate::signing::SignError> {
+        let name_query = name.split_once('?').map_or("", |(_, query)| query);
+        let query = if crate::signing::has_signature(name_query) {
+            name_query
+        } else {
+            &self.connect_query
+        };
+        self.shared
+            .playback
+            .authorize(path, query, crate::signing::unix_now())
     }
 
     /// The stream a publish/play name refers to, if this connection may take one on.
