@@ -52,8 +52,6 @@ pub struct RtmpSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
-    /// Value of `Access-Control-Allow-Origin` on media responses (HTTP-FLV).
-    pub media_allow_origin: String,
     /// Largest WebSocket message (and frame) a room client may send.
     pub ws_max_message_bytes: usize,
     /// How often the server pings an open WebSocket.
@@ -81,7 +79,8 @@ pub struct AuthSettings {
     /// HMAC key for chat tokens; generated into the data dir at first start when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_secret: Option<String>,
-    /// Origins allowed to open room WebSockets (`--allowed-origins`); `*` allows any.
+    /// Origins allowed to use the API, HTTP media, SSE and room WebSockets from a
+    /// browser (`--allowed-origins`); `*` allows any.
     /// Empty: same origin only (the Origin's host must equal the Host header).
     pub allowed_origins: Vec<String>,
 }
@@ -196,7 +195,6 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            media_allow_origin: "*".to_owned(),
             ws_max_message_bytes: 16 * 1024,
             ws_ping_interval_ms: 20_000,
             ws_idle_timeout_ms: 60_000,

@@ -42,7 +42,8 @@ async fn mpegts_js_in_chromium_plays_http_flv() {
     if !tool("node") || !tool("chromium") || !browser_deps() {
         return;
     }
-    let server = start_server(|_| {}).await;
+    // The test page is served from another port: another origin.
+    let server = start_server(|s| s.auth.allowed_origins = vec!["*".into()]).await;
     let publisher = spawn_publisher(&server, "live/browser").await;
     server.wait_live("live/browser", WAIT).await;
 

@@ -107,14 +107,36 @@ async fn viewer_timestamps_never_go_backwards_per_track() {
 
 #[tokio::test]
 async fn http_flv_serves_a_playable_stream_with_cors() {
-    let server = start_server(|_| {}).await;
+    let server =
+        start_server(|s| s.auth.allowed_origins = vec!["https://player.example".into()]).await;
     let publisher = spawn_publisher(&server, "live/web").await;
     server.wait_live("live/web", WAIT).await;
-    let response = reqwest::get(server.flv_url("live/web")).await.unwrap();
+    let client = reqwest::Client::new();
+    let foreign = client
+        .get(server.flv_url("live/web"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 200);
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    drop(foreign);
+    let response = client
+        .get(server.flv_url("live/web"))
+        .header("Origin", "https://player.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let headers = response.headers();
     assert_eq!(headers["content-type"], "video/x-flv");
-    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://player.example"
+    );
     let mut body = response.bytes_stream();
     let mut data = Vec::new();
     while data.len() < 64 * 1024 {
@@ -172,7 +194,7 @@ async fn http_flv_also_plays_as_a_later_request_on_a_kept_alive_connection() {
 
 #[tokio::test]
 async fn unknown_streams_are_not_found() {
-    let server = start_server(|_| {}).await;
+    let server = start_server(|s| s.auth.allowed_origins = vec!["*".into()]).await;
     let response = reqwest::get(server.flv_url("live/nobody")).await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");

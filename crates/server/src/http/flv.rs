@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use super::listener::LimitedStream;
+use super::serve::FlvRequest;
 use super::ApiError;
 use crate::hub::{http_chunk, HubFrame, Protocol, Viewer, ViewerEnd};
 use crate::write::write_queue;
@@ -29,17 +30,10 @@ pub(super) async fn play(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let mut response = match start(&shared, &app, &file, &query) {
+    match start(&shared, &app, &file, &query) {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    };
-    // Errors carry the header too, so a browser player on another origin can read them.
-    if let Ok(origin) = HeaderValue::from_str(&shared.settings.http.media_allow_origin) {
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }
-    response
 }
 
 /// A new HTTP-FLV viewer of `{app}/{file}` with the FLV file header to send first;
@@ -75,11 +69,19 @@ fn subscribe(
 /// encoded once per frame for every viewer. The connection closes when the stream does.
 pub(super) async fn serve_direct(
     mut socket: LimitedStream,
-    target: &str,
+    request: &FlvRequest,
     peer: SocketAddr,
     shared: Arc<Shared>,
 ) {
-    let origin = &shared.settings.http.media_allow_origin;
+    // Errors carry the grant too, so a browser player on another origin can read them.
+    let cors = match super::cors_grant(
+        &shared.settings.auth.allowed_origins,
+        request.origin.as_deref(),
+    ) {
+        Some(origin) => format!("Access-Control-Allow-Origin: {origin}\r\nVary: Origin\r\n"),
+        None => String::new(),
+    };
+    let target = request.target.as_str();
     let (target, query) = target.split_once('?').unwrap_or((target, ""));
     let mut parts = target.trim_start_matches('/').splitn(2, '/');
     let (app, file) = (
@@ -93,7 +95,7 @@ pub(super) async fn serve_direct(
             let status = error.status();
             let head = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 Access-Control-Allow-Origin: {origin}\r\nConnection: close\r\n\r\n{body}",
+                 {cors}Connection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = tokio::time::timeout(Duration::from_secs(5), socket.write_all(head.as_bytes()))
@@ -104,7 +106,7 @@ pub(super) async fn serve_direct(
     };
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
-         Access-Control-Allow-Origin: {origin}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+         {cors}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     let mut out: VecDeque<Bytes> = VecDeque::from([Bytes::from(head), http_chunk(&header)]);
     let mut batch = Vec::new();
@@ -165,9 +167,6 @@ fn start(shared: &Arc<Shared>, app: &str, file: &str, query: &str) -> Result<Res
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, no-store"),
     );
-    if let Ok(origin) = HeaderValue::from_str(&shared.settings.http.media_allow_origin) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    }
     Ok(response)
 }
 

@@ -88,6 +88,19 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
+/// The `Access-Control-Allow-Origin` value for a request from `origin`, for responses
+/// written without the router's [`CorsLayer`] (the direct HTTP-FLV path).
+pub(crate) fn cors_grant<'a>(allowed: &'a [String], origin: Option<&'a str>) -> Option<&'a str> {
+    if allowed.iter().any(|a| a == "*") {
+        return Some("*");
+    }
+    let origin = origin?;
+    allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        .then_some(origin)
+}
+
 /// CORS for the API, SSE and media over HTTP: grants only the configured origins
 /// (`*` only when configured); with none configured, no cross-origin grant at all.
 fn cors(allowed: &[String]) -> Option<CorsLayer> {

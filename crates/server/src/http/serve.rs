@@ -55,12 +55,12 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            if let Some(target) = flv_target(&head) {
+            if let Some(request) = flv_target(&head) {
                 if let Err(wait) = super::throttle::check(&shared, peer) {
                     refuse_too_many(stream, wait).await;
                     return;
                 }
-                super::flv::serve_direct(stream, &target, peer, shared).await;
+                super::flv::serve_direct(stream, &request, peer, shared).await;
                 return;
             }
             let io = TokioIo::new(Rewind {
@@ -127,7 +127,7 @@ async fn read_head(mut stream: LimitedStream) -> io::Result<(Bytes, LimitedStrea
 
 /// The request target (query included) of a first request that is
 /// `GET /{app}/{name}.flv[?query]`, if it is one (and carries no body).
-fn flv_target(head: &[u8]) -> Option<String> {
+fn flv_target(head: &[u8]) -> Option<FlvRequest> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     if !request.parse(head).ok()?.is_complete() || request.method? != "GET" {
@@ -140,7 +140,25 @@ fn flv_target(head: &[u8]) -> Option<String> {
             || h.name.eq_ignore_ascii_case("transfer-encoding")
     });
     let flv = path.ends_with(".flv") && path.matches('/').count() == 2 && !has_body;
-    flv.then(|| target.to_owned())
+    let origin = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("origin"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .map(str::to_owned);
+    flv.then(|| FlvRequest {
+        target: target.to_owned(),
+        origin,
+    })
+}
+
+/// What the direct HTTP-FLV path needs from the request head.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct FlvRequest {
+    /// Path and query.
+    pub target: String,
+    /// The `Origin` header, for CORS.
+    pub origin: Option<String>,
 }
 
 /// A stream that first yields bytes already read from it.
@@ -202,7 +220,10 @@ mod tests {
     #[test]
     fn recognises_flv_requests_only() {
         let get = b"GET /live/demo.flv?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
-        assert_eq!(flv_target(get).as_deref(), Some("/live/demo.flv?x=1"));
+        assert_eq!(
+            flv_target(get).map(|r| r.target).as_deref(),
+            Some("/live/demo.flv?x=1")
+        );
         assert_eq!(
             flv_target(b"GET /live/demo.flv HTTP/1.1\r\nHost: a\r\n"),
             None

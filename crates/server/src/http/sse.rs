@@ -27,16 +27,10 @@ pub(super) async fn subscribe(
     Query(query): Query<RoomQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = match start(&shared, &app, &name, &query, &headers) {
+    match start(&shared, &app, &name, &query, &headers) {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    };
-    if let Ok(origin) = HeaderValue::from_str(&shared.settings.http.media_allow_origin) {
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }
-    response
 }
 
 fn start(
