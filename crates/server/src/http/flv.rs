@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::listener::LimitedStream;
 use super::ApiError;
-use crate::hub::{http_chunk, HubFrame, Protocol, Viewer, ViewerEnd};
+use crate::hub::{http_chunk, ClientInfo, HubFrame, Protocol, Viewer, ViewerEnd};
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -41,17 +41,23 @@ pub(super) async fn play(
 }
 
 /// A new HTTP-FLV viewer of `{app}/{file}` with the FLV file header to send first.
-fn subscribe(shared: &Shared, app: &str, file: &str) -> Result<(Viewer, Bytes, u64), ApiError> {
+fn subscribe(
+    shared: &Shared,
+    app: &str,
+    file: &str,
+    peer: Option<SocketAddr>,
+) -> Result<(Viewer, Bytes, u64), ApiError> {
     let Some(name) = file.strip_suffix(".flv") else {
         return Err(ApiError::not_found("no such route"));
     };
     let path = StreamPath::new(app, name)
         .map_err(|error| ApiError::bad_request("invalid_stream", error.to_string()))?;
+    let conn_id = crate::rtmp::next_conn_id();
+    let client = ClientInfo::new(conn_id, peer, "");
     let viewer = shared
         .hub
-        .subscribe(&path, Protocol::HttpFlv)
+        .subscribe_as(&path, Protocol::HttpFlv, client)
         .ok_or_else(|| ApiError::not_found(format!("stream {path} is not live")))?;
-    let conn_id = crate::rtmp::next_conn_id();
     tracing::info!(conn_id, proto = "http-flv", stream_path = %path, "play started");
     let codecs = viewer.stream().snapshot().codecs;
     let (has_video, has_audio) = (codecs.video_codec.is_some(), codecs.audio_codec.is_some());
@@ -74,7 +80,7 @@ pub(super) async fn serve_direct(
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file) {
+    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file, Some(peer)) {
         Ok(subscribed) => subscribed,
         Err(error) => {
             let body = error.body().to_string();
@@ -135,7 +141,7 @@ pub(super) async fn serve_direct(
 }
 
 fn start(shared: &Arc<Shared>, app: &str, file: &str) -> Result<Response, ApiError> {
-    let (viewer, header, conn_id) = subscribe(shared, app, file)?;
+    let (viewer, header, conn_id) = subscribe(shared, app, file, None)?;
     let body = frames(viewer, shared.shutdown.clone(), header, conn_id);
 
     let mut response = Body::from_stream(body).into_response();
