@@ -17,6 +17,7 @@ mod limits;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
+pub mod webhooks;
 mod write;
 
 use std::io;
@@ -44,6 +45,7 @@ pub(crate) struct Shared {
     pub rooms: Arc<rooms::RoomHub>,
     pub tokens: auth::TokenKeys,
     pub admin_token: String,
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -79,6 +81,15 @@ impl Server {
             Arc::clone(&hub),
         );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
+        let secret = webhooks::Webhooks::load_secret(
+            &settings.data_dir,
+            settings.webhooks.secret.as_deref(),
+        )?;
+        let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
+        hub.set_observer(webhooks.hub_observer());
+        if let Some(tap) = webhooks.room_tap() {
+            rooms.set_event_tap(tap);
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -89,6 +100,7 @@ impl Server {
                 rooms,
                 tokens: auth::TokenKeys::new(&secrets.token_secret),
                 admin_token: secrets.admin_token,
+                webhooks,
             }),
             rtmp_listener,
             http_listener,
@@ -107,6 +119,11 @@ impl Server {
         Arc::clone(&self.shared.hub)
     }
 
+    /// The webhooks: their counters, and the publish decision call.
+    pub fn webhooks(&self) -> webhooks::Webhooks {
+        self.shared.webhooks.clone()
+    }
+
     /// Runs until `shutdown` fires, then stops accepting, ends every connection and
     /// returns once they are gone or the drain time has passed.
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
@@ -122,6 +139,8 @@ impl Server {
             inner_shutdown.clone(),
         ));
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
+        let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
+        tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
         let listener = http::LimitedListener::new(
             self.http_listener,

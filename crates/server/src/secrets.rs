@@ -57,7 +57,8 @@ impl Secrets {
 }
 
 /// The file's trimmed contents, or a new random value written to it (0600).
-fn read_or_create(path: &Path) -> io::Result<(String, bool)> {
+/// The bool says whether it was created now.
+pub(crate) fn read_or_create(path: &Path) -> io::Result<(String, bool)> {
     match fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_owned(), false)),
         Ok(_) => {
