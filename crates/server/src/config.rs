@@ -26,6 +26,8 @@ pub struct Settings {
     pub rooms: onair_rooms::RoomSettings,
     /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
     pub shutdown_drain_ms: u64,
+    /// Notifications to the platform and the publish decision call (docs/webhooks.md).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +174,7 @@ impl Default for Settings {
             playback: PlaybackSettings::default(),
             rooms: onair_rooms::RoomSettings::default(),
             shutdown_drain_ms: 5_000,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -293,6 +296,7 @@ impl Settings {
             return fail("http.ws_max_message_bytes", "must be at least 256");
         }
         self.playback.validate()?;
+        self.webhooks.validate()?;
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {
                 key: "rooms",

@@ -19,6 +19,7 @@ pub mod rooms;
 mod rtmp;
 pub mod secrets;
 pub mod signing;
+pub mod webhooks;
 mod write;
 
 use std::io;
@@ -50,6 +51,7 @@ pub(crate) struct Shared {
     pub requests: Option<request_limit::RequestLimiter>,
     /// Signed playback URLs: who needs one, and the keys that check them.
     pub playback: signing::PlaybackSigner,
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -103,6 +105,15 @@ impl Server {
                 std::time::Instant::now(),
             )
         });
+        let secret = webhooks::Webhooks::load_secret(
+            &settings.data_dir,
+            settings.webhooks.secret.as_deref(),
+        )?;
+        let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
+        hub.set_observer(webhooks.hub_observer());
+        if let Some(tap) = webhooks.room_tap() {
+            rooms.set_event_tap(tap);
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -115,6 +126,7 @@ impl Server {
                 admin_token: secrets.admin_token,
                 requests,
                 playback,
+                webhooks,
             }),
             rtmp_listener,
             http_listener,
@@ -133,6 +145,11 @@ impl Server {
         Arc::clone(&self.shared.hub)
     }
 
+    /// The webhooks: their counters, and the publish decision call.
+    pub fn webhooks(&self) -> webhooks::Webhooks {
+        self.shared.webhooks.clone()
+    }
+
     /// Runs until `shutdown` fires, then stops accepting, ends every connection and
     /// returns once they are gone or the drain time has passed.
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
@@ -148,6 +165,8 @@ impl Server {
             inner_shutdown.clone(),
         ));
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
+        let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
+        tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
         let listener = http::LimitedListener::new(
             self.http_listener,

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use futures_util::stream;
 use onair_media::StreamPath;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::listener::LimitedStream;
 use super::serve::FlvRequest;
 use super::ApiError;
-use crate::hub::{http_chunk, HubFrame, Protocol, Viewer, ViewerEnd};
+use crate::hub::{http_chunk, ClientInfo, HubFrame, Protocol, Viewer, ViewerEnd};
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -28,9 +29,11 @@ pub(super) async fn play(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let query = query.unwrap_or_default();
-    match start(&shared, &app, &file, &query) {
+    let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
+    match start(&shared, &app, &file, &query, peer) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -43,6 +46,7 @@ fn subscribe(
     app: &str,
     file: &str,
     query: &str,
+    peer: Option<SocketAddr>,
 ) -> Result<(Viewer, Bytes, u64), ApiError> {
     let Some(name) = file.strip_suffix(".flv") else {
         return Err(ApiError::not_found("no such route"));
@@ -52,11 +56,12 @@ fn subscribe(
     shared
         .playback
         .authorize(&path, query, crate::signing::unix_now())?;
+    let conn_id = crate::rtmp::next_conn_id();
+    let client = ClientInfo::new(conn_id, peer, query);
     let viewer = shared
         .hub
-        .subscribe(&path, Protocol::HttpFlv)
+        .subscribe_as(&path, Protocol::HttpFlv, client)
         .ok_or_else(|| ApiError::not_found(format!("stream {path} is not live")))?;
-    let conn_id = crate::rtmp::next_conn_id();
     tracing::info!(conn_id, proto = "http-flv", stream_path = %path, "play started");
     let codecs = viewer.stream().snapshot().codecs;
     let (has_video, has_audio) = (codecs.video_codec.is_some(), codecs.audio_codec.is_some());
@@ -88,7 +93,7 @@ pub(super) async fn serve_direct(
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file, query) {
+    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file, query, Some(peer)) {
         Ok(subscribed) => subscribed,
         Err(error) => {
             let body = error.body().to_string();
@@ -153,8 +158,14 @@ pub(super) async fn serve_direct(
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
 }
 
-fn start(shared: &Arc<Shared>, app: &str, file: &str, query: &str) -> Result<Response, ApiError> {
-    let (viewer, header, conn_id) = subscribe(shared, app, file, query)?;
+fn start(
+    shared: &Arc<Shared>,
+    app: &str,
+    file: &str,
+    query: &str,
+    peer: Option<SocketAddr>,
+) -> Result<Response, ApiError> {
+    let (viewer, header, conn_id) = subscribe(shared, app, file, query, peer)?;
     let body = frames(viewer, shared.shutdown.clone(), header, conn_id);
 
     let mut response = Body::from_stream(body).into_response();

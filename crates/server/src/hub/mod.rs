@@ -8,6 +8,7 @@
 
 mod frame;
 mod gop;
+mod observer;
 mod rates;
 mod ring;
 mod stream;
@@ -21,8 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use onair_media::StreamPath;
 
 use crate::config::HubSettings;
+use observer::{ObserverSlot, Watch};
 
 pub use frame::{http_chunk, HubFrame};
+pub use observer::{ClientInfo, HubEvent, HubEventKind, HubObserver, PublishStats};
 pub use rates::Rates;
 pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};
@@ -54,6 +57,7 @@ pub struct Hub {
     out_chunk_size: u32,
     next_publisher_id: AtomicU64,
     live_changes: tokio::sync::broadcast::Sender<LiveChange>,
+    observer: ObserverSlot,
 }
 
 impl Hub {
@@ -64,7 +68,14 @@ impl Hub {
             out_chunk_size,
             next_publisher_id: AtomicU64::new(1),
             live_changes: tokio::sync::broadcast::channel(LIVE_CHANGES_CAPACITY).0,
+            observer: ObserverSlot::default(),
         })
+    }
+
+    /// Installs the one observer of publishes and plays (the server's webhooks). It is
+    /// called inline and must not block. Returns false if one was already installed.
+    pub fn set_observer(&self, observer: HubObserver) -> bool {
+        self.observer.set(observer)
     }
 
     /// Streams going live or offline from now on.
@@ -84,28 +95,78 @@ impl Hub {
     /// Claims `path` for a new publisher. With `publish_takeover` the current
     /// publisher is kicked and its viewers stay on for the new one.
     pub fn publish(self: &Arc<Self>, path: StreamPath) -> Result<Publisher, PublishError> {
+        self.publish_as(path, ClientInfo::default())
+    }
+
+    /// [`publish`](Hub::publish) on behalf of `client`, whom the observer is told about.
+    pub fn publish_as(
+        self: &Arc<Self>,
+        path: StreamPath,
+        client: ClientInfo,
+    ) -> Result<Publisher, PublishError> {
         let id = self.next_publisher_id.fetch_add(1, Ordering::Relaxed);
         let mut streams = self.lock();
-        if let Some(stream) = streams.get(&path) {
-            if !self.settings.publish_takeover {
-                return Err(PublishError::AlreadyPublishing(path));
+        let stream = match streams.get(&path) {
+            Some(stream) => {
+                if !self.settings.publish_takeover {
+                    return Err(PublishError::AlreadyPublishing(path));
+                }
+                stream.take_over(id);
+                Arc::clone(stream)
             }
-            stream.take_over(id);
-            return Ok(Publisher::new(Arc::clone(self), Arc::clone(stream), id));
-        }
-        if streams.len() >= self.settings.max_streams {
-            return Err(PublishError::TooManyStreams(self.settings.max_streams));
-        }
-        let stream = Arc::new(Stream::new(path.clone(), &self.settings, id));
-        streams.insert(path.clone(), Arc::clone(&stream));
-        let _ = self.live_changes.send(LiveChange { path, live: true });
-        Ok(Publisher::new(Arc::clone(self), stream, id))
+            None => {
+                if streams.len() >= self.settings.max_streams {
+                    return Err(PublishError::TooManyStreams(self.settings.max_streams));
+                }
+                let stream = Arc::new(Stream::new(path.clone(), &self.settings, id));
+                streams.insert(path.clone(), Arc::clone(&stream));
+                let _ = self.live_changes.send(LiveChange {
+                    path: path.clone(),
+                    live: true,
+                });
+                stream
+            }
+        };
+        // Told under the registry lock: no viewer can find the stream, and be reported,
+        // before its publish is.
+        self.emit(&path, Protocol::Rtmp, &client, HubEventKind::Published);
+        Ok(Publisher::new(Arc::clone(self), stream, id, client))
     }
 
     /// A new viewer of a live stream, or `None` when nobody publishes `path`.
     pub fn subscribe(&self, path: &StreamPath, protocol: Protocol) -> Option<Viewer> {
+        self.subscribe_as(path, protocol, ClientInfo::default())
+    }
+
+    /// [`subscribe`](Hub::subscribe) on behalf of `client`, whom the observer is told
+    /// about now and when the viewer is dropped.
+    pub fn subscribe_as(
+        &self,
+        path: &StreamPath,
+        protocol: Protocol,
+        client: ClientInfo,
+    ) -> Option<Viewer> {
         let stream = self.lock().get(path).cloned()?;
-        stream.subscribe(protocol, &self.settings)
+        let mut viewer = stream.subscribe(protocol, &self.settings)?;
+        if let Some(observer) = self.observer.get() {
+            self.emit(path, protocol, &client, HubEventKind::PlayStarted);
+            viewer.watch(Watch {
+                observer: Arc::clone(observer),
+                client,
+            });
+        }
+        Some(viewer)
+    }
+
+    fn emit(&self, path: &StreamPath, protocol: Protocol, client: &ClientInfo, kind: HubEventKind) {
+        if let Some(observer) = self.observer.get() {
+            observer(&HubEvent {
+                path: path.clone(),
+                protocol,
+                client: client.clone(),
+                kind,
+            });
+        }
     }
 
     pub fn stream(&self, path: &StreamPath) -> Option<Arc<Stream>> {
@@ -120,7 +181,20 @@ impl Hub {
     }
 
     /// Called by a publisher as it leaves: the stream ends unless someone took it over.
-    fn unpublish(&self, stream: &Arc<Stream>, publisher_id: u64) {
+    /// The observer hears of it first, so a viewer's end never precedes it.
+    fn unpublish(
+        &self,
+        stream: &Arc<Stream>,
+        publisher_id: u64,
+        client: &ClientInfo,
+        stats: PublishStats,
+    ) {
+        self.emit(
+            stream.path(),
+            Protocol::Rtmp,
+            client,
+            HubEventKind::Unpublished(stats),
+        );
         let mut streams = self.lock();
         if stream.end_if_published_by(publisher_id) {
             if let Some(current) = streams.get(stream.path()) {

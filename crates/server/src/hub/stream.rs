@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::HubFrame;
 use super::gop::GopCache;
+use super::observer::{ClientInfo, PublishStats};
 use super::rates::{RateWindow, Rates};
 use super::ring::FrameRing;
 use super::timestamps::TimestampRebaser;
@@ -354,16 +355,45 @@ pub struct Publisher {
     stream: Arc<Stream>,
     id: u64,
     cancel: CancellationToken,
+    client: ClientInfo,
+    started: Instant,
+    /// The stream's input counters when this publisher took over, so its own figures
+    /// can be told apart from a predecessor's.
+    bytes_in_before: u64,
+    frames_in_before: u64,
 }
 
 impl Publisher {
-    pub(super) fn new(hub: Arc<Hub>, stream: Arc<Stream>, id: u64) -> Self {
+    pub(super) fn new(hub: Arc<Hub>, stream: Arc<Stream>, id: u64, client: ClientInfo) -> Self {
         let cancel = stream.publisher_cancel();
+        let bytes_in_before = stream.bytes_in.load(Ordering::Relaxed);
+        let frames_in_before = stream.frames_in.load(Ordering::Relaxed);
         Self {
             hub,
             stream,
             id,
             cancel,
+            client,
+            started: Instant::now(),
+            bytes_in_before,
+            frames_in_before,
+        }
+    }
+
+    /// What this publisher has sent so far.
+    pub fn stats(&self) -> PublishStats {
+        PublishStats {
+            duration: self.started.elapsed(),
+            bytes_in: self
+                .stream
+                .bytes_in
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.bytes_in_before),
+            frames_in: self
+                .stream
+                .frames_in
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.frames_in_before),
         }
     }
 
@@ -384,6 +414,8 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        self.hub.unpublish(&self.stream, self.id);
+        let stats = self.stats();
+        self.hub
+            .unpublish(&self.stream, self.id, &self.client, stats);
     }
 }

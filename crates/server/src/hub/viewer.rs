@@ -7,6 +7,7 @@ use onair_media::FrameKind;
 use tokio::sync::watch;
 
 use super::frame::HubFrame;
+use super::observer::{HubEvent, HubEventKind, Watch};
 use super::ring::Read;
 use super::stream::Stream;
 use crate::config::HubSettings;
@@ -74,6 +75,9 @@ pub struct Viewer {
     recent_skips: VecDeque<Instant>,
     max_skips_per_minute: usize,
     skipped_frames: u64,
+    started: Instant,
+    /// Set when someone observes the hub: the play's end is reported on drop.
+    watch: Option<Watch>,
 }
 
 impl Viewer {
@@ -98,7 +102,17 @@ impl Viewer {
             recent_skips: VecDeque::new(),
             max_skips_per_minute: settings.viewer_max_skips_per_minute as usize,
             skipped_frames: 0,
+            started: Instant::now(),
+            watch: None,
         }
+    }
+
+    pub(super) fn watch(&mut self, watch: Watch) {
+        self.watch = Some(watch);
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     pub fn stream(&self) -> &Arc<Stream> {
@@ -232,5 +246,15 @@ impl Drop for Viewer {
             .viewers
             .slot(self.protocol)
             .fetch_sub(1, Ordering::Relaxed);
+        if let Some(watch) = self.watch.take() {
+            (watch.observer)(&HubEvent {
+                path: self.stream.path().clone(),
+                protocol: self.protocol,
+                client: watch.client,
+                kind: HubEventKind::PlayStopped {
+                    duration: self.started.elapsed(),
+                },
+            });
+        }
     }
 }

@@ -6,6 +6,7 @@ use tokio::sync::{broadcast, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::now;
+use super::tap::EventTap;
 
 /// One room behind its own lock, with the channel its events fan out on. Every change
 /// goes through [`with_room`](RoomCell::with_room), which drains the room's outputs
@@ -20,10 +21,11 @@ pub struct RoomCell {
     wake: Notify,
     /// Ends the timer task when the room is dropped.
     pub(super) stop: CancellationToken,
+    tap: Option<EventTap>,
 }
 
 impl RoomCell {
-    pub(super) fn new(room: Room, fanout_capacity: usize) -> Arc<Self> {
+    pub(super) fn new(room: Room, fanout_capacity: usize, tap: Option<EventTap>) -> Arc<Self> {
         let (fanout, _) = broadcast::channel(fanout_capacity);
         Arc::new(Self {
             key: room.key().to_owned(),
@@ -32,6 +34,7 @@ impl RoomCell {
             closers: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             stop: CancellationToken::new(),
+            tap,
         })
     }
 
@@ -47,6 +50,9 @@ impl RoomCell {
         while let Some(output) = room.poll_output() {
             match output {
                 Output::Broadcast(event) => {
+                    if let Some(tap) = &self.tap {
+                        tap.call(&self.key, &event);
+                    }
                     // No receivers is not an error: nobody is in the room right now.
                     let _ = self.fanout.send(event);
                 }

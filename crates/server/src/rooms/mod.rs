@@ -5,8 +5,9 @@
 
 mod cell;
 mod member;
+mod tap;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use onair_media::StreamPath;
@@ -23,6 +24,7 @@ use cell::Entry;
 pub use cell::RoomCell;
 pub use member::{Member, MemberEnd};
 pub use onair_rooms::{Role, User};
+pub use tap::EventTap;
 
 /// How often idle rooms are swept and media viewer counts refreshed.
 const TICK: Duration = Duration::from_secs(1);
@@ -42,6 +44,7 @@ pub struct RoomHub {
     fanout_capacity: usize,
     media: Arc<Hub>,
     timers: TaskTracker,
+    tap: OnceLock<EventTap>,
 }
 
 impl RoomHub {
@@ -53,7 +56,14 @@ impl RoomHub {
             fanout_capacity,
             media,
             timers: TaskTracker::new(),
+            tap: OnceLock::new(),
         })
+    }
+
+    /// Installs the tap every room created from now on calls for each event it
+    /// broadcasts. Returns false if one was already installed.
+    pub fn set_event_tap(&self, tap: EventTap) -> bool {
+        self.tap.set(tap).is_ok()
     }
 
     pub fn settings(&self) -> &Arc<RoomSettings> {
@@ -72,7 +82,7 @@ impl RoomHub {
                 room.set_stream_state(StreamState::Live, now);
                 room.set_media_viewers(stream.snapshot().viewers, now);
             }
-            let cell = RoomCell::new(room, self.fanout_capacity);
+            let cell = RoomCell::new(room, self.fanout_capacity, self.tap.get().cloned());
             created = Some(Arc::clone(&cell));
             Entry(cell)
         })?;

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::names;
-use crate::hub::{HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
+use crate::hub::{ClientInfo, HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -94,6 +94,7 @@ struct Connection {
     connect_query: String,
     role: Role,
     span: tracing::Span,
+    client: ClientInfo,
 }
 
 pub(super) async fn run(
@@ -139,6 +140,7 @@ pub(super) async fn run(
             connect_query: String::new(),
             role: Role::Idle,
             span: span.clone(),
+            client: ClientInfo::new(conn_id, Some(peer), ""),
         };
         let end = conn.drive(reader, &shutdown).await;
         conn.finish(&end).instrument(span.clone()).await;
@@ -244,9 +246,13 @@ impl Connection {
     }
 
     fn start_publish(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
-        let claimed = self
-            .resolve(name)
-            .and_then(|path| self.shared.hub.publish(path).map_err(|e| e.to_string()));
+        let claimed = self.resolve(name).and_then(|path| {
+            let client = self.client_for(name);
+            self.shared
+                .hub
+                .publish_as(path, client)
+                .map_err(|e| e.to_string())
+        });
         match claimed {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
@@ -272,7 +278,7 @@ impl Connection {
                     .map_err(|e| ("NetStream.Play.Failed", format!("{}: {e}", e.code())))?;
                 self.shared
                     .hub
-                    .subscribe(&path, Protocol::Rtmp)
+                    .subscribe_as(&path, Protocol::Rtmp, self.client_for(name))
                     .ok_or_else(|| (NOT_FOUND, format!("stream {path} is not live")))
             });
         match subscribed {
@@ -317,6 +323,15 @@ impl Connection {
             names::stream_path(app, name).map_err(|e| format!("invalid stream name: {e}"))?;
         self.span.record("stream", path.name());
         Ok(path)
+    }
+
+    /// This connection as the hub's observer sees it, with the query that came with `name`.
+    fn client_for(&self, name: &str) -> ClientInfo {
+        let query = name.split_once('?').map_or("", |(_, query)| query);
+        ClientInfo {
+            query: query.to_owned(),
+            ..self.client.clone()
+        }
     }
 
     fn handle_media(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) {
