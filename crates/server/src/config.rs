@@ -21,6 +21,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The interaction rooms: history, rates, aggregation (see docs/rooms.md).
     pub rooms: onair_rooms::RoomSettings,
+    /// The database in the data dir: stream keys, saved moderation.
+    pub store: StoreSettings,
     /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
     pub shutdown_drain_ms: u64,
 }
@@ -110,6 +112,18 @@ pub struct HubSettings {
     pub max_streams: usize,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Stream keys the server holds in all; creating more fails with `too_many_keys`.
+    pub max_keys: usize,
+    /// Stream keys one stream may have.
+    pub max_keys_per_stream: usize,
+    /// Mutes, bans and per-room slow modes kept across restarts, over all rooms (all
+    /// of them are held in memory); more fail with `list_full`.
+    pub max_moderation_entries: usize,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -120,6 +134,7 @@ impl Default for Settings {
             hub: HubSettings::default(),
             auth: AuthSettings::default(),
             rooms: onair_rooms::RoomSettings::default(),
+            store: StoreSettings::default(),
             shutdown_drain_ms: 5_000,
         }
     }
@@ -178,6 +193,16 @@ impl Default for HubSettings {
     }
 }
 
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            max_keys: 100_000,
+            max_keys_per_stream: 16,
+            max_moderation_entries: 100_000,
+        }
+    }
+}
+
 /// A setting whose value cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("setting {key}: {reason}")]
@@ -224,6 +249,9 @@ impl Settings {
         }
         if self.http.ws_max_message_bytes < 256 {
             return fail("http.ws_max_message_bytes", "must be at least 256");
+        }
+        if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
+            return fail("store.max_keys", "key limits must be at least 1");
         }
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {

@@ -17,6 +17,7 @@ mod limits;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
+pub mod store;
 mod write;
 
 use std::io;
@@ -44,6 +45,7 @@ pub(crate) struct Shared {
     pub rooms: Arc<rooms::RoomHub>,
     pub tokens: auth::TokenKeys,
     pub admin_token: String,
+    pub store: store::Store,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -72,11 +74,30 @@ impl Server {
                 "generated an admin token; read it from this file (it is not logged)"
             );
         }
+        let store = store::Store::open(&settings.data_dir, settings.store.clone())
+            .await
+            .map_err(|e| {
+                let path = settings.data_dir.join(store::DB_FILE);
+                io::Error::other(format!("opening {}: {e}", path.display()))
+            })?;
+        let saved = store
+            .load_moderation(rooms::now().as_u64())
+            .await
+            .map_err(|e| io::Error::other(format!("loading saved moderation: {e}")))?;
+        if saved.left_out > 0 {
+            tracing::warn!(
+                left_out = saved.left_out,
+                max = settings.store.max_moderation_entries,
+                "more saved moderation than store.max_moderation_entries; the oldest is not applied"
+            );
+        }
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
         let rooms = rooms::RoomHub::new(
             settings.rooms.clone(),
             settings.http.room_fanout_events,
             Arc::clone(&hub),
+            store.clone(),
+            saved,
         );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         Ok(Self {
@@ -89,6 +110,7 @@ impl Server {
                 rooms,
                 tokens: auth::TokenKeys::new(&secrets.token_secret),
                 admin_token: secrets.admin_token,
+                store,
             }),
             rtmp_listener,
             http_listener,

@@ -4,6 +4,7 @@
 mod admin;
 mod error;
 mod flv;
+mod keys_api;
 mod listener;
 mod room_access;
 mod rooms_api;
@@ -29,6 +30,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/server", get(server_info))
         .route("/api/v1/streams", get(list_streams))
+        .route("/api/v1/keys", post(keys_api::create).get(keys_api::list))
+        .route("/api/v1/keys/{id}", delete(keys_api::revoke))
         .route("/ws/{app}/{name}", get(ws::upgrade))
         .route("/sse/{app}/{name}", get(sse::subscribe))
         .route("/api/v1/rooms/{app}/{name}", get(rooms_api::show))
