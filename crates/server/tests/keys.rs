@@ -392,8 +392,15 @@ async fn moderation_survives_a_restart() {
 
 #[tokio::test]
 async fn moderation_refusals() {
-    let server = start_server(|s| s.store.max_moderation_entries = 2).await;
+    let server = start_server(|s| s.store.max_moderation_entries = 3).await;
     let room = "/api/v1/rooms/live/full";
+    let put_slow_mode = |seconds: u64| {
+        Client::new()
+            .put(server.http_url(&format!("{room}/slow-mode")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "seconds": seconds }))
+            .send()
+    };
     for user in ["a", "b"] {
         let response = post(
             &server,
@@ -403,9 +410,19 @@ async fn moderation_refusals() {
         .await;
         assert_eq!(response.status(), 204);
     }
-    let third = post(&server, &format!("{room}/bans"), json!({"user_id": "c"})).await;
-    assert_error(third, 503, "list_full").await;
-    // Updating someone already listed still works.
+    // A duration past what any clock reaches is as good as forever, not an error.
+    assert_eq!(put_slow_mode(u64::MAX).await.unwrap().status(), 204);
+    let far = post(
+        &server,
+        &format!("{room}/mutes"),
+        json!({"user_id": "b", "seconds": u64::MAX}),
+    )
+    .await;
+    assert_eq!(far.status(), 204);
+    // Two mutes and a slow mode fill store.max_moderation_entries.
+    let fourth = post(&server, &format!("{room}/bans"), json!({"user_id": "c"})).await;
+    assert_error(fourth, 503, "list_full").await;
+    // Updating what is saved still works.
     let again = post(
         &server,
         &format!("{room}/mutes"),
@@ -413,6 +430,12 @@ async fn moderation_refusals() {
     )
     .await;
     assert_eq!(again.status(), 204);
+    assert_eq!(put_slow_mode(5).await.unwrap().status(), 204);
+    // Slow mode back to the default frees its entry.
+    assert_eq!(put_slow_mode(0).await.unwrap().status(), 204);
+    let fits = post(&server, &format!("{room}/bans"), json!({"user_id": "c"})).await;
+    assert_eq!(fits.status(), 200);
+
     let empty = post(&server, &format!("{room}/mutes"), json!({"user_id": ""})).await;
     assert_error(empty, 400, "invalid_user_id").await;
     let long = post(

@@ -82,6 +82,12 @@ impl Store {
     pub async fn open(data_dir: &Path, settings: StoreSettings) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
         tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
             create_private(&path)?;
             let conn = Connection::open(&path)?;
             // Returns the mode it ended up in; an in-memory or read-only db may refuse WAL.

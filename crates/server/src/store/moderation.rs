@@ -79,7 +79,7 @@ impl Store {
                     record.room,
                     record.kind.as_str(),
                     record.user_id,
-                    record.until_ms,
+                    record.until_ms.map(clamp),
                     now_ms
                 ],
             )?;
@@ -120,7 +120,7 @@ impl Store {
                     "INSERT INTO room_settings (room, slow_mode_ms, set_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (room)
                      DO UPDATE SET slow_mode_ms = excluded.slow_mode_ms, set_at = excluded.set_at",
-                    params![room, period_ms, now_ms],
+                    params![room, clamp(period_ms), now_ms],
                 )?,
                 None => conn.execute("DELETE FROM room_settings WHERE room = ?1", [room])?,
             };
@@ -128,6 +128,12 @@ impl Store {
         })
         .await
     }
+}
+
+/// SQLite integers are signed: a time or period past `i64::MAX` (hundreds of millions
+/// of years) is stored as that.
+fn clamp(value: u64) -> u64 {
+    value.min(i64::MAX as u64)
 }
 
 fn delete_expired(conn: &Connection, now_ms: u64) -> Result<usize, StoreError> {
@@ -254,6 +260,23 @@ mod tests {
         let last = store.load_moderation(3_000).await.unwrap();
         assert_eq!(last.entries, vec![long]);
         assert!(last.slow_modes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn times_beyond_sqlite_integers_are_kept_as_the_largest() {
+        let store = store(10);
+        let far = record("live/a", ModerationKind::Ban, "eve", Some(u64::MAX));
+        store.save_moderation(far, 1).await.unwrap();
+        store
+            .save_slow_mode("live/a", Some(u64::MAX), 1)
+            .await
+            .unwrap();
+        let loaded = store.load_moderation(2).await.unwrap();
+        assert_eq!(loaded.entries[0].until_ms, Some(i64::MAX as u64));
+        assert_eq!(
+            loaded.slow_modes,
+            vec![("live/a".to_owned(), i64::MAX as u64)]
+        );
     }
 
     #[tokio::test]
