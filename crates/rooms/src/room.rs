@@ -555,6 +555,13 @@ impl Room {
         &self.moderation
     }
 
+    /// The room's mute and ban lists, to change them without the per-entry log lines of
+    /// [`mute`](Room::mute) and [`ban`](Room::ban) (restoring saved lists into a new
+    /// room). Nothing is kicked.
+    pub fn moderation_mut(&mut self) -> &mut Moderation {
+        &mut self.moderation
+    }
+
     /// Turns slow mode on (`period_ms` > 0) or off (0).
     pub fn set_slow_mode(&mut self, period_ms: u64) {
         tracing::info!(room = %self.key, period_ms, "room slow mode");

@@ -24,6 +24,8 @@ pub struct Settings {
     pub playback: PlaybackSettings,
     /// The interaction rooms: history, rates, aggregation (see docs/rooms.md).
     pub rooms: onair_rooms::RoomSettings,
+    /// The database in the data dir: stream keys, saved moderation.
+    pub store: StoreSettings,
     /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
     pub shutdown_drain_ms: u64,
     /// Notifications to the platform and the publish decision call (docs/webhooks.md).
@@ -162,6 +164,18 @@ pub struct HubSettings {
     pub max_streams: usize,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Stream keys the server holds in all; creating more fails with `too_many_keys`.
+    pub max_keys: usize,
+    /// Stream keys one stream may have.
+    pub max_keys_per_stream: usize,
+    /// Mutes, bans and per-room slow modes kept across restarts, over all rooms (all
+    /// of them are held in memory); more fail with `list_full`.
+    pub max_moderation_entries: usize,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -173,6 +187,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             playback: PlaybackSettings::default(),
             rooms: onair_rooms::RoomSettings::default(),
+            store: StoreSettings::default(),
             shutdown_drain_ms: 5_000,
             webhooks: crate::webhooks::WebhookSettings::default(),
         }
@@ -231,6 +246,16 @@ impl Default for HubSettings {
             gop_cache_max_bytes: 32 << 20,
             publish_takeover: false,
             max_streams: 1_000,
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            max_keys: 100_000,
+            max_keys_per_stream: 16,
+            max_moderation_entries: 100_000,
         }
     }
 }
@@ -297,6 +322,9 @@ impl Settings {
         }
         self.playback.validate()?;
         self.webhooks.validate()?;
+        if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
+            return fail("store.max_keys", "key limits must be at least 1");
+        }
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {
                 key: "rooms",

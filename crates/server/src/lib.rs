@@ -19,6 +19,7 @@ pub mod rooms;
 mod rtmp;
 pub mod secrets;
 pub mod signing;
+pub mod store;
 pub mod webhooks;
 mod write;
 
@@ -52,6 +53,7 @@ pub(crate) struct Shared {
     /// Signed playback URLs: who needs one, and the keys that check them.
     pub playback: signing::PlaybackSigner,
     pub webhooks: webhooks::Webhooks,
+    pub store: store::Store,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -89,11 +91,30 @@ impl Server {
                 "signed playback URLs"
             );
         }
+        let store = store::Store::open(&settings.data_dir, settings.store.clone())
+            .await
+            .map_err(|e| {
+                let path = settings.data_dir.join(store::DB_FILE);
+                io::Error::other(format!("opening {}: {e}", path.display()))
+            })?;
+        let saved = store
+            .load_moderation(rooms::now().as_u64())
+            .await
+            .map_err(|e| io::Error::other(format!("loading saved moderation: {e}")))?;
+        if saved.left_out > 0 {
+            tracing::warn!(
+                left_out = saved.left_out,
+                max = settings.store.max_moderation_entries,
+                "more saved moderation than store.max_moderation_entries; the oldest is not applied"
+            );
+        }
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
         let rooms = rooms::RoomHub::new(
             settings.rooms.clone(),
             settings.http.room_fanout_events,
             Arc::clone(&hub),
+            store.clone(),
+            saved,
         );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         let limits = &settings.limits;
@@ -127,6 +148,7 @@ impl Server {
                 requests,
                 playback,
                 webhooks,
+                store,
             }),
             rtmp_listener,
             http_listener,

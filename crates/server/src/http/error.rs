@@ -9,6 +9,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Logged with a server error, never sent.
+    detail: Option<String>,
 }
 
 impl ApiError {
@@ -17,6 +19,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// A failed database call: `500 storage_error`; what failed is logged, not sent.
+    pub fn storage(error: &crate::store::StoreError) -> Self {
+        Self {
+            detail: Some(error.to_string()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                "the server could not read or write its database",
+            )
         }
     }
 
@@ -41,7 +56,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(status = %self.status, code = self.code, message = %self.message, "request failed");
+            let detail = self.detail.as_deref().unwrap_or(&self.message);
+            tracing::error!(status = %self.status, code = self.code, detail, "request failed");
         } else {
             tracing::debug!(status = %self.status, code = self.code, message = %self.message, "request refused");
         }

@@ -6,6 +6,7 @@ mod api_doc;
 mod error;
 mod extract;
 mod flv;
+mod keys_api;
 mod listener;
 mod room_access;
 mod rooms_api;
@@ -44,6 +45,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/streams/{app}/{name}",
             get(streams_api::get).delete(streams_api::kick),
         )
+        .route("/api/v1/keys", post(keys_api::create).get(keys_api::list))
+        .route("/api/v1/keys/{id}", delete(keys_api::revoke))
         .route("/ws/{app}/{name}", get(ws::upgrade))
         .route("/sse/{app}/{name}", get(sse::subscribe))
         .route("/api/v1/rooms/{app}/{name}", get(rooms_api::show))

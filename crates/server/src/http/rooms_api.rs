@@ -15,8 +15,11 @@ use super::admin::Admin;
 use super::api_doc::stream_path;
 use super::extract::{ApiJson, ApiPath};
 use super::ApiError;
-use crate::rooms::{now, RoomCell};
+use crate::rooms::{now, ModerationError, RoomCell};
 use crate::Shared;
+
+/// Longest user id a mute or ban may name (ids are saved in the database).
+const MAX_USER_ID_BYTES: usize = 256;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +55,32 @@ fn room_error(error: RoomError) -> ApiError {
     ApiError::new(status, error.code().as_str(), error.to_string())
 }
 
+fn moderation_error(error: ModerationError) -> ApiError {
+    match error {
+        ModerationError::Room(error) => room_error(error),
+        ModerationError::Store(error) => ApiError::storage(&error),
+    }
+}
+
+fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_user_id",
+            format!("user_id must be 1 to {MAX_USER_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A mute or ban list as `[{"user_id", "until"}]` (`until`: Unix ms, null for ever).
+fn listing<'a>(entries: impl Iterator<Item = (&'a str, Option<Millis>)>) -> Vec<serde_json::Value> {
+    let mut list: Vec<_> = entries.collect();
+    list.sort_unstable();
+    list.into_iter()
+        .map(|(user_id, until)| json!({ "user_id": user_id, "until": until.map(Millis::as_u64) }))
+        .collect()
+}
+
 fn until(seconds: Option<u64>) -> Option<Millis> {
     seconds.map(|s| now().add_ms(s.saturating_mul(1000)))
 }
@@ -62,6 +91,7 @@ pub(super) async fn show(
     ApiPath((app, name)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let cell = cell(&shared, &app, &name)?;
+    let now = now();
     let body = cell.with_room(|room| {
         json!({
             "room": room.key(),
@@ -71,6 +101,8 @@ pub(super) async fn show(
             "likes_total": room.like_total(),
             "last_seq": room.last_seq().0,
             "slow_mode_seconds": room.slow_mode_ms() / 1000,
+            "muted": listing(room.moderation().mutes(now)),
+            "banned": listing(room.moderation().bans(now)),
         })
     });
     Ok(Json(body).into_response())
@@ -107,9 +139,13 @@ pub(super) async fn mute(
     ApiPath((app, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<UserAction>,
 ) -> Result<StatusCode, ApiError> {
+    check_user_id(&body.user_id)?;
     let cell = cell(&shared, &app, &name)?;
-    cell.with_room(|room| room.mute(&body.user_id, until(body.seconds), now()))
-        .map_err(room_error)?;
+    shared
+        .rooms
+        .mute(&cell, &body.user_id, until(body.seconds))
+        .await
+        .map_err(moderation_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,7 +155,8 @@ pub(super) async fn unmute(
     ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
-    match cell.with_room(|room| room.unmute(&user_id)) {
+    let unmuted = shared.rooms.unmute(&cell, &user_id).await;
+    match unmuted.map_err(moderation_error)? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::not_found(format!("{user_id} is not muted"))),
     }
@@ -131,10 +168,13 @@ pub(super) async fn ban(
     ApiPath((app, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<UserAction>,
 ) -> Result<Response, ApiError> {
+    check_user_id(&body.user_id)?;
     let cell = cell(&shared, &app, &name)?;
-    let closed = cell
-        .with_room(|room| room.ban(&body.user_id, until(body.seconds), now()))
-        .map_err(room_error)?;
+    let closed = shared
+        .rooms
+        .ban(&cell, &body.user_id, until(body.seconds))
+        .await
+        .map_err(moderation_error)?;
     Ok(Json(json!({ "connections_closed": closed })).into_response())
 }
 
@@ -144,7 +184,8 @@ pub(super) async fn unban(
     ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
-    match cell.with_room(|room| room.unban(&user_id)) {
+    let unbanned = shared.rooms.unban(&cell, &user_id).await;
+    match unbanned.map_err(moderation_error)? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::not_found(format!("{user_id} is not banned"))),
     }
@@ -157,6 +198,10 @@ pub(super) async fn slow_mode(
     ApiJson(body): ApiJson<SlowMode>,
 ) -> Result<StatusCode, ApiError> {
     let cell = cell(&shared, &app, &name)?;
-    cell.with_room(|room| room.set_slow_mode(body.seconds.saturating_mul(1000)));
+    shared
+        .rooms
+        .set_slow_mode(&cell, body.seconds.saturating_mul(1000))
+        .await
+        .map_err(moderation_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,8 @@
 
 mod cell;
 mod member;
+mod moderation;
+mod saved;
 mod tap;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -19,11 +21,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::Hub;
+use crate::store::{SavedModerationRows, Store};
 
 use cell::Entry;
 pub use cell::RoomCell;
 pub use member::{Member, MemberEnd};
+pub use moderation::ModerationError;
 pub use onair_rooms::{Role, User};
+use saved::SavedModeration;
 pub use tap::EventTap;
 
 /// How often idle rooms are swept and media viewer counts refreshed.
@@ -45,10 +50,31 @@ pub struct RoomHub {
     media: Arc<Hub>,
     timers: TaskTracker,
     tap: OnceLock<EventTap>,
+    store: Store,
+    /// Saved moderation that new rooms start with.
+    saved: Mutex<SavedModeration>,
+    /// Held through each moderation change (see `moderation.rs`).
+    moderation_writes: tokio::sync::Mutex<()>,
 }
 
 impl RoomHub {
-    pub fn new(settings: RoomSettings, fanout_capacity: usize, media: Arc<Hub>) -> Arc<Self> {
+    /// `saved` is what [`Store::load_moderation`] returned at start; rooms are created
+    /// with it, and moderation changes are written to `store`.
+    pub fn new(
+        settings: RoomSettings,
+        fanout_capacity: usize,
+        media: Arc<Hub>,
+        store: Store,
+        saved: SavedModerationRows,
+    ) -> Arc<Self> {
+        let saved = SavedModeration::from_rows(
+            saved,
+            store.settings().max_moderation_entries,
+            settings.max_moderation_entries,
+        );
+        if saved.len() > 0 {
+            tracing::info!(entries = saved.len(), "saved room moderation loaded");
+        }
         let settings = Arc::new(settings);
         Arc::new(Self {
             registry: Mutex::new(Registry::new(Arc::clone(&settings))),
@@ -57,6 +83,9 @@ impl RoomHub {
             media,
             timers: TaskTracker::new(),
             tap: OnceLock::new(),
+            store,
+            saved: Mutex::new(saved),
+            moderation_writes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -78,6 +107,7 @@ impl RoomHub {
         let entry = registry.get_or_insert_with(&key, || {
             let now = now();
             let mut room = Room::new(key.as_str(), Arc::clone(&self.settings), now);
+            self.saved().apply(&mut room, now);
             if let Some(stream) = self.media.stream(path) {
                 room.set_stream_state(StreamState::Live, now);
                 room.set_media_viewers(stream.snapshot().viewers, now);
@@ -207,6 +237,11 @@ impl RoomHub {
 
     fn registry(&self) -> MutexGuard<'_, Registry<Entry>> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Taken alone or inside the registry lock, never the other way round.
+    fn saved(&self) -> MutexGuard<'_, SavedModeration> {
+        self.saved.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -155,3 +155,17 @@ pub async fn run_tool(program: &str, args: &[&str], timeout: Duration) -> (bool,
         Err(_) => panic!("{program} {args:?} did not finish within {timeout:?}"),
     }
 }
+
+/// Like [`start_server`], but keeping its state in `data_dir`, so a second server
+/// started on the same directory sees what the first one saved.
+pub async fn start_server_in(
+    data_dir: &std::path::Path,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestServer {
+    let data_dir = data_dir.to_owned();
+    start_server(move |settings| {
+        settings.data_dir = data_dir;
+        tweak(settings);
+    })
+    .await
+}

@@ -1,0 +1,121 @@
+//! Moderation through the API, saved so it survives restarts and idle rooms being
+//! dropped: each change is written to the store (awaited), then to the in-memory
+//! mirror new rooms are made from, then to the live room. One change at a time, so
+//! the store, the mirror and the room agree on the order.
+
+use onair_rooms::Millis;
+
+use super::{now, RoomCell, RoomHub};
+use crate::store::{ModerationKind, ModerationRecord, StoreError};
+
+/// Why a moderation change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    /// Refused by the rules (a full list).
+    #[error(transparent)]
+    Room(#[from] onair_rooms::Error),
+    /// Could not be saved; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RoomHub {
+    /// Mutes `user_id` in `cell`'s room until `until` (`None`: until unmuted).
+    pub async fn mute(
+        &self,
+        cell: &RoomCell,
+        user_id: &str,
+        until: Option<Millis>,
+    ) -> Result<(), ModerationError> {
+        let _one_at_a_time = self.moderation_writes.lock().await;
+        self.save(cell.key(), ModerationKind::Mute, user_id, until)
+            .await?;
+        cell.with_room(|room| room.mute(user_id, until, now()))?;
+        Ok(())
+    }
+
+    /// Lifts a mute; false if there was none.
+    pub async fn unmute(&self, cell: &RoomCell, user_id: &str) -> Result<bool, ModerationError> {
+        let _one_at_a_time = self.moderation_writes.lock().await;
+        let saved = self
+            .forget(cell.key(), ModerationKind::Mute, user_id)
+            .await?;
+        Ok(cell.with_room(|room| room.unmute(user_id)) || saved)
+    }
+
+    /// Bans `user_id` from `cell`'s room until `until` and closes their connections
+    /// there; returns how many.
+    pub async fn ban(
+        &self,
+        cell: &RoomCell,
+        user_id: &str,
+        until: Option<Millis>,
+    ) -> Result<usize, ModerationError> {
+        let _one_at_a_time = self.moderation_writes.lock().await;
+        self.save(cell.key(), ModerationKind::Ban, user_id, until)
+            .await?;
+        Ok(cell.with_room(|room| room.ban(user_id, until, now()))?)
+    }
+
+    /// Lifts a ban; false if there was none.
+    pub async fn unban(&self, cell: &RoomCell, user_id: &str) -> Result<bool, ModerationError> {
+        let _one_at_a_time = self.moderation_writes.lock().await;
+        let saved = self
+            .forget(cell.key(), ModerationKind::Ban, user_id)
+            .await?;
+        Ok(cell.with_room(|room| room.unban(user_id)) || saved)
+    }
+
+    /// Sets slow mode in `cell`'s room (0 turns it off). The room's default
+    /// (`rooms.slow_mode_ms`) is not saved, so changing the default later applies.
+    pub async fn set_slow_mode(
+        &self,
+        cell: &RoomCell,
+        period_ms: u64,
+    ) -> Result<(), ModerationError> {
+        let _one_at_a_time = self.moderation_writes.lock().await;
+        let room = cell.key();
+        let period = (period_ms != self.settings.slow_mode_ms).then_some(period_ms);
+        let now = now();
+        if period.is_some() {
+            self.saved().admit_slow_mode(room, now)?;
+        }
+        self.store
+            .save_slow_mode(room, period, now.as_u64())
+            .await?;
+        self.saved().set_slow_mode(room, period);
+        cell.with_room(|r| r.set_slow_mode(period_ms));
+        Ok(())
+    }
+
+    async fn save(
+        &self,
+        room: &str,
+        kind: ModerationKind,
+        user_id: &str,
+        until: Option<Millis>,
+    ) -> Result<(), ModerationError> {
+        let now = now();
+        self.saved().admit(room, kind, user_id, now)?;
+        let record = ModerationRecord {
+            room: room.to_owned(),
+            kind,
+            user_id: user_id.to_owned(),
+            until_ms: until.map(Millis::as_u64),
+        };
+        self.store.save_moderation(record, now.as_u64()).await?;
+        self.saved().insert(room, kind, user_id, until);
+        Ok(())
+    }
+
+    async fn forget(
+        &self,
+        room: &str,
+        kind: ModerationKind,
+        user_id: &str,
+    ) -> Result<bool, ModerationError> {
+        let stored = self.store.delete_moderation(room, kind, user_id).await?;
+        let mirrored = self.saved().remove(room, kind, user_id);
+        Ok(stored || mirrored)
+    }
+}

@@ -1,0 +1,299 @@
+//! Room moderation that outlives the process: per-room mutes and bans (user id, until
+//! a Unix millisecond or forever) and per-room slow mode. The rooms load all of it
+//! once at start and write through on every change; nothing reads it per message.
+
+use rusqlite::{params, Connection};
+
+use super::{Store, StoreError};
+
+/// Which list an entry is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModerationKind {
+    Mute,
+    Ban,
+}
+
+impl ModerationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModerationKind::Mute => "mute",
+            ModerationKind::Ban => "ban",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "mute" => Some(ModerationKind::Mute),
+            "ban" => Some(ModerationKind::Ban),
+            _ => None,
+        }
+    }
+}
+
+/// One mute or ban of one user in one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModerationRecord {
+    /// The room's key, `app/name`.
+    pub room: String,
+    pub kind: ModerationKind,
+    pub user_id: String,
+    /// Unix milliseconds it ends at; `None`: until lifted.
+    pub until_ms: Option<u64>,
+}
+
+/// Everything saved and still in force, as loaded at start.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SavedModerationRows {
+    pub entries: Vec<ModerationRecord>,
+    /// `(room, slow mode period in ms)`.
+    pub slow_modes: Vec<(String, u64)>,
+    /// Rows left unloaded because there were more than `store.max_moderation_entries`.
+    pub left_out: usize,
+}
+
+impl Store {
+    /// Deletes expired entries, then loads what is left, newest first, at most
+    /// `store.max_moderation_entries` rows (entries and slow modes together).
+    pub async fn load_moderation(&self, now_ms: u64) -> Result<SavedModerationRows, StoreError> {
+        self.run(move |conn, settings| {
+            delete_expired(conn, now_ms)?;
+            load(conn, settings.max_moderation_entries)
+        })
+        .await
+    }
+
+    /// Adds or replaces `record`, and forgets entries expired by `now_ms`.
+    pub async fn save_moderation(
+        &self,
+        record: ModerationRecord,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn, _| {
+            delete_expired(conn, now_ms)?;
+            conn.execute(
+                "INSERT INTO room_moderation (room, kind, user_id, until_ms, set_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (room, kind, user_id)
+                 DO UPDATE SET until_ms = excluded.until_ms, set_at = excluded.set_at",
+                params![
+                    record.room,
+                    record.kind.as_str(),
+                    record.user_id,
+                    record.until_ms.map(clamp),
+                    now_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Lifts a mute or ban; false if none was saved.
+    pub async fn delete_moderation(
+        &self,
+        room: &str,
+        kind: ModerationKind,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (room, user_id) = (room.to_owned(), user_id.to_owned());
+        self.run(move |conn, _| {
+            let deleted = conn.execute(
+                "DELETE FROM room_moderation WHERE room = ?1 AND kind = ?2 AND user_id = ?3",
+                params![room, kind.as_str(), user_id],
+            )?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    /// Saves `room`'s slow mode; `None` forgets it (the room falls back to the default).
+    pub async fn save_slow_mode(
+        &self,
+        room: &str,
+        period_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let room = room.to_owned();
+        self.run(move |conn, _| {
+            match period_ms {
+                Some(period_ms) => conn.execute(
+                    "INSERT INTO room_settings (room, slow_mode_ms, set_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (room)
+                     DO UPDATE SET slow_mode_ms = excluded.slow_mode_ms, set_at = excluded.set_at",
+                    params![room, clamp(period_ms), now_ms],
+                )?,
+                None => conn.execute("DELETE FROM room_settings WHERE room = ?1", [room])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// SQLite integers are signed: a time or period past `i64::MAX` (hundreds of millions
+/// of years) is stored as that.
+fn clamp(value: u64) -> u64 {
+    value.min(i64::MAX as u64)
+}
+
+fn delete_expired(conn: &Connection, now_ms: u64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM room_moderation WHERE until_ms IS NOT NULL AND until_ms <= ?1",
+        [now_ms],
+    )?)
+}
+
+fn load(conn: &Connection, limit: usize) -> Result<SavedModerationRows, StoreError> {
+    let total: usize = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM room_moderation) + (SELECT COUNT(*) FROM room_settings)",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut saved = SavedModerationRows {
+        left_out: total.saturating_sub(limit),
+        ..SavedModerationRows::default()
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare(
+        "SELECT room, kind, user_id, until_ms FROM room_moderation
+         ORDER BY set_at DESC LIMIT ?1",
+    )?;
+    let rows = statement.query_map([limit], |row| {
+        let kind: String = row.get(1)?;
+        let Some(kind) = ModerationKind::parse(&kind) else {
+            return Ok(None);
+        };
+        Ok(Some(ModerationRecord {
+            room: row.get(0)?,
+            kind,
+            user_id: row.get(2)?,
+            until_ms: row.get(3)?,
+        }))
+    })?;
+    for row in rows {
+        // The table's CHECK keeps out other kinds; skip rather than fail if one slips in.
+        if let Some(record) = row? {
+            saved.entries.push(record);
+        }
+    }
+    let remaining = limit.saturating_sub(i64::try_from(saved.entries.len()).unwrap_or(i64::MAX));
+    let mut statement =
+        conn.prepare("SELECT room, slow_mode_ms FROM room_settings ORDER BY set_at DESC LIMIT ?1")?;
+    let rows = statement.query_map([remaining], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    saved.slow_modes = rows.collect::<Result<_, _>>()?;
+    Ok(saved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreSettings;
+
+    fn store(max_moderation_entries: usize) -> Store {
+        Store::open_in_memory(StoreSettings {
+            max_moderation_entries,
+            ..StoreSettings::default()
+        })
+        .unwrap()
+    }
+
+    fn record(
+        room: &str,
+        kind: ModerationKind,
+        user: &str,
+        until_ms: Option<u64>,
+    ) -> ModerationRecord {
+        ModerationRecord {
+            room: room.to_owned(),
+            kind,
+            user_id: user.to_owned(),
+            until_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn round_trip_with_expiry() {
+        let store = store(100);
+        let forever = record("live/a", ModerationKind::Mute, "alice", None);
+        let short = record("live/a", ModerationKind::Ban, "bob", Some(2_000));
+        let long = record("live/b", ModerationKind::Ban, "carol", Some(9_000));
+        for r in [&forever, &short, &long] {
+            store.save_moderation(r.clone(), 1_000).await.unwrap();
+        }
+        store
+            .save_slow_mode("live/a", Some(10_000), 1_000)
+            .await
+            .unwrap();
+
+        let at_1500 = store.load_moderation(1_500).await.unwrap();
+        assert_eq!(at_1500.entries.len(), 3);
+        assert_eq!(at_1500.slow_modes, vec![("live/a".to_owned(), 10_000)]);
+        assert_eq!(at_1500.left_out, 0);
+
+        // Bob's ban ends at 2000: gone from the load and from the table.
+        let at_2000 = store.load_moderation(2_000).await.unwrap();
+        let mut users: Vec<_> = at_2000.entries.iter().map(|r| r.user_id.as_str()).collect();
+        users.sort_unstable();
+        assert_eq!(users, ["alice", "carol"]);
+        assert!(!store
+            .delete_moderation("live/a", ModerationKind::Ban, "bob")
+            .await
+            .unwrap());
+
+        // Replacing keeps one row with the new expiry.
+        let renewed = record("live/a", ModerationKind::Mute, "alice", Some(50_000));
+        store.save_moderation(renewed.clone(), 3_000).await.unwrap();
+        let loaded = store.load_moderation(3_000).await.unwrap();
+        assert_eq!(loaded.entries.len(), 2);
+        assert!(loaded.entries.contains(&renewed));
+
+        assert!(store
+            .delete_moderation("live/a", ModerationKind::Mute, "alice")
+            .await
+            .unwrap());
+        // A mute and a ban of the same user are separate.
+        assert!(!store
+            .delete_moderation("live/b", ModerationKind::Mute, "carol")
+            .await
+            .unwrap());
+        store.save_slow_mode("live/a", None, 3_000).await.unwrap();
+        let last = store.load_moderation(3_000).await.unwrap();
+        assert_eq!(last.entries, vec![long]);
+        assert!(last.slow_modes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn times_beyond_sqlite_integers_are_kept_as_the_largest() {
+        let store = store(10);
+        let far = record("live/a", ModerationKind::Ban, "eve", Some(u64::MAX));
+        store.save_moderation(far, 1).await.unwrap();
+        store
+            .save_slow_mode("live/a", Some(u64::MAX), 1)
+            .await
+            .unwrap();
+        let loaded = store.load_moderation(2).await.unwrap();
+        assert_eq!(loaded.entries[0].until_ms, Some(i64::MAX as u64));
+        assert_eq!(
+            loaded.slow_modes,
+            vec![("live/a".to_owned(), i64::MAX as u64)]
+        );
+    }
+
+    #[tokio::test]
+    async fn load_is_bounded_and_keeps_the_newest() {
+        let store = store(2);
+        for (i, user) in ["a", "b", "c"].into_iter().enumerate() {
+            let r = record("live/x", ModerationKind::Mute, user, None);
+            store.save_moderation(r, 1_000 + i as u64).await.unwrap();
+        }
+        store
+            .save_slow_mode("live/x", Some(5_000), 500)
+            .await
+            .unwrap();
+        let loaded = store.load_moderation(2_000).await.unwrap();
+        let users: Vec<_> = loaded.entries.iter().map(|r| r.user_id.as_str()).collect();
+        assert_eq!(users, ["c", "b"]);
+        assert!(loaded.slow_modes.is_empty());
+        assert_eq!(loaded.left_out, 2);
+    }
+}
