@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use onair_server::config::PublishAuth;
 use onair_server::{Server, Settings};
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +61,18 @@ struct CommonArgs {
         value_name = "true|false"
     )]
     signed_playback: Option<bool>,
+    /// Who may publish: open (anyone), key (stream keys from the API), webhook
+    /// (--publish-webhook decides) [default: open].
+    #[arg(
+        long,
+        env = "ONAIR_PUBLISH_AUTH",
+        global = true,
+        value_name = "open|key|webhook"
+    )]
+    publish_auth: Option<PublishAuth>,
+    /// URL that allows (2xx) or refuses each publish in webhook mode.
+    #[arg(long, env = "ONAIR_PUBLISH_WEBHOOK", global = true, value_name = "URL")]
+    publish_webhook: Option<String>,
     /// Any other setting, as section.key=value (repeatable); see docs/configuration.md.
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
@@ -170,6 +183,12 @@ fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
     if let Some(signed) = args.signed_playback {
         settings.playback.signed = signed;
     }
+    if let Some(mode) = args.publish_auth {
+        settings.auth.publish = mode;
+    }
+    if let Some(url) = &args.publish_webhook {
+        settings.auth.publish_webhook = Some(url.clone());
+    }
     if let Ok(token) = std::env::var("ONAIR_ADMIN_TOKEN") {
         if !token.is_empty() {
             settings.auth.admin_token = Some(token);
@@ -247,9 +266,17 @@ async fn serve(settings: Settings, args: &CommonArgs) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "starting onair"
     );
-    let server = Server::bind(settings)
+    let data_dir = settings.data_dir.clone();
+    let mut server = Server::bind(settings)
         .await
         .context("binding the listeners")?;
+    if let Some(token) = server.take_generated_admin_token() {
+        // Straight to the terminal, not into the logs: shown this once.
+        eprintln!(
+            "\nonair generated an admin token for the REST API (kept in {}, shown only now):\n\n    {token}\n",
+            data_dir.join("admin-token").display()
+        );
+    }
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {

@@ -19,6 +19,8 @@ const CONTRACT_VARS: &[&str] = &[
     "ONAIR_ALLOWED_ORIGINS",
     "ONAIR_ADMIN_TOKEN",
     "ONAIR_SIGNED_PLAYBACK",
+    "ONAIR_PUBLISH_AUTH",
+    "ONAIR_PUBLISH_WEBHOOK",
 ];
 
 /// Loads defaults, then `file`, then generic environment overrides, then `--set` pairs.

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const FIXTURE: &str = concat!(
@@ -23,9 +24,21 @@ impl Drop for Killer {
     }
 }
 
+/// What a started server wrote: its log (stdout) and its terminal messages (stderr).
+#[derive(Clone, Default)]
+struct Output {
+    log: Arc<Mutex<String>>,
+    terminal: Arc<Mutex<String>>,
+}
+
 /// Starts `onair` on ephemeral ports and returns it with its (rtmp, http) addresses,
 /// read from its JSON "listening" log line.
 fn start_server(data_dir: &std::path::Path) -> (Killer, String, String) {
+    let (server, rtmp, http, _) = start_server_with_output(data_dir);
+    (server, rtmp, http)
+}
+
+fn start_server_with_output(data_dir: &std::path::Path) -> (Killer, String, String, Output) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_onair"))
         .args([
             "--rtmp-listen",
@@ -39,9 +52,21 @@ fn start_server(data_dir: &std::path::Path) -> (Killer, String, String) {
         .env_remove("ONAIR_LOG_FORMAT")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let output = Output::default();
+    let mut stderr = child.stderr.take().unwrap();
+    let terminal = Arc::clone(&output.terminal);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            terminal
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let (rtmp, http) = loop {
@@ -49,6 +74,7 @@ fn start_server(data_dir: &std::path::Path) -> (Killer, String, String) {
             .next()
             .expect("server exited before listening")
             .unwrap();
+        output.log.lock().unwrap().push_str(&line);
         let json: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
         if json["message"] == "onair listening" {
@@ -59,8 +85,13 @@ fn start_server(data_dir: &std::path::Path) -> (Killer, String, String) {
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Killer(child), rtmp, http)
+    let log = Arc::clone(&output.log);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            log.lock().unwrap().push_str(&line);
+        }
+    });
+    (Killer(child), rtmp, http, output)
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
@@ -151,8 +182,47 @@ fn help_lists_the_contract_flags() {
         "--http-listen",
         "--data-dir",
         "--log-format",
+        "--allowed-origins",
+        "--signed-playback",
+        "--publish-auth",
+        "--publish-webhook",
         "push",
+        "token",
+        "sign",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
+}
+
+#[test]
+fn a_generated_admin_token_is_shown_once_on_the_terminal_and_never_logged() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (server, _, http, output) = start_server_with_output(data_dir.path());
+    let token = std::fs::read_to_string(data_dir.path().join("admin-token")).unwrap();
+    let token = token.trim();
+    let shown = || output.terminal.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !shown().contains(token) {
+        assert!(Instant::now() < deadline, "token not shown: {}", shown());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // It works against the API.
+    let mut stream = TcpStream::connect(&http).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/server HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    drop(server);
+    assert!(!output.log.lock().unwrap().contains(token), "token logged");
+
+    // The next start with the same data dir keeps the token and does not show it.
+    let (server, _, _, again) = start_server_with_output(data_dir.path());
+    std::thread::sleep(Duration::from_millis(300));
+    drop(server);
+    assert!(!again.terminal.lock().unwrap().contains(token));
+    assert!(!again.log.lock().unwrap().contains(token));
 }

@@ -87,6 +87,50 @@ pub struct AuthSettings {
     /// browser (`--allowed-origins`); `*` allows any.
     /// Empty: same origin only (the Origin's host must equal the Host header).
     pub allowed_origins: Vec<String>,
+    /// Who may publish (`--publish-auth`): anyone, holders of a stream key, or whoever
+    /// the publish webhook allows.
+    pub publish: PublishAuth,
+    /// The URL that decides publishes in `webhook` mode (`--publish-webhook`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_webhook: Option<String>,
+}
+
+/// How a publish is authorized.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishAuth {
+    /// Anyone who reaches the RTMP port may publish. For development.
+    #[default]
+    Open,
+    /// A stream key from the API must ride on the stream name (`name?key=K`).
+    Key,
+    /// `auth.publish_webhook` decides each publish; no answer means no.
+    Webhook,
+}
+
+impl PublishAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishAuth::Open => "open",
+            PublishAuth::Key => "key",
+            PublishAuth::Webhook => "webhook",
+        }
+    }
+}
+
+impl std::str::FromStr for PublishAuth {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "open" => Ok(PublishAuth::Open),
+            "key" => Ok(PublishAuth::Key),
+            "webhook" => Ok(PublishAuth::Webhook),
+            other => Err(format!(
+                "unknown publish auth mode {other:?}: open, key or webhook"
+            )),
+        }
+    }
 }
 
 /// Signed playback: which apps need `?expires=…&sig=…` on play URLs, and the secrets.
@@ -304,6 +348,17 @@ impl Settings {
                 "limits.requests_per_second_per_ip",
                 "must be a number of at least 0",
             );
+        }
+        if self.auth.publish == PublishAuth::Webhook && self.auth.publish_webhook.is_none() {
+            return fail(
+                "auth.publish_webhook",
+                "publish auth mode webhook needs a URL (--publish-webhook)",
+            );
+        }
+        if let Some(url) = &self.auth.publish_webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return fail("auth.publish_webhook", "must be an http:// or https:// URL");
+            }
         }
         if self.limits.rate_limited_ips_max == 0 {
             return fail("limits.rate_limited_ips_max", "must be at least 1");

@@ -14,6 +14,7 @@ pub mod config;
 mod http;
 pub mod hub;
 mod limits;
+mod publish_auth;
 mod request_limit;
 pub mod rooms;
 mod rtmp;
@@ -61,6 +62,7 @@ pub struct Server {
     shared: Arc<Shared>,
     rtmp_listener: TcpListener,
     http_listener: TcpListener,
+    generated_admin_token: Option<String>,
 }
 
 impl Server {
@@ -79,7 +81,19 @@ impl Server {
         if secrets.admin_token_created {
             tracing::warn!(
                 path = %settings.data_dir.join("admin-token").display(),
-                "generated an admin token; read it from this file (it is not logged)"
+                "generated an admin token (kept in this file; not logged)"
+            );
+        }
+        let generated_admin_token = secrets
+            .admin_token_created
+            .then(|| secrets.admin_token.clone());
+        if settings.auth.publish == config::PublishAuth::Open
+            && !settings.rtmp.listen.ip().is_loopback()
+        {
+            tracing::warn!(
+                rtmp = %settings.rtmp.listen,
+                "PUBLISHING IS OPEN: anyone who can reach the RTMP port may publish any stream. \
+                 Use --publish-auth key or --publish-auth webhook in production"
             );
         }
         let playback = signing::PlaybackSigner::load(&settings.playback, &settings.data_dir)?;
@@ -152,7 +166,14 @@ impl Server {
             }),
             rtmp_listener,
             http_listener,
+            generated_admin_token,
         })
+    }
+
+    /// The admin token, once, when this start generated it, so the caller can show
+    /// it to the operator (it is never logged).
+    pub fn take_generated_admin_token(&mut self) -> Option<String> {
+        self.generated_admin_token.take()
     }
 
     pub fn rtmp_addr(&self) -> io::Result<SocketAddr> {

@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use super::names;
 use crate::hub::{ClientInfo, HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
+use crate::publish_auth;
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -215,12 +216,12 @@ impl Connection {
     async fn handle_input(&mut self, input: &[u8]) -> Result<(), End> {
         self.session.handle_input(input)?;
         while let Some(event) = self.session.poll_event() {
-            self.handle_event(event)?;
+            self.handle_event(event).await?;
         }
         self.flush().await
     }
 
-    fn handle_event(&mut self, event: ServerEvent) -> Result<(), End> {
+    async fn handle_event(&mut self, event: ServerEvent) -> Result<(), End> {
         match event {
             ServerEvent::Connect { app, tc_url, .. } => {
                 self.connect_query = names::connect_query(&app, tc_url.as_deref()).to_owned();
@@ -231,7 +232,7 @@ impl Connection {
             }
             ServerEvent::Publish {
                 stream_id, name, ..
-            } => self.start_publish(stream_id, &name)?,
+            } => self.start_publish(stream_id, &name).await?,
             ServerEvent::Play { stream_id, name } => self.start_play(stream_id, &name)?,
             ServerEvent::Media {
                 kind,
@@ -245,27 +246,31 @@ impl Connection {
         Ok(())
     }
 
-    fn start_publish(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
-        let claimed = self.resolve(name).and_then(|path| {
-            let client = self.client_for(name);
-            self.shared
-                .hub
-                .publish_as(path, client)
-                .map_err(|e| e.to_string())
-        });
-        match claimed {
+    async fn start_publish(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
+        const BAD_NAME: &str = "NetStream.Publish.BadName";
+        let path = match self.resolve(name) {
+            Ok(path) => path,
+            Err(reason) => return Err(self.refuse_publish(stream_id, BAD_NAME, reason)),
+        };
+        let client = self.client_for(name);
+        if let Err(refusal) = publish_auth::authorize(&self.shared, &path, &client).await {
+            let code = "NetStream.Publish.Unauthorized";
+            return Err(self.refuse_publish(stream_id, code, refusal.to_string()));
+        }
+        match self.shared.hub.publish_as(path, client) {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
                 tracing::info!(stream_path = %publisher.stream().path(), "publish started");
                 self.role = Role::Publishing(publisher);
                 Ok(())
             }
-            Err(reason) => {
-                self.session
-                    .reject_publish(stream_id, "NetStream.Publish.BadName", &reason);
-                Err(End::PublishRefused(reason))
-            }
+            Err(error) => Err(self.refuse_publish(stream_id, BAD_NAME, error.to_string())),
         }
+    }
+
+    fn refuse_publish(&mut self, stream_id: u32, code: &str, reason: String) -> End {
+        self.session.reject_publish(stream_id, code, &reason);
+        End::PublishRefused(reason)
     }
 
     fn start_play(&mut self, stream_id: u32, name: &str) -> Result<(), End> {
