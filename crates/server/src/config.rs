@@ -30,6 +30,8 @@ pub struct Settings {
     pub shutdown_drain_ms: u64,
     /// Notifications to the platform and the publish decision call (docs/webhooks.md).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// HTTPS/WSS on the HTTP listener and an RTMPS listener (docs/security.md).
+    pub tls: TlsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +222,70 @@ pub struct StoreSettings {
     pub max_moderation_entries: usize,
 }
 
+/// TLS: on when both certificate paths are set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, the server's certificate first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC) of the first certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<PathBuf>,
+    /// With certificates set, the HTTP listener speaks only HTTPS/WSS.
+    pub http: bool,
+    /// With certificates set, an extra listener here speaks RTMPS (RTMP inside TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmps_listen: Option<SocketAddr>,
+    /// A TLS handshake not finished by then is dropped.
+    pub handshake_timeout_ms: u64,
+}
+
+impl TlsSettings {
+    /// Whether certificates are configured.
+    pub fn enabled(&self) -> bool {
+        self.cert_path.is_some() && self.key_path.is_some()
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let fail = |key, reason: &str| {
+            Err(SettingsError {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.cert_path.is_some() != self.key_path.is_some() {
+            return fail(
+                "tls.cert_path",
+                "set both tls.cert_path and tls.key_path, or neither",
+            );
+        }
+        if self.rtmps_listen.is_some() && !self.enabled() {
+            return fail("tls.rtmps_listen", "needs tls.cert_path and tls.key_path");
+        }
+        if self.handshake_timeout_ms == 0 {
+            return fail("tls.handshake_timeout_ms", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert_path: None,
+            key_path: None,
+            http: true,
+            rtmps_listen: None,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -234,6 +300,7 @@ impl Default for Settings {
             store: StoreSettings::default(),
             shutdown_drain_ms: 5_000,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -377,6 +444,7 @@ impl Settings {
         }
         self.playback.validate()?;
         self.webhooks.validate()?;
+        self.tls.validate()?;
         if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
             return fail("store.max_keys", "key limits must be at least 1");
         }
@@ -478,6 +546,25 @@ mod tests {
             assert!(settings.validate().is_err(), "{bad}");
         }
         assert!(toml::from_str::<Settings>("[playback.apps]\nx = { sign = true }\n").is_err());
+    }
+
+    #[test]
+    fn tls_settings_are_checked() {
+        let settings: Settings = toml::from_str(
+            "[tls]\ncert_path = \"c.pem\"\nkey_path = \"k.pem\"\nrtmps_listen = \"0.0.0.0:1936\"\n",
+        )
+        .unwrap();
+        settings.validate().unwrap();
+        assert!(settings.tls.enabled() && settings.tls.http);
+        for bad in [
+            "cert_path = \"c.pem\"",
+            "key_path = \"k.pem\"",
+            "rtmps_listen = \"0.0.0.0:1936\"",
+            "cert_path = \"c.pem\"\nkey_path = \"k.pem\"\nhandshake_timeout_ms = 0",
+        ] {
+            let settings: Settings = toml::from_str(&format!("[tls]\n{bad}\n")).unwrap();
+            assert!(settings.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod rtmp;
 pub mod secrets;
 pub mod signing;
 pub mod store;
+mod tls;
 pub mod webhooks;
 mod write;
 
@@ -63,16 +64,25 @@ pub struct Server {
     rtmp_listener: TcpListener,
     http_listener: TcpListener,
     generated_admin_token: Option<String>,
+    /// The RTMPS listener, when `tls.rtmps_listen` is set.
+    rtmps_listener: Option<TcpListener>,
+    tls: tls::Acceptors,
 }
 
 impl Server {
-    /// Binds the RTMP and HTTP listeners. Fails if the settings are invalid or a port is taken.
+    /// Binds the RTMP and HTTP listeners (and the RTMPS one when configured). Fails if
+    /// the settings are invalid, a TLS certificate or key cannot be read, or a port is taken.
     pub async fn bind(settings: Settings) -> io::Result<Self> {
         settings
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tls::Acceptors::load(&settings.tls)?;
         let rtmp_listener = TcpListener::bind(settings.rtmp.listen).await?;
         let http_listener = TcpListener::bind(settings.http.listen).await?;
+        let rtmps_listener = match (settings.tls.rtmps_listen, &tls.rtmps) {
+            (Some(addr), Some(_)) => Some(TcpListener::bind(addr).await?),
+            _ => None,
+        };
         let secrets = secrets::Secrets::load_or_create(
             &settings.data_dir,
             settings.auth.admin_token.as_deref(),
@@ -167,6 +177,8 @@ impl Server {
             rtmp_listener,
             http_listener,
             generated_admin_token,
+            rtmps_listener,
+            tls,
         })
     }
 
@@ -184,6 +196,13 @@ impl Server {
         self.http_listener.local_addr()
     }
 
+    /// The RTMPS listener's address, when one is configured.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.rtmps_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     pub fn hub(&self) -> Arc<Hub> {
         Arc::clone(&self.shared.hub)
     }
@@ -198,15 +217,26 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
         let rtmp_addr = self.rtmp_addr()?;
         let http_addr = self.http_addr()?;
+        let rtmps_addr = self.rtmps_addr();
         let shared = self.shared;
         let tracker = TaskTracker::new();
         let inner_shutdown = shared.shutdown.clone();
         tracker.spawn(rtmp::accept_loop(
             self.rtmp_listener,
+            None,
             Arc::clone(&shared),
             tracker.clone(),
             inner_shutdown.clone(),
         ));
+        if let (Some(listener), Some(acceptor)) = (self.rtmps_listener, self.tls.rtmps) {
+            tracker.spawn(rtmp::accept_loop(
+                listener,
+                Some(acceptor),
+                Arc::clone(&shared),
+                tracker.clone(),
+                inner_shutdown.clone(),
+            ));
+        }
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
@@ -217,18 +247,25 @@ impl Server {
             write_timeout,
         );
         let app = http::router(Arc::clone(&shared));
+        let https = self.tls.http.is_some();
         tracker.spawn(http::serve(
             listener,
             app,
             Arc::clone(&shared),
             tracker.clone(),
             inner_shutdown.clone(),
+            self.tls.http,
         ));
         tracing::info!(
             rtmp = %rtmp_addr,
             http = %http_addr,
+            http_tls = https,
+            rtmps = rtmps_addr.map(tracing::field::display),
             "onair listening"
         );
+        if shared.settings.tls.enabled() && !https && rtmps_addr.is_none() {
+            tracing::warn!("tls certificates are set but no listener uses them (tls.http = false, no tls.rtmps_listen)");
+        }
 
         shutdown.cancelled().await;
         tracing::info!("shutting down");

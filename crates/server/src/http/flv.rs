@@ -18,8 +18,7 @@ use onair_media::StreamPath;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use super::listener::LimitedStream;
-use super::serve::FlvRequest;
+use super::serve::{FlvRequest, Io};
 use super::ApiError;
 use crate::hub::{http_chunk, ClientInfo, HubFrame, Protocol, Viewer, ViewerEnd};
 use crate::write::write_queue;
@@ -72,8 +71,8 @@ fn subscribe(
 /// Serves a connection whose first request is `GET {target}` (`/{app}/{name}.flv[?query]`)
 /// directly on the socket: response head, then one chunk per FLV tag, each chunk
 /// encoded once per frame for every viewer. The connection closes when the stream does.
-pub(super) async fn serve_direct(
-    mut socket: LimitedStream,
+pub(super) async fn serve_direct<S: Io>(
+    mut socket: S,
     request: &FlvRequest,
     peer: SocketAddr,
     shared: Arc<Shared>,

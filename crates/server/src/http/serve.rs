@@ -4,6 +4,7 @@
 //! everything else, with the bytes already read put back, goes to hyper and the router.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,13 +18,14 @@ use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::listener::{LimitedListener, LimitedStream};
+use super::listener::LimitedListener;
 use crate::Shared;
 
 /// Largest first request head read before handing over; hyper's own limit is similar.
@@ -31,53 +33,54 @@ const MAX_HEAD: usize = 16 * 1024;
 /// A client must send its first request head within this.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the per-connection code needs of a stream: plain TCP or TLS over it.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Accepts HTTP connections until `shutdown` fires; with `tls`, each one's TLS
+/// handshake runs in its own task first.
 pub(crate) async fn serve(
     mut listener: LimitedListener,
     router: Router,
     shared: Arc<Shared>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    tls: Option<TlsAcceptor>,
 ) {
     let graceful = GracefulShutdown::new();
+    let handshake_timeout = shared.settings.tls.handshake_timeout();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let router = router.clone();
-        let shared = Arc::clone(&shared);
-        let watcher = graceful.watcher();
-        tracker.spawn(async move {
-            let (head, stream) = match read_head(stream).await {
-                Ok(pair) => pair,
-                Err(error) => {
-                    tracing::debug!(%peer, proto = "http", %error, "no request head");
-                    return;
-                }
-            };
-            if let Some(request) = flv_target(&head) {
-                if let Err(wait) = super::throttle::check(&shared, peer) {
-                    refuse_too_many(stream, wait).await;
-                    return;
-                }
-                super::flv::serve_direct(stream, &request, peer, shared).await;
-                return;
+        let connection = HttpConnection {
+            router: router.clone(),
+            shared: Arc::clone(&shared),
+            watcher: graceful.watcher(),
+            peer,
+        };
+        // Monomorphised per stream type, so plain connections pay nothing for TLS.
+        match &tls {
+            None => {
+                tracker.spawn(connection.serve(stream));
             }
-            let io = TokioIo::new(Rewind {
-                prefix: head,
-                inner: stream,
-            });
-            // The peer address rides along for the request rate limit and the logs.
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().oneshot(request)
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(io, service);
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%peer, proto = "http", %error, "connection ended with an error");
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let shutdown = shutdown.clone();
+                tracker.spawn(async move {
+                    let stream =
+                        crate::tls::accept(&acceptor, stream, handshake_timeout, &shutdown);
+                    match stream.await {
+                        Ok(stream) => connection.serve(stream).await,
+                        Err(error) => {
+                            tracing::debug!(%peer, proto = "https", %error, "TLS handshake failed");
+                        }
+                    }
+                });
             }
-        });
+        }
     }
     let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
     if tokio::time::timeout(drain, graceful.shutdown())
@@ -88,8 +91,58 @@ pub(crate) async fn serve(
     }
 }
 
+/// One accepted HTTP connection, before its first request is read.
+struct HttpConnection {
+    router: Router,
+    shared: Arc<Shared>,
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl HttpConnection {
+    /// Reads the first request head: an HTTP-FLV play is served directly on the
+    /// stream, anything else goes to hyper with the head put back.
+    async fn serve<S: Io>(self, stream: S) {
+        let Self {
+            router,
+            shared,
+            watcher,
+            peer,
+        } = self;
+        let (head, stream) = match read_head(stream).await {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%peer, proto = "http", %error, "no request head");
+                return;
+            }
+        };
+        if let Some(request) = flv_target(&head) {
+            if let Err(wait) = super::throttle::check(&shared, peer) {
+                refuse_too_many(stream, wait).await;
+                return;
+            }
+            super::flv::serve_direct(stream, &request, peer, shared).await;
+            return;
+        }
+        let io = TokioIo::new(Rewind {
+            prefix: head,
+            inner: stream,
+        });
+        // The peer address rides along for the request rate limit and the logs.
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let connection = builder.serve_connection_with_upgrades(io, service);
+        if let Err(error) = watcher.watch(connection.into_owned()).await {
+            tracing::debug!(%peer, proto = "http", %error, "connection ended with an error");
+        }
+    }
+}
+
 /// Answers a first request over the rate limit with 429 and closes.
-async fn refuse_too_many(mut stream: LimitedStream, wait: Duration) {
+async fn refuse_too_many<S: Io>(mut stream: S, wait: Duration) {
     let body =
         r#"{"error":{"code":"rate_limited","message":"too many requests from this address"}}"#;
     let head = format!(
@@ -104,7 +157,7 @@ async fn refuse_too_many(mut stream: LimitedStream, wait: Duration) {
 
 /// Reads until the end of the first request head (or what is there when it is not
 /// HTTP/1: hyper then reports the error in its own way).
-async fn read_head(mut stream: LimitedStream) -> io::Result<(Bytes, LimitedStream)> {
+async fn read_head<S: Io>(mut stream: S) -> io::Result<(Bytes, S)> {
     let mut head = BytesMut::with_capacity(1024);
     let read = async {
         loop {
@@ -162,12 +215,12 @@ pub(super) struct FlvRequest {
 }
 
 /// A stream that first yields bytes already read from it.
-struct Rewind {
+struct Rewind<S> {
     prefix: Bytes,
-    inner: LimitedStream,
+    inner: S,
 }
 
-impl AsyncRead for Rewind {
+impl<S: Io> AsyncRead for Rewind<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -183,7 +236,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<S: Io> AsyncWrite for Rewind<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

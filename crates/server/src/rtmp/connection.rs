@@ -9,9 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use onair_media::{FrameKind, MediaFrame, StreamPath};
 use onair_rtmp::{MediaKind, ServerConfig, ServerEvent, ServerSession};
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -83,10 +81,10 @@ enum Role {
     Playing { viewer: Viewer, stream_id: u32 },
 }
 
-struct Connection {
+struct Connection<W> {
     shared: Arc<Shared>,
     session: ServerSession,
-    writer: OwnedWriteHalf,
+    writer: W,
     out: VecDeque<Bytes>,
     /// Frames a viewer is about to send.
     batch: Vec<Arc<HubFrame>>,
@@ -98,18 +96,25 @@ struct Connection {
     client: ClientInfo,
 }
 
-pub(super) async fn run(
-    socket: TcpStream,
+/// Drives one connection over its two halves: a plain socket's `into_split`, or
+/// `tokio::io::split` of a TLS stream. `proto` names it in logs.
+pub(super) async fn run<R, W>(
+    reader: R,
+    writer: W,
     peer: SocketAddr,
+    proto: &'static str,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-) {
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
     let conn_id = super::next_conn_id();
     let span = tracing::info_span!(
         "conn",
         conn_id,
         %peer,
-        proto = "rtmp",
+        proto,
         app = tracing::field::Empty,
         stream = tracing::field::Empty,
     );
@@ -117,7 +122,6 @@ pub(super) async fn run(
     // poll: a viewer's task wakes for every video frame and needs no span to write it.
     span.in_scope(|| tracing::debug!("connection opened"));
     {
-        let (reader, writer) = socket.into_split();
         let settings = &shared.settings.rtmp;
         let config = ServerConfig {
             limits: onair_rtmp::Limits {
@@ -155,10 +159,10 @@ pub(super) async fn run(
     }
 }
 
-impl Connection {
-    async fn drive(
+impl<W: AsyncWrite + Unpin + Send> Connection<W> {
+    async fn drive<R: AsyncRead + Unpin>(
         &mut self,
-        mut reader: tokio::net::tcp::OwnedReadHalf,
+        mut reader: R,
         shutdown: &CancellationToken,
     ) -> End {
         let settings = self.shared.settings.rtmp.clone();

@@ -1,4 +1,4 @@
-//! RTMP over TCP: the accept loop and one [`connection`] task per peer, which drives
+//! RTMP over TCP (and RTMPS, over TLS): the accept loop and one [`connection`] task per peer, which drives
 //! an `onair_rtmp::ServerSession` and connects it to the hub.
 
 mod connection;
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,9 +22,11 @@ pub(crate) fn next_conn_id() -> u64 {
     NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Accepts RTMP connections until `shutdown` fires.
+/// Accepts RTMP connections until `shutdown` fires; with `tls` (RTMPS), each one's TLS
+/// handshake runs in its own task first.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -41,7 +44,7 @@ pub(crate) async fn accept_loop(
             }
             Err(error) => {
                 // Usually EMFILE: wait for connections to close rather than spin.
-                tracing::warn!(%error, "rtmp accept failed; retrying");
+                tracing::warn!(%error, proto = proto(&tls), "rtmp accept failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
@@ -50,16 +53,45 @@ pub(crate) async fn accept_loop(
         let permit = match shared.limiter.try_acquire(peer.ip()) {
             Ok(permit) => permit,
             Err(reason) => {
-                tracing::warn!(%peer, proto = "rtmp", %reason, "connection refused");
+                tracing::warn!(%peer, proto = proto(&tls), %reason, "connection refused");
                 continue;
             }
         };
         let _ = socket.set_nodelay(true);
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            connection::run(socket, peer, shared, shutdown).await;
-            drop(permit);
-        });
+        match &tls {
+            None => {
+                tracker.spawn(async move {
+                    let (reader, writer) = socket.into_split();
+                    connection::run(reader, writer, peer, "rtmp", shared, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tracker.spawn(async move {
+                    let timeout = shared.settings.tls.handshake_timeout();
+                    match crate::tls::accept(&acceptor, socket, timeout, &shutdown).await {
+                        Ok(stream) => {
+                            let (reader, writer) = tokio::io::split(stream);
+                            connection::run(reader, writer, peer, "rtmps", shared, shutdown).await;
+                        }
+                        Err(error) => {
+                            tracing::debug!(%peer, proto = "rtmps", %error, "TLS handshake failed");
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+fn proto(tls: &Option<TlsAcceptor>) -> &'static str {
+    if tls.is_some() {
+        "rtmps"
+    } else {
+        "rtmp"
     }
 }
