@@ -48,6 +48,9 @@ pub enum BackendError {
     /// The store cannot be reached or refused the call.
     #[error("the room backend is unavailable: {reason}")]
     Unavailable { reason: String },
+    /// `rooms.backend` names no backend this build has.
+    #[error("unknown rooms.backend {name:?}")]
+    Unknown { name: String },
     /// The room's channel was closed on this node.
     #[error("the room's channel is closed")]
     Closed,
@@ -106,8 +109,8 @@ pub fn from_settings(
 ) -> Result<Arc<dyn RoomBackend>, BackendError> {
     match settings.backend.as_str() {
         "memory" => Ok(Arc::new(MemoryBackend::new(fanout_capacity))),
-        _ => Err(BackendError::Unavailable {
-            reason: format!("unknown rooms.backend {:?}", settings.backend),
+        name => Err(BackendError::Unknown {
+            name: name.to_owned(),
         }),
     }
 }
@@ -130,7 +133,12 @@ mod tests {
         let mut settings: Settings = toml::from_str("[rooms]\nbackend = \"redis\"\n").unwrap();
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("backend"), "{error}");
-        assert!(from_settings(&settings.rooms, 16).is_err());
+        assert_eq!(
+            from_settings(&settings.rooms, 16).unwrap_err(),
+            BackendError::Unknown {
+                name: "redis".into()
+            }
+        );
         settings.rooms.backend = "memory".into();
         settings.validate().unwrap();
     }
