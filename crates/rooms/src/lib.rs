@@ -127,7 +127,7 @@ pub use rate_limit::{KeyedLimiter, TokenBucket};
 pub use registry::{Idle, Registry};
 pub use room::{CloseReason, Joined, Output, Room, Sequencing};
 pub use sampler::Sampler;
-pub use settings::{RateLimit, RoomSettings};
+pub use settings::{RateLimit, RoomSettings, ROOM_BACKENDS};
 pub use slow_mode::SlowMode;
 pub use time::Millis;
 pub use viewers::ViewerThrottle;

@@ -25,6 +25,9 @@ impl RateLimit {
     }
 }
 
+/// The values `backend` may take: where rooms publish and keep their events.
+pub const ROOM_BACKENDS: &[&str] = &["memory"];
+
 /// Settings of the room model. Defaults are what a fresh `cargo run` gets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -87,6 +90,10 @@ pub struct RoomSettings {
     pub max_tracked_users: usize,
     /// Entries in each mute and ban list (per room, and the global ones).
     pub max_moderation_entries: usize,
+    /// Where rooms fan out and keep their events (one of [`ROOM_BACKENDS`]): `memory`
+    /// is one node, each room numbering its own events. The server reads it; the model
+    /// only checks the name.
+    pub backend: String,
 }
 
 impl Default for RoomSettings {
@@ -120,6 +127,7 @@ impl Default for RoomSettings {
             max_members_per_room: 100_000,
             max_tracked_users: 100_000,
             max_moderation_entries: 10_000,
+            backend: "memory".to_owned(),
         }
     }
 }
@@ -190,6 +198,12 @@ impl RoomSettings {
         if self.max_members_per_room == 0 {
             return fail("max_members_per_room", "must be at least 1");
         }
+        if !ROOM_BACKENDS.contains(&self.backend.as_str()) {
+            return fail(
+                "backend",
+                "must be \"memory\" (the only room backend so far)",
+            );
+        }
         Ok(())
     }
 }
@@ -222,6 +236,24 @@ mod tests {
                 reason: "must be at least 1"
             })
         );
+    }
+
+    #[test]
+    fn unknown_backends_are_refused() {
+        assert_eq!(RoomSettings::default().backend, "memory");
+        for name in ["redis", "", "Memory"] {
+            let s = RoomSettings {
+                backend: name.to_owned(),
+                ..RoomSettings::default()
+            };
+            assert_eq!(
+                s.validate(),
+                Err(Error::InvalidSetting {
+                    key: "backend",
+                    reason: "must be \"memory\" (the only room backend so far)"
+                })
+            );
+        }
     }
 
     #[test]

@@ -133,9 +133,12 @@ impl Server {
             );
         }
         let hub = Hub::new(settings.hub.clone(), settings.rtmp.out_chunk_size);
+        let backend =
+            rooms::backend_from_settings(&settings.rooms, settings.http.room_fanout_events)
+                .map_err(io::Error::other)?;
         let rooms = rooms::RoomHub::new(
             settings.rooms.clone(),
-            settings.http.room_fanout_events,
+            backend,
             Arc::clone(&hub),
             store.clone(),
             saved,

@@ -1,36 +1,42 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use onair_rooms::{CloseReason, ConnId, Envelope, Idle, Millis, Output, Room};
-use tokio::sync::{broadcast, oneshot, Notify};
+use onair_rooms::{CloseReason, ConnId, Draft, Idle, Millis, Output, Resume, Room, Seq};
+use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::backend::{RoomBackend, RoomChannel, Subscription};
 use super::now;
 use super::tap::EventTap;
 
-/// One room behind its own lock, with the channel its events fan out on. Every change
+/// Events taken from the shared log at a time ([`Sequencing::External`](onair_rooms::Sequencing)).
+const FOLLOW_BATCH: usize = 256;
+/// Wait before asking the shared log again after a failure.
+const FOLLOW_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One room behind its own lock, with its channel in the room backend. Every change
 /// goes through [`with_room`](RoomCell::with_room), which drains the room's outputs
 /// while the lock is held so events leave in the order the room made them.
 #[derive(Debug)]
 pub struct RoomCell {
     key: String,
     room: Mutex<Room>,
-    fanout: broadcast::Sender<Arc<Envelope>>,
+    channel: Box<dyn RoomChannel>,
     closers: Mutex<HashMap<ConnId, oneshot::Sender<CloseReason>>>,
     /// Wakes the room's timer task when the next deadline may have moved earlier.
     wake: Notify,
-    /// Ends the timer task when the room is dropped.
+    /// Ends the timer task (and the log-following one) when the room is dropped.
     pub(super) stop: CancellationToken,
     tap: Option<EventTap>,
 }
 
 impl RoomCell {
-    pub(super) fn new(room: Room, fanout_capacity: usize, tap: Option<EventTap>) -> Arc<Self> {
-        let (fanout, _) = broadcast::channel(fanout_capacity);
+    /// `room` must sequence the way `backend` says ([`RoomBackend::sequencing`]).
+    pub(super) fn new(room: Room, backend: &dyn RoomBackend, tap: Option<EventTap>) -> Arc<Self> {
         Arc::new(Self {
             key: room.key().to_owned(),
+            channel: backend.open(room.key()),
             room: Mutex::new(room),
-            fanout,
             closers: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             stop: CancellationToken::new(),
@@ -53,15 +59,14 @@ impl RoomCell {
                     if let Some(tap) = &self.tap {
                         tap.call(&self.key, &event);
                     }
-                    // No receivers is not an error: nobody is in the room right now.
-                    let _ = self.fanout.send(event);
+                    self.channel.publish(event);
                 }
+                Output::Append(draft) => self.append(draft),
                 Output::Close { conn, reason } => {
                     if let Some(closer) = self.closers().remove(&conn) {
                         let _ = closer.send(reason);
                     }
                 }
-                // Only with external sequencing, which the in-memory store does not use.
                 _ => {}
             }
         }
@@ -74,8 +79,81 @@ impl RoomCell {
     }
 
     /// A receiver for every event broadcast from now on; take it before joining.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
-        self.fanout.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        self.channel.subscribe()
+    }
+
+    /// What a connection that has everything up to `since` missed, from the room's
+    /// history (the store with local sequencing, this node's mirror of the log else).
+    pub fn since(&self, since: Seq) -> Resume {
+        self.with_room(|room| room.since(since, now()))
+    }
+
+    /// Hands a draft to the shared log. Called under the room's lock: the channel fixes
+    /// its place at once; the outcome is awaited elsewhere, only to report a failure
+    /// (the event itself comes back through [`follow_log`](Self::follow_log)).
+    fn append(&self, draft: Draft) {
+        let kind = draft.event().kind();
+        let appended = self.channel.append(draft);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(room = %self.key, %kind, "room event not appended: no runtime");
+            return;
+        };
+        let key = self.key.clone();
+        runtime.spawn(async move {
+            if let Err(error) = appended.await {
+                tracing::warn!(room = %key, %kind, %error, "room event not appended to the shared log");
+            }
+        });
+    }
+
+    /// [`Sequencing::External`](onair_rooms::Sequencing): loads what the log keeps into
+    /// the room's history, then feeds the room every event the log sequences, from any
+    /// node, until stopped. Not run with local sequencing.
+    pub(super) async fn follow_log(self: Arc<Self>) {
+        let max = self.lock().settings().history_max_events.max(1);
+        let loaded = tokio::select! {
+            _ = self.stop.cancelled() => return,
+            loaded = self.channel.history(Seq::ZERO, max) => loaded,
+        };
+        match loaded {
+            Ok(events) => self.handle_sequenced(events.unwrap_or_default()),
+            Err(error) => {
+                tracing::warn!(room = %self.key, %error, "room history not loaded from the shared log");
+            }
+        }
+        loop {
+            let after = self.lock().last_seq();
+            let followed = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                followed = self.channel.follow(after, FOLLOW_BATCH) => followed,
+            };
+            match followed {
+                Ok(events) => self.handle_sequenced(events),
+                Err(error) => {
+                    tracing::warn!(room = %self.key, %error, "following the shared log failed; retrying");
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        _ = tokio::time::sleep(FOLLOW_RETRY) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_sequenced(&self, events: Vec<onair_rooms::Event>) {
+        if events.is_empty() {
+            return;
+        }
+        self.with_room(|room| {
+            let now = now();
+            for event in events {
+                // Already had (a seq at or before ours): the log delivered it twice.
+                if let Err(error) = room.handle_sequenced(event, now) {
+                    tracing::debug!(room = %self.key, %error, "sequenced event skipped");
+                }
+            }
+        });
     }
 
     /// Registers `conn` to be told when the room closes it (a ban).

@@ -6,9 +6,9 @@ use std::time::Duration;
 use onair_media::StreamPath;
 use onair_rooms::{CloseReason, ConnId, Envelope, Error, Identity, Sampler, Seq};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
-use super::{now, RoomCell, RoomHub};
+use super::{now, RoomCell, RoomHub, Subscription};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -30,7 +30,7 @@ pub struct Member {
     hub: Arc<RoomHub>,
     cell: Arc<RoomCell>,
     conn: ConnId,
-    receiver: broadcast::Receiver<Arc<Envelope>>,
+    receiver: Subscription,
     sampler: Sampler,
     pending: VecDeque<Arc<Envelope>>,
     closed: oneshot::Receiver<CloseReason>,
@@ -146,7 +146,7 @@ impl Member {
     /// ones, likes and viewer counts, are superseded by the next anyway).
     fn catch_up(&mut self, missed: u64) -> Result<(), MemberEnd> {
         let since = self.sampler.last_seq();
-        let resume = self.cell.with_room(|room| room.since(since, now()));
+        let resume = self.cell.since(since);
         if !resume.is_complete() {
             return Err(MemberEnd::TooSlow);
         }

@@ -1,12 +1,16 @@
-//! The rooms, with IO: one [`RoomCell`] per stream path (its own lock and fan-out
-//! channel), kept in the rooms crate's bounded [`Registry`], driven by timers and by
-//! the media hub (live/offline, media viewer counts). WebSocket and SSE connections
-//! take part through a [`Member`].
+//! The rooms, with IO: one [`RoomCell`] per stream path (its own lock, and its channel
+//! in the [`RoomBackend`] for fan-out and history), kept in the rooms crate's bounded
+//! [`Registry`], driven by timers and by the media hub (live/offline, media viewer
+//! counts). WebSocket and SSE connections take part through a [`Member`].
 
+mod backend;
 mod cell;
 mod member;
+mod memory;
 mod moderation;
 mod saved;
+#[cfg(test)]
+mod shared_log_tests;
 mod tap;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -15,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use onair_media::StreamPath;
 use onair_rooms::{
     ClientMessage, ConnId, Error, Identity, Millis, Moderation, Registry, Room, RoomSettings,
-    StreamState,
+    Sequencing, StreamState,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,9 +27,14 @@ use tokio_util::task::TaskTracker;
 use crate::hub::Hub;
 use crate::store::{SavedModerationRows, Store};
 
+pub use backend::{
+    from_settings as backend_from_settings, BackendError, BackendFuture, RoomBackend, RoomChannel,
+    Subscription,
+};
 use cell::Entry;
 pub use cell::RoomCell;
 pub use member::{Member, MemberEnd};
+pub use memory::MemoryBackend;
 pub use moderation::ModerationError;
 pub use onair_rooms::{Role, User};
 use saved::SavedModeration;
@@ -46,7 +55,7 @@ pub fn now() -> Millis {
 pub struct RoomHub {
     registry: Mutex<Registry<Entry>>,
     settings: Arc<RoomSettings>,
-    fanout_capacity: usize,
+    backend: Arc<dyn RoomBackend>,
     media: Arc<Hub>,
     timers: TaskTracker,
     tap: OnceLock<EventTap>,
@@ -58,11 +67,12 @@ pub struct RoomHub {
 }
 
 impl RoomHub {
-    /// `saved` is what [`Store::load_moderation`] returned at start; rooms are created
-    /// with it, and moderation changes are written to `store`.
+    /// Rooms publish and read back their events through `backend` (see
+    /// [`backend_from_settings`]). `saved` is what [`Store::load_moderation`] returned at
+    /// start; rooms are created with it, and moderation changes are written to `store`.
     pub fn new(
         settings: RoomSettings,
-        fanout_capacity: usize,
+        backend: Arc<dyn RoomBackend>,
         media: Arc<Hub>,
         store: Store,
         saved: SavedModerationRows,
@@ -79,7 +89,7 @@ impl RoomHub {
         Arc::new(Self {
             registry: Mutex::new(Registry::new(Arc::clone(&settings))),
             settings,
-            fanout_capacity,
+            backend,
             media,
             timers: TaskTracker::new(),
             tap: OnceLock::new(),
@@ -106,19 +116,24 @@ impl RoomHub {
         let mut registry = self.registry();
         let entry = registry.get_or_insert_with(&key, || {
             let now = now();
-            let mut room = Room::new(key.as_str(), Arc::clone(&self.settings), now);
+            let sequencing = self.backend.sequencing();
+            let mut room =
+                Room::with_sequencing(key.as_str(), Arc::clone(&self.settings), sequencing, now);
             self.saved().apply(&mut room, now);
             if let Some(stream) = self.media.stream(path) {
                 room.set_stream_state(StreamState::Live, now);
                 room.set_media_viewers(stream.snapshot().viewers, now);
             }
-            let cell = RoomCell::new(room, self.fanout_capacity, self.tap.get().cloned());
+            let cell = RoomCell::new(room, self.backend.as_ref(), self.tap.get().cloned());
             created = Some(Arc::clone(&cell));
             Entry(cell)
         })?;
         let cell = Arc::clone(&entry.0);
         drop(registry);
         if let Some(cell) = created {
+            if self.backend.sequencing() == Sequencing::External {
+                self.timers.spawn(Arc::clone(&cell).follow_log());
+            }
             self.timers.spawn(cell.run_timers());
         }
         Ok(cell)
