@@ -89,6 +89,7 @@ start_onair() {
     --set rooms.chat_rate_count=100000 --set rooms.chat_rate_window_ms=1000 \
     --set "limits.max_connections_per_ip=$((MAX_N * 2 + 100))" \
     --set "limits.max_connections=$((MAX_N * 2 + 100))" \
+    --set limits.requests_per_second_per_ip=0 \
     >"$OUT/rooms-onair-$1.log" 2>&1 &
   SERVER_PID=$!
   disown "$SERVER_PID" # no job-control notice if stop_pid has to SIGKILL it
