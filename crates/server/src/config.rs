@@ -69,6 +69,9 @@ pub struct HttpSettings {
     pub room_fanout_events: usize,
     /// Events written to one room connection in one batch.
     pub room_batch_events: usize,
+    /// Least time between two batches to one room connection: events arriving
+    /// meanwhile are written together. A quiet connection's next event leaves at once.
+    pub room_flush_interval_ms: u64,
     /// How often an idle SSE stream gets a keep-alive comment.
     pub sse_keepalive_ms: u64,
     /// Largest request body the API accepts.
@@ -329,6 +332,7 @@ impl Default for HttpSettings {
             ws_idle_timeout_ms: 60_000,
             room_fanout_events: 1024,
             room_batch_events: 64,
+            room_flush_interval_ms: 50,
             sse_keepalive_ms: 15_000,
             max_body_bytes: 64 * 1024,
         }

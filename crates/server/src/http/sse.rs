@@ -54,6 +54,8 @@ fn start(
         };
         ApiError::new(status, e.code().as_str(), e.to_string())
     })?;
+    let flush = Duration::from_millis(shared.settings.http.room_flush_interval_ms);
+    let member = member.with_flush_interval(flush);
     let mut response = Body::from_stream(events(member, Arc::clone(shared))).into_response();
     let headers = response.headers_mut();
     headers.insert(

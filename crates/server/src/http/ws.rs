@@ -89,7 +89,9 @@ fn join(
     let identity = room_access::identity(shared, query, headers)
         .map_err(|e| (code::BAD_TOKEN, e.to_string()))?;
     let since = room_access::resume_from(query, headers);
+    let flush = Duration::from_millis(shared.settings.http.room_flush_interval_ms);
     Member::join(&shared.rooms, &path, identity, since)
+        .map(|member| member.with_flush_interval(flush))
         .map_err(|e| (join_close_code(&e), e.to_string()))
 }
 

@@ -7,6 +7,7 @@ use onair_media::StreamPath;
 use onair_rooms::{CloseReason, ConnId, Envelope, Error, Identity, Sampler, Seq};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::{now, RoomCell, RoomHub, Subscription};
 
@@ -34,6 +35,10 @@ pub struct Member {
     sampler: Sampler,
     pending: VecDeque<Arc<Envelope>>,
     closed: oneshot::Receiver<CloseReason>,
+    /// Least time between two batches; events arriving meanwhile wait and leave
+    /// together. A quiet member's next event goes out at once.
+    flush_interval: Duration,
+    next_flush: Option<Instant>,
 }
 
 impl Member {
@@ -68,7 +73,17 @@ impl Member {
             sampler: joined.sampler,
             pending,
             closed,
+            flush_interval: Duration::ZERO,
+            next_flush: None,
         })
+    }
+
+    /// Sends batches at most once per `interval`. Under load this turns one wake-up
+    /// and one write per event into one per interval for every member of a busy room,
+    /// and a member asleep until its next flush costs the room's broadcast nothing.
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
     }
 
     pub fn conn(&self) -> ConnId {
@@ -83,6 +98,29 @@ impl Member {
     /// Waits for at least one event to send, then takes up to `max` that are ready.
     /// Cancel-safe.
     pub async fn next_batch(
+        &mut self,
+        out: &mut Vec<Arc<Envelope>>,
+        max: usize,
+    ) -> Result<(), MemberEnd> {
+        if let Some(at) = self.next_flush {
+            if self.pending.is_empty() {
+                tokio::select! {
+                    reason = &mut self.closed => {
+                        return Err(reason.map_or(MemberEnd::RoomGone, MemberEnd::Closed));
+                    }
+                    _ = tokio::time::sleep_until(at) => {}
+                }
+            }
+            self.next_flush = None;
+        }
+        let result = self.fill_batch(out, max).await;
+        if !out.is_empty() && !self.flush_interval.is_zero() {
+            self.next_flush = Some(Instant::now() + self.flush_interval);
+        }
+        result
+    }
+
+    async fn fill_batch(
         &mut self,
         out: &mut Vec<Arc<Envelope>>,
         max: usize,
@@ -164,5 +202,65 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.cell.leave(self.conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use onair_rooms::RoomSettings;
+
+    use super::*;
+    use crate::config::{HubSettings, StoreSettings};
+    use crate::hub::Hub;
+    use crate::rooms::MemoryBackend;
+    use crate::store::Store;
+
+    fn room_hub() -> Arc<RoomHub> {
+        RoomHub::new(
+            RoomSettings::default(),
+            Arc::new(MemoryBackend::new(64)),
+            Hub::new(HubSettings::default(), 4096),
+            Store::open_in_memory(StoreSettings::default()).unwrap(),
+            Default::default(),
+        )
+    }
+
+    fn seqs(batch: &[Arc<Envelope>]) -> Vec<u64> {
+        batch.iter().filter_map(|e| e.seq()).map(|s| s.0).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_within_the_flush_interval_leave_together_and_a_quiet_one_at_once() {
+        let hub = room_hub();
+        let path = StreamPath::parse("live/flush").unwrap();
+        let interval = Duration::from_millis(100);
+        let mut member = Member::join(&hub, &path, Identity::Anonymous, None)
+            .unwrap()
+            .with_flush_interval(interval);
+        let cell = hub.room(&path).unwrap();
+        let mut batch = Vec::new();
+        member.next_batch(&mut batch, 64).await.unwrap();
+        assert_eq!(batch[0].event().kind().as_str(), "welcome");
+        batch.clear();
+
+        // A burst right after a write waits for the interval and leaves as one batch.
+        let start = Instant::now();
+        for i in 1..=3 {
+            cell.with_room(|room| room.post_system(&format!("m{i}"), now()))
+                .unwrap();
+        }
+        member.next_batch(&mut batch, 64).await.unwrap();
+        assert_eq!(seqs(&batch), [1, 2, 3]);
+        assert!(Instant::now() - start >= interval);
+        batch.clear();
+
+        // After a quiet spell the next event is not held back.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let quiet = Instant::now();
+        cell.with_room(|room| room.post_system("m4", now()))
+            .unwrap();
+        member.next_batch(&mut batch, 64).await.unwrap();
+        assert_eq!(seqs(&batch), [4]);
+        assert_eq!(Instant::now(), quiet);
     }
 }
