@@ -295,3 +295,284 @@ async fn too_many_requests_from_one_address_get_429_with_retry_after() {
     assert!(flv.headers().contains_key("retry-after"));
     server.stop().await;
 }
+
+/// Sends `body` as JSON text (or without a content type when `content_type` is None).
+async fn send_raw(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> reqwest::Response {
+    let mut request = admin(client.request(method, url)).body(body.to_owned());
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_error(response: reqwest::Response, status: u16, code: &str, what: &str) {
+    assert_eq!(response.status(), status, "{what}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{what}"
+    );
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], code, "{what}: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test]
+async fn every_body_endpoint_refuses_bad_bodies_the_same_way() {
+    let server = start_server(|s| s.http.max_body_bytes = 4096).await;
+    let client = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let put = reqwest::Method::PUT;
+    let endpoints = [
+        (post.clone(), "/api/v1/keys", r#"{"stream":"live/x"}"#),
+        (
+            post.clone(),
+            "/api/v1/rooms/live/x/messages",
+            r#"{"text":"hi"}"#,
+        ),
+        (
+            post.clone(),
+            "/api/v1/rooms/live/x/mutes",
+            r#"{"user_id":"u"}"#,
+        ),
+        (
+            post.clone(),
+            "/api/v1/rooms/live/x/bans",
+            r#"{"user_id":"u"}"#,
+        ),
+        (
+            put.clone(),
+            "/api/v1/rooms/live/x/slow-mode",
+            r#"{"seconds":1}"#,
+        ),
+    ];
+    let json_type = Some("application/json");
+    for (method, path, good) in endpoints {
+        let url = server.http_url(path);
+        let what = |case: &str| format!("{method} {path}: {case}");
+        let syntax = send_raw(&client, method.clone(), &url, json_type, "{not json").await;
+        assert_error(syntax, 400, "invalid_json", &what("malformed")).await;
+        let unknown = format!("{}, \"extra\": 1}}", good.trim_end_matches('}'));
+        let unknown = send_raw(&client, method.clone(), &url, json_type, &unknown).await;
+        assert_error(unknown, 400, "invalid_body", &what("unknown field")).await;
+        let missing = send_raw(&client, method.clone(), &url, json_type, "{}").await;
+        assert_error(missing, 400, "invalid_body", &what("missing field")).await;
+        // serde would read an array as the fields in order; the schema says object.
+        let fields: Value = serde_json::from_str(good).unwrap();
+        let values: Vec<&Value> = fields.as_object().unwrap().values().collect();
+        let array = serde_json::to_string(&values).unwrap();
+        let array = send_raw(&client, method.clone(), &url, json_type, &array).await;
+        assert_error(array, 400, "invalid_body", &what("an array")).await;
+        let scalar = send_raw(&client, method.clone(), &url, json_type, "7").await;
+        assert_error(scalar, 400, "invalid_body", &what("a number")).await;
+        let untyped = send_raw(&client, method.clone(), &url, None, good).await;
+        assert_error(untyped, 415, "unsupported_media_type", &what("no type")).await;
+        let text = send_raw(&client, method.clone(), &url, Some("text/plain"), good).await;
+        assert_error(text, 415, "unsupported_media_type", &what("text/plain")).await;
+        let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(8192));
+        let big = send_raw(&client, method.clone(), &url, json_type, &big).await;
+        assert_error(big, 413, "body_too_large", &what("too large")).await;
+        // White space around the object is fine.
+        let good = format!(" \n{good}\n");
+        let ok = send_raw(&client, method.clone(), &url, json_type, &good).await;
+        assert!(
+            ok.status().is_success(),
+            "{}: {}",
+            what("good"),
+            ok.status()
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn keys_and_rooms_refuse_bad_fields_paths_and_queries_with_400() {
+    let server = start_server(|_| {}).await;
+    let client = reqwest::Client::new();
+    let json_type = Some("application/json");
+    let post = |path: &'static str, body: &'static str| {
+        let url = server.http_url(path);
+        let client = client.clone();
+        async move { send_raw(&client, reqwest::Method::POST, &url, json_type, body).await }
+    };
+    // Wrong types are data errors, never 422.
+    for (path, body) in [
+        ("/api/v1/keys", r#"{"stream": 5}"#),
+        ("/api/v1/keys", r#"{"stream": "live/x", "label": 7}"#),
+        ("/api/v1/rooms/live/x/messages", r#"{"text": null}"#),
+        (
+            "/api/v1/rooms/live/x/mutes",
+            r#"{"user_id": "u", "seconds": -1}"#,
+        ),
+        (
+            "/api/v1/rooms/live/x/mutes",
+            r#"{"user_id": "u", "seconds": 1.5}"#,
+        ),
+        (
+            "/api/v1/rooms/live/x/bans",
+            r#"{"user_id": "u", "seconds": "60"}"#,
+        ),
+        (
+            "/api/v1/rooms/live/x/bans",
+            r#"{"user_id": "u", "seconds": 18446744073709551616}"#,
+        ),
+    ] {
+        assert_error(post(path, body).await, 400, "invalid_body", body).await;
+    }
+    // A whole number written as a double is a whole number.
+    let ok = post(
+        "/api/v1/rooms/live/x/mutes",
+        r#"{"user_id": "u", "seconds": 60.0}"#,
+    )
+    .await;
+    assert_eq!(ok.status(), 204);
+
+    // The room endpoints' own checks.
+    for (body, code) in [
+        (r#"{"text": " \t "}"#, "empty_text"),
+        (r#"{"text": "a\u0007b"}"#, "control_character"),
+    ] {
+        let response = post("/api/v1/rooms/live/x/messages", body).await;
+        assert_error(response, 400, code, body).await;
+    }
+    let long = format!(r#"{{"text": "{}"}}"#, "x".repeat(2001));
+    let url = server.http_url("/api/v1/rooms/live/x/messages");
+    let response = send_raw(&client, reqwest::Method::POST, &url, json_type, &long).await;
+    assert_error(response, 400, "text_too_long", "2001 characters").await;
+    let padded = format!(r#"{{"text": "  {}\n"}}"#, "é".repeat(2000));
+    let response = send_raw(&client, reqwest::Method::POST, &url, json_type, &padded).await;
+    assert_eq!(response.status(), 201, "2000 characters after trimming");
+    let id_too_long = format!(r#"{{"user_id": "{}"}}"#, "é".repeat(257));
+    let url = server.http_url("/api/v1/rooms/live/x/bans");
+    let response = send_raw(
+        &client,
+        reqwest::Method::POST,
+        &url,
+        json_type,
+        &id_too_long,
+    )
+    .await;
+    assert_error(response, 400, "invalid_user_id", "257 characters").await;
+
+    // Paths and queries.
+    let get = |path: &'static str| admin(client.get(server.http_url(path))).send();
+    let delete = |path: &'static str| admin(client.delete(server.http_url(path))).send();
+    let cases = [
+        (
+            delete("/api/v1/rooms/live/x/messages/abc").await,
+            400,
+            "invalid_path",
+        ),
+        (
+            delete("/api/v1/rooms/live/x/messages/-1").await,
+            400,
+            "invalid_path",
+        ),
+        (
+            get("/api/v1/rooms/live/bad.name").await,
+            400,
+            "invalid_stream",
+        ),
+        (get("/api/v1/rooms/api/x").await, 404, "not_found"),
+        (
+            delete("/api/v1/rooms/live/x/messages/999").await,
+            404,
+            "message_not_found",
+        ),
+        (
+            delete("/api/v1/rooms/live/x/mutes/nobody").await,
+            404,
+            "not_found",
+        ),
+        (
+            get("/api/v1/keys?stream=live/x&extra=1").await,
+            400,
+            "invalid_query",
+        ),
+        (
+            get("/api/v1/keys?stream=api/x").await,
+            400,
+            "invalid_stream",
+        ),
+        (
+            delete("/api/v1/keys/k_0000000000000000").await,
+            404,
+            "not_found",
+        ),
+    ];
+    for (index, (response, status, code)) in cases.into_iter().enumerate() {
+        let response = response.unwrap();
+        assert_error(response, status, code, &format!("case {index}")).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_keys_and_rooms_endpoints() {
+    let server = start_server(|s| s.rooms.system_max_chars = 300).await;
+    let doc = json(
+        reqwest::get(server.http_url("/api/v1/openapi.json"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    for (path, method, tag) in [
+        ("/api/v1/keys", "post", "keys"),
+        ("/api/v1/keys", "get", "keys"),
+        ("/api/v1/keys/{id}", "delete", "keys"),
+        ("/api/v1/rooms/{app}/{name}", "get", "rooms"),
+        ("/api/v1/rooms/{app}/{name}/messages", "post", "rooms"),
+        (
+            "/api/v1/rooms/{app}/{name}/messages/{id}",
+            "delete",
+            "rooms",
+        ),
+        ("/api/v1/rooms/{app}/{name}/mutes", "post", "rooms"),
+        (
+            "/api/v1/rooms/{app}/{name}/mutes/{user_id}",
+            "delete",
+            "rooms",
+        ),
+        ("/api/v1/rooms/{app}/{name}/bans", "post", "rooms"),
+        (
+            "/api/v1/rooms/{app}/{name}/bans/{user_id}",
+            "delete",
+            "rooms",
+        ),
+        ("/api/v1/rooms/{app}/{name}/slow-mode", "put", "rooms"),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert_eq!(operation["tags"][0], tag, "{method} {path}");
+        assert_eq!(
+            operation["security"][0]["admin_token"],
+            serde_json::json!([])
+        );
+        assert!(operation["responses"]["401"].is_object(), "{method} {path}");
+        assert!(operation["responses"]["403"].is_object(), "{method} {path}");
+    }
+    let created = &doc["paths"]["/api/v1/keys"]["post"]["responses"]["201"];
+    assert_eq!(
+        created["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/CreatedKey"
+    );
+    let required = &doc["components"]["schemas"]["CreatedKey"]["required"];
+    for field in ["id", "stream", "key"] {
+        assert!(
+            required.as_array().unwrap().contains(&field.into()),
+            "{field}"
+        );
+    }
+    // The served limit follows the setting.
+    let text = &doc["components"]["schemas"]["PostMessage"]["properties"]["text"];
+    assert!(
+        text["pattern"].as_str().unwrap().contains("{0,298}"),
+        "{text}"
+    );
+    server.stop().await;
+}

@@ -159,9 +159,9 @@ async fn refusals() {
         json!({"stream": "live/demo", "ttl": 5}),
     )
     .await;
-    assert_error(unknown, 422, "invalid_body").await;
+    assert_error(unknown, 400, "invalid_body").await;
     let missing = post(&server, "/api/v1/keys", json!({})).await;
-    assert_error(missing, 422, "invalid_body").await;
+    assert_error(missing, 400, "invalid_body").await;
     let malformed = Client::new()
         .post(&url)
         .bearer_auth(ADMIN_TOKEN)
@@ -170,7 +170,7 @@ async fn refusals() {
         .send()
         .await
         .unwrap();
-    assert_error(malformed, 400, "invalid_body").await;
+    assert_error(malformed, 400, "invalid_json").await;
     let long_label = post(
         &server,
         "/api/v1/keys",
@@ -421,7 +421,7 @@ async fn moderation_refusals() {
     assert_eq!(far.status(), 204);
     // Two mutes and a slow mode fill store.max_moderation_entries.
     let fourth = post(&server, &format!("{room}/bans"), json!({"user_id": "c"})).await;
-    assert_error(fourth, 503, "list_full").await;
+    assert_error(fourth, 409, "list_full").await;
     // Updating what is saved still works.
     let again = post(
         &server,

@@ -30,10 +30,10 @@ async fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
             "--checks",
             "all",
             "--max-time",
-            "40",
+            "60",
             "--no-color",
         ],
-        Duration::from_secs(180),
+        Duration::from_secs(240),
     )
     .await;
     publisher.abort();

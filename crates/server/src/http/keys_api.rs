@@ -3,66 +3,109 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use onair_media::StreamPath;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::admin::Admin;
+use super::api_doc::ErrorBody;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::ApiError;
 use crate::store::{KeyRecord, StoreError};
 use crate::Shared;
 
 /// Longest label, in characters.
-const MAX_LABEL_CHARS: usize = 128;
+pub(super) const MAX_LABEL_CHARS: usize = 128;
 
 /// `POST /api/v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateKey {
-    /// `app/name`.
+    /// The stream the key lets publish, `{app}/{name}` (each part 1 to 64 of
+    /// `A-Z a-z 0-9 _ -`; not a reserved app such as `api`).
+    #[schema(
+        pattern = "^(?!(?:api|ws|sse|watch|admin|assets|metrics|healthz|readyz)/)[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$",
+        example = "live/demo"
+    )]
     stream: String,
-    /// Free text for people (e.g. who the key is for).
+    /// Free text for people (e.g. who the key is for): at most 128 characters, no
+    /// control characters.
     #[serde(default)]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        example = "OBS at home"
+    )]
     label: Option<String>,
 }
 
 /// The answer to `POST /api/v1/keys`: the only time `key` is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct CreatedKey {
+    /// Names the key in the API (list, revoke); not a secret.
+    #[schema(example = "k_3f9a1c0e5b7d2468")]
     id: String,
+    #[schema(example = "live/demo")]
     stream: String,
+    /// The secret the publisher adds to the stream name, `?key=K`: 64 hex characters.
+    /// Shown here once; the server keeps only its SHA-256.
+    #[schema(
+        example = "9b74c9897bac770ffc029102a200c5de0b1c3ef4c3f1a5b2e7d8c6a9f0e1d2c3",
+        pattern = "^[0-9a-f]{64}$"
+    )]
     key: String,
     label: Option<String>,
     /// Unix seconds.
+    #[schema(example = 1_700_000_000)]
     created_at: u64,
 }
 
 /// A key as listed: never the key itself.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct KeyView {
+    #[schema(example = "k_3f9a1c0e5b7d2468")]
     id: String,
+    #[schema(example = "live/demo")]
     stream: String,
     label: Option<String>,
     /// Unix seconds.
+    #[schema(example = 1_700_000_000)]
     created_at: u64,
     /// Unix seconds of the last publish it let in.
     last_used_at: Option<u64>,
 }
 
 /// `GET /api/v1/keys`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct KeyList {
+    /// Oldest first.
     keys: Vec<KeyView>,
 }
 
 /// `GET /api/v1/keys?stream=app/name`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct KeyFilter {
+    /// Only the keys of this stream.
+    #[param(
+        pattern = "^(?!(?:api|ws|sse|watch|admin|assets|metrics|healthz|readyz)/)[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$",
+        example = "live/demo"
+    )]
     stream: Option<String>,
+}
+
+/// `DELETE /api/v1/keys/{id}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Only described: the handler extracts the id with `ApiPath`.
+pub(super) struct KeyIdParam {
+    /// The key's id, as `POST /api/v1/keys` answered it.
+    #[param(example = "k_3f9a1c0e5b7d2468")]
+    id: String,
 }
 
 impl From<KeyRecord> for KeyView {
@@ -106,12 +149,27 @@ fn store_error(error: StoreError) -> ApiError {
     }
 }
 
+/// Creates a stream key. The answer is the only place the key ever appears.
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys",
+    operation_id = "create_key",
+    request_body = CreateKey,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "The new key, shown this once", body = CreatedKey),
+        (status = 400, description = "`invalid_json`, `invalid_body` (a missing, unknown or \
+            mistyped field), `invalid_stream` (bad or reserved path) or `invalid_label`",
+            body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 409, description = "`too_many_keys`: store.max_keys_per_stream or \
+            store.max_keys reached", body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
+    ))]
 pub(super) async fn create(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    body: Result<Json<CreateKey>, JsonRejection>,
+    ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
     let stream = stream_path(&body.stream)?;
     check_label(body.label.as_deref())?;
     let (record, key) = shared
@@ -130,13 +188,23 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The stream keys, without the keys themselves.
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    operation_id = "list_keys",
+    params(KeyFilter),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        (status = 400, description = "`invalid_query` or `invalid_stream`", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
+    ))]
 pub(super) async fn list(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    filter: Result<Query<KeyFilter>, QueryRejection>,
+    ApiQuery(filter): ApiQuery<KeyFilter>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let Query(filter) =
-        filter.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let stream = filter.stream.as_deref().map(stream_path).transpose()?;
     let records = shared
         .store
@@ -147,10 +215,23 @@ pub(super) async fn list(
     Ok(Json(KeyList { keys }))
 }
 
+/// Revokes a stream key: it lets nobody publish any more (a publisher already live
+/// stays live).
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
+    operation_id = "revoke_key",
+    params(KeyIdParam),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
+    ))]
 pub(super) async fn revoke(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if shared.store.revoke_key(&id).await.map_err(store_error)? {
         tracing::info!(key_id = %id, "stream key revoked");

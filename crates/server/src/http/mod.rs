@@ -8,6 +8,7 @@ mod extract;
 mod flv;
 mod keys_api;
 mod listener;
+mod moderation_api;
 mod room_access;
 mod rooms_api;
 mod serve;
@@ -15,6 +16,7 @@ mod server_api;
 mod sse;
 mod streams_api;
 mod throttle;
+mod whole_number;
 mod ws;
 
 use std::sync::Arc;
@@ -58,19 +60,22 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/rooms/{app}/{name}/messages/{id}",
             delete(rooms_api::delete_message),
         )
-        .route("/api/v1/rooms/{app}/{name}/mutes", post(rooms_api::mute))
+        .route(
+            "/api/v1/rooms/{app}/{name}/mutes",
+            post(moderation_api::mute),
+        )
         .route(
             "/api/v1/rooms/{app}/{name}/mutes/{user_id}",
-            delete(rooms_api::unmute),
+            delete(moderation_api::unmute),
         )
-        .route("/api/v1/rooms/{app}/{name}/bans", post(rooms_api::ban))
+        .route("/api/v1/rooms/{app}/{name}/bans", post(moderation_api::ban))
         .route(
             "/api/v1/rooms/{app}/{name}/bans/{user_id}",
-            delete(rooms_api::unban),
+            delete(moderation_api::unban),
         )
         .route(
             "/api/v1/rooms/{app}/{name}/slow-mode",
-            put(rooms_api::slow_mode),
+            put(moderation_api::slow_mode),
         )
         .route("/{app}/{file}", get(flv::play))
         .fallback(not_found)

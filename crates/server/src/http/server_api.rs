@@ -26,6 +26,7 @@ pub struct ServerInfo {
 
 /// Version, uptime and load of this server.
 #[utoipa::path(get, path = "/api/v1/server", tag = "server",
+    operation_id = "server_info",
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The server", body = ServerInfo),

@@ -137,6 +137,7 @@ fn live_stream(shared: &Shared, app: &str, name: &str) -> Result<Arc<Stream>, Ap
 
 /// The live streams, sorted by path.
 #[utoipa::path(get, path = "/api/v1/streams", tag = "streams",
+    operation_id = "list_streams",
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "Live streams", body = StreamList),
@@ -155,6 +156,7 @@ pub(super) async fn list(_: Admin, State(shared): State<Arc<Shared>>) -> Json<St
 
 /// One live stream.
 #[utoipa::path(get, path = "/api/v1/streams/{app}/{name}", tag = "streams",
+    operation_id = "get_stream",
     params(StreamPathParams),
     security(("admin_token" = [])),
     responses(
@@ -175,6 +177,7 @@ pub(super) async fn get(
 
 /// Disconnects the stream's publisher; its viewers see the stream end.
 #[utoipa::path(delete, path = "/api/v1/streams/{app}/{name}", tag = "streams",
+    operation_id = "kick_publisher",
     params(StreamPathParams),
     security(("admin_token" = [])),
     responses(
