@@ -138,16 +138,7 @@ fn main() -> anyhow::Result<()> {
         Command::Push(args) => runtime.block_on(push::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Config => {
-            let mut shown = settings;
-            for secret in [&mut shown.auth.admin_token, &mut shown.auth.token_secret] {
-                if secret.is_some() {
-                    *secret = Some("<redacted>".to_owned());
-                }
-            }
-            for secret in &mut shown.playback.secrets {
-                *secret = "<redacted>".to_owned();
-            }
-            print!("{}", toml::to_string_pretty(&shown)?);
+            print!("{}", toml::to_string_pretty(&settings.redacted())?);
             Ok(())
         }
         Command::Token(args) => {

@@ -384,6 +384,25 @@ pub struct SettingsError {
 }
 
 impl Settings {
+    /// A copy that is safe to print or serve: every secret replaced by `<redacted>`.
+    pub fn redacted(&self) -> Settings {
+        const REDACTED: &str = "<redacted>";
+        let mut shown = self.clone();
+        for secret in [
+            &mut shown.auth.admin_token,
+            &mut shown.auth.token_secret,
+            &mut shown.webhooks.secret,
+        ] {
+            if secret.is_some() {
+                *secret = Some(REDACTED.to_owned());
+            }
+        }
+        for secret in &mut shown.playback.secrets {
+            *secret = REDACTED.to_owned();
+        }
+        shown
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         let fail = |key, reason: &str| {
             Err(SettingsError {
@@ -516,6 +535,25 @@ mod tests {
         let text = toml::to_string(&settings).unwrap();
         let back: Settings = toml::from_str(&text).unwrap();
         assert_eq!(back, settings);
+    }
+
+    #[test]
+    fn redacted_settings_show_no_secret() {
+        let mut settings = Settings::default();
+        settings.auth.admin_token = Some("admin-secret-1".into());
+        settings.auth.token_secret = Some("token-secret-2".into());
+        settings.webhooks.secret = Some("webhook-secret-3".into());
+        settings.playback.secrets = vec!["playback-secret-4-long-enough".into()];
+        let text = toml::to_string(&settings.redacted()).unwrap();
+        for secret in [
+            "admin-secret-1",
+            "token-secret-2",
+            "webhook-secret-3",
+            "playback-secret-4",
+        ] {
+            assert!(!text.contains(secret), "{secret} shown:\n{text}");
+        }
+        assert!(text.contains("<redacted>"));
     }
 
     #[test]
