@@ -32,6 +32,29 @@ pub struct Settings {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// HTTPS/WSS on the HTTP listener and an RTMPS listener (docs/security.md).
     pub tls: TlsSettings,
+    /// Prometheus metrics at `GET /metrics` (docs/operations.md).
+    pub metrics: MetricsSettings,
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// A listener of its own for `/metrics` (plain HTTP); when set, the main HTTP
+    /// listener does not serve it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -304,6 +327,7 @@ impl Default for Settings {
             shutdown_drain_ms: 5_000,
             webhooks: crate::webhooks::WebhookSettings::default(),
             tls: TlsSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -468,6 +492,9 @@ impl Settings {
         self.playback.validate()?;
         self.webhooks.validate()?;
         self.tls.validate()?;
+        if self.metrics.listen.is_some() && !self.metrics.enabled {
+            return fail("metrics.listen", "is set but metrics.enabled is false");
+        }
         if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
             return fail("store.max_keys", "key limits must be at least 1");
         }

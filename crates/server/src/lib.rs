@@ -14,6 +14,7 @@ pub mod config;
 mod http;
 pub mod hub;
 mod limits;
+mod metrics;
 mod publish_auth;
 mod request_limit;
 pub mod rooms;
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     pub playback: signing::PlaybackSigner,
     pub webhooks: webhooks::Webhooks,
     pub store: store::Store,
+    /// Server-wide counters and gauges for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -67,6 +70,8 @@ pub struct Server {
     /// The RTMPS listener, when `tls.rtmps_listen` is set.
     rtmps_listener: Option<TcpListener>,
     tls: tls::Acceptors,
+    /// The metrics-only listener, when `metrics.listen` is set.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Server {
@@ -81,6 +86,10 @@ impl Server {
         let http_listener = TcpListener::bind(settings.http.listen).await?;
         let rtmps_listener = match (settings.tls.rtmps_listen, &tls.rtmps) {
             (Some(addr), Some(_)) => Some(TcpListener::bind(addr).await?),
+            _ => None,
+        };
+        let metrics_listener = match settings.metrics.listen {
+            Some(addr) if settings.metrics.enabled => Some(TcpListener::bind(addr).await?),
             _ => None,
         };
         let secrets = secrets::Secrets::load_or_create(
@@ -159,9 +168,10 @@ impl Server {
         )?;
         let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
         hub.set_observer(webhooks.hub_observer());
-        if let Some(tap) = webhooks.room_tap() {
-            rooms.set_event_tap(tap);
-        }
+        rooms.set_event_tap(metrics::RoomCounters::tap(
+            Arc::clone(rooms.counters()),
+            webhooks.room_tap(),
+        ));
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -176,12 +186,14 @@ impl Server {
                 playback,
                 webhooks,
                 store,
+                metrics: Arc::new(metrics::Metrics::new()),
             }),
             rtmp_listener,
             http_listener,
             generated_admin_token,
             rtmps_listener,
             tls,
+            metrics_listener,
         })
     }
 
@@ -197,6 +209,13 @@ impl Server {
 
     pub fn http_addr(&self) -> io::Result<SocketAddr> {
         self.http_listener.local_addr()
+    }
+
+    /// The metrics-only listener's address, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The RTMPS listener's address, when one is configured.
@@ -221,6 +240,7 @@ impl Server {
         let rtmp_addr = self.rtmp_addr()?;
         let http_addr = self.http_addr()?;
         let rtmps_addr = self.rtmps_addr();
+        let metrics_addr = self.metrics_addr();
         let shared = self.shared;
         let tracker = TaskTracker::new();
         let inner_shutdown = shared.shutdown.clone();
@@ -244,13 +264,37 @@ impl Server {
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
+        if let Some(listener) = self.metrics_listener {
+            let listener = http::LimitedListener::new(
+                listener,
+                Arc::clone(&shared),
+                metrics::Proto::Http,
+                write_timeout,
+            );
+            let app = metrics::metrics_router(Arc::clone(&shared));
+            let shutdown = inner_shutdown.clone();
+            tracker.spawn(async move {
+                let serving = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await;
+                if let Err(error) = serving {
+                    tracing::warn!(%error, "metrics listener failed");
+                }
+            });
+        }
+        let https = self.tls.http.is_some();
+        let proto = if https {
+            metrics::Proto::Https
+        } else {
+            metrics::Proto::Http
+        };
         let listener = http::LimitedListener::new(
             self.http_listener,
-            Arc::clone(&shared.limiter),
+            Arc::clone(&shared),
+            proto,
             write_timeout,
         );
         let app = http::router(Arc::clone(&shared));
-        let https = self.tls.http.is_some();
         tracker.spawn(http::serve(
             listener,
             app,
@@ -264,6 +308,7 @@ impl Server {
             http = %http_addr,
             http_tls = https,
             rtmps = rtmps_addr.map(tracing::field::display),
+            metrics = metrics_addr.map(tracing::field::display),
             "onair listening"
         );
         if shared.settings.tls.enabled() && !https && rtmps_addr.is_none() {

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::serve::{FlvRequest, Io};
 use super::ApiError;
 use crate::hub::{http_chunk, ClientInfo, HubFrame, Protocol, Viewer, ViewerEnd};
+use crate::metrics::{Proto, Tracked};
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -108,6 +109,7 @@ pub(super) async fn serve_direct<S: Io>(
             return;
         }
     };
+    let _viewing = Tracked::viewer(&shared.metrics, Proto::HttpFlv);
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
          {cors}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -139,6 +141,9 @@ pub(super) async fn serve_direct<S: Io>(
     let path = viewer.stream().path().clone();
     match &end {
         Some(Err(error)) => {
+            if error.kind() == std::io::ErrorKind::TimedOut {
+                shared.metrics.viewer_write_timeout();
+            }
             tracing::info!(conn_id, %peer, proto = "http-flv", stream_path = %path, reason = %error, "viewer left")
         }
         Some(Ok(ViewerEnd::StreamEnded)) | None => {
@@ -165,7 +170,8 @@ fn start(
     peer: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
     let (viewer, header, conn_id) = subscribe(shared, app, file, query, peer)?;
-    let body = frames(viewer, shared.shutdown.clone(), header, conn_id);
+    let viewing = Tracked::viewer(&shared.metrics, Proto::HttpFlv);
+    let body = frames(viewer, viewing, shared.shutdown.clone(), header, conn_id);
 
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
@@ -185,6 +191,7 @@ const MAX_BATCH: usize = 128;
 
 struct Playback {
     viewer: Viewer,
+    _viewing: Tracked,
     batch: Vec<Arc<HubFrame>>,
     ready: std::collections::VecDeque<Bytes>,
     shutdown: CancellationToken,
@@ -196,12 +203,14 @@ struct Playback {
 /// The body: the FLV header, then one FLV tag per frame, ending when the stream does.
 fn frames(
     viewer: Viewer,
+    viewing: Tracked,
     shutdown: CancellationToken,
     header: Bytes,
     conn_id: u64,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let state = Playback {
         viewer,
+        _viewing: viewing,
         batch: Vec::new(),
         ready: std::collections::VecDeque::new(),
         shutdown,

@@ -15,10 +15,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use crate::limits::{ConnectionLimiter, ConnectionPermit};
+use crate::metrics::{Metrics, Proto, Tracked};
+use crate::Shared;
 
 pub struct LimitedListener {
     listener: TcpListener,
     limiter: Arc<ConnectionLimiter>,
+    metrics: Arc<Metrics>,
+    /// What its connections count as in metrics.
+    proto: Proto,
     write_timeout: Duration,
 }
 
@@ -27,12 +32,15 @@ impl LimitedListener {
     /// before the connection is failed (a stalled HTTP-FLV viewer, say).
     pub fn new(
         listener: TcpListener,
-        limiter: Arc<ConnectionLimiter>,
+        shared: Arc<Shared>,
+        proto: Proto,
         write_timeout: Duration,
     ) -> Self {
         Self {
             listener,
-            limiter,
+            limiter: Arc::clone(&shared.limiter),
+            metrics: Arc::clone(&shared.metrics),
+            proto,
             write_timeout,
         }
     }
@@ -61,6 +69,7 @@ impl axum::serve::Listener for LimitedListener {
                         LimitedStream {
                             stream,
                             _permit: permit,
+                            _open: Tracked::connection(&self.metrics, self.proto),
                             write_timeout: self.write_timeout,
                             write_stalled: None,
                         },
@@ -68,7 +77,8 @@ impl axum::serve::Listener for LimitedListener {
                     );
                 }
                 Err(reason) => {
-                    tracing::warn!(%peer, proto = "http", %reason, "connection refused");
+                    self.metrics.connection_refused(self.proto, reason);
+                    tracing::warn!(%peer, proto = self.proto.as_str(), %reason, "connection refused");
                 }
             }
         }
@@ -84,6 +94,7 @@ impl axum::serve::Listener for LimitedListener {
 pub struct LimitedStream {
     stream: TcpStream,
     _permit: ConnectionPermit,
+    _open: Tracked,
     write_timeout: Duration,
     write_stalled: Option<Pin<Box<Sleep>>>,
 }

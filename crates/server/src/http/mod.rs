@@ -78,6 +78,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             put(moderation_api::slow_mode),
         )
         .route("/{app}/{file}", get(flv::play))
+        .merge(metrics_route(&shared))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(shared.settings.http.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
@@ -85,7 +86,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             throttle::limit_requests,
         ))
         .layer(option_layer(cors(&shared.settings.auth.allowed_origins)))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            crate::metrics::track_requests,
+        ))
         .with_state(shared)
+}
+
+/// `/metrics` on this listener, unless it is turned off or has a listener of its own.
+fn metrics_route(shared: &Shared) -> Router<Arc<Shared>> {
+    let settings = &shared.settings.metrics;
+    if !settings.enabled || settings.listen.is_some() {
+        return Router::new();
+    }
+    Router::new().route("/metrics", get(crate::metrics::serve_metrics))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -16,6 +16,7 @@ use onair_rooms::ErrorCode;
 
 use super::room_access::{self, RoomQuery};
 use super::ApiError;
+use crate::metrics::{MemberMetrics, Proto};
 use crate::rooms::Member;
 use crate::Shared;
 
@@ -69,6 +70,7 @@ fn start(
 
 struct Feed {
     member: Member,
+    metrics: MemberMetrics,
     shared: Arc<Shared>,
     keepalive: tokio::time::Interval,
     done: bool,
@@ -82,6 +84,7 @@ fn events(
     let mut keepalive = tokio::time::interval(period);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
+        metrics: MemberMetrics::new(&shared.metrics, Proto::Sse),
         member,
         shared,
         keepalive,
@@ -98,6 +101,7 @@ fn events(
             _ = feed.keepalive.tick() => return Some((Ok(KEEPALIVE), feed)),
             next = feed.member.next_batch(&mut batch, max) => {
                 if let Err(end) = next {
+                    feed.metrics.ended(&feed.member, &end);
                     tracing::debug!(proto = "sse", conn = %feed.member.conn(), reason = %end, "room stream ended");
                     feed.done = true;
                     let comment = format!(": closed: {end}\n\n");
@@ -106,6 +110,7 @@ fn events(
             }
         }
         feed.keepalive.reset();
+        feed.metrics.delivered(batch.len(), &feed.member);
         let mut body = Vec::with_capacity(batch.iter().map(|e| e.sse().len()).sum());
         for event in &batch {
             body.extend_from_slice(event.sse());

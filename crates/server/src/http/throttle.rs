@@ -32,10 +32,14 @@ pub(super) async fn limit_requests(
 
 /// Takes one request's token for `peer`, or says how long to wait.
 pub(super) fn check(shared: &Shared, peer: SocketAddr) -> Result<(), Duration> {
-    match &shared.requests {
-        Some(limiter) => limiter.check(peer.ip(), Instant::now()),
-        None => Ok(()),
+    let Some(limiter) = &shared.requests else {
+        return Ok(());
+    };
+    let checked = limiter.check(peer.ip(), Instant::now());
+    if checked.is_err() {
+        shared.metrics.request_rate_limited();
     }
+    checked
 }
 
 /// Whole seconds to wait, at least one, as `Retry-After` wants them.

@@ -16,6 +16,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::room_access::{self, RoomQuery};
 use super::ApiError;
+use crate::metrics::{MemberMetrics, Proto};
 use crate::rooms::{Member, MemberEnd};
 use crate::Shared;
 
@@ -111,6 +112,7 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>) {
     let mut idle_deadline = Instant::now() + idle_timeout;
     let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(settings.room_batch_events);
     let conn = member.conn();
+    let mut metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
     tracing::debug!(proto = "ws", %conn, "room connection open");
     let (code, reason) = loop {
         tokio::select! {
@@ -140,8 +142,10 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>) {
             }
             next = member.next_batch(&mut batch, settings.room_batch_events) => {
                 if let Err(end) = next {
+                    metrics.ended(&member, &end);
                     break member_close(&end);
                 }
+                metrics.delivered(batch.len(), &member);
                 let frames: Vec<Message> = batch.drain(..).map(|e| text_frame(&e)).collect();
                 if send(&mut socket, frames).await.is_err() {
                     break (code::TOO_SLOW, "client does not read fast enough".to_owned());

@@ -13,6 +13,7 @@ mod rates;
 mod ring;
 mod stream;
 mod timestamps;
+mod totals;
 mod viewer;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub use frame::{http_chunk, HubFrame};
 pub use observer::{ClientInfo, HubEvent, HubEventKind, HubObserver, PublishStats};
 pub use rates::Rates;
 pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
+pub use totals::{HubTotals, TotalsSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};
 
 /// Why a publish was refused.
@@ -58,6 +60,7 @@ pub struct Hub {
     next_publisher_id: AtomicU64,
     live_changes: tokio::sync::broadcast::Sender<LiveChange>,
     observer: ObserverSlot,
+    totals: Arc<HubTotals>,
 }
 
 impl Hub {
@@ -69,6 +72,7 @@ impl Hub {
             next_publisher_id: AtomicU64::new(1),
             live_changes: tokio::sync::broadcast::channel(LIVE_CHANGES_CAPACITY).0,
             observer: ObserverSlot::default(),
+            totals: Arc::default(),
         })
     }
 
@@ -118,7 +122,8 @@ impl Hub {
                 if streams.len() >= self.settings.max_streams {
                     return Err(PublishError::TooManyStreams(self.settings.max_streams));
                 }
-                let stream = Arc::new(Stream::new(path.clone(), &self.settings, id));
+                let totals = Arc::clone(&self.totals);
+                let stream = Arc::new(Stream::new(path.clone(), &self.settings, id, totals));
                 streams.insert(path.clone(), Arc::clone(&stream));
                 let _ = self.live_changes.send(LiveChange {
                     path: path.clone(),
@@ -171,6 +176,16 @@ impl Hub {
 
     pub fn stream(&self, path: &StreamPath) -> Option<Arc<Stream>> {
         self.lock().get(path).cloned()
+    }
+
+    /// Live streams now.
+    pub fn stream_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Media totals since the hub was made, ended streams included.
+    pub fn totals(&self) -> TotalsSnapshot {
+        self.totals.snapshot()
     }
 
     /// The live streams, sorted by path.

@@ -11,6 +11,7 @@ use super::observer::{ClientInfo, PublishStats};
 use super::rates::{RateWindow, Rates};
 use super::ring::FrameRing;
 use super::timestamps::TimestampRebaser;
+use super::totals::{self, HubTotals};
 use super::viewer::{Protocol, Viewer, ViewerCounts};
 use super::Hub;
 use crate::config::HubSettings;
@@ -65,6 +66,8 @@ pub struct Stream {
     pub(super) viewer_skips: AtomicU64,
     pub(super) frames_dropped: AtomicU64,
     pub(super) viewers_dropped_slow: AtomicU64,
+    /// The hub's server-wide totals, bumped alongside this stream's counters.
+    pub(super) totals: Arc<HubTotals>,
 }
 
 #[derive(Debug)]
@@ -90,7 +93,12 @@ pub(super) struct Headers {
 }
 
 impl Stream {
-    pub(super) fn new(path: StreamPath, settings: &HubSettings, publisher_id: u64) -> Self {
+    pub(super) fn new(
+        path: StreamPath,
+        settings: &HubSettings,
+        publisher_id: u64,
+        totals: Arc<HubTotals>,
+    ) -> Self {
         Self {
             path,
             ring: FrameRing::new(settings.viewer_queue_frames),
@@ -115,6 +123,7 @@ impl Stream {
             viewer_skips: AtomicU64::new(0),
             frames_dropped: AtomicU64::new(0),
             viewers_dropped_slow: AtomicU64::new(0),
+            totals,
         }
     }
 
@@ -130,6 +139,7 @@ impl Stream {
     /// Counts bytes a viewer's connection wrote.
     pub fn add_bytes_out(&self, bytes: usize) {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        totals::add(&self.totals.bytes_out, bytes as u64);
     }
 
     pub fn snapshot(&self) -> StreamSnapshot {
@@ -236,6 +246,8 @@ impl Stream {
         self.bytes_in
             .fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
         self.frames_in.fetch_add(1, Ordering::Relaxed);
+        totals::add(&self.totals.bytes_in, frame.payload.len() as u64);
+        totals::add(&self.totals.frames_in, 1);
         let mut inner = self.lock();
         if inner.publisher_id != publisher_id {
             return;

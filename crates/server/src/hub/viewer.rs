@@ -10,6 +10,7 @@ use super::frame::HubFrame;
 use super::observer::{HubEvent, HubEventKind, Watch};
 use super::ring::Read;
 use super::stream::Stream;
+use super::totals;
 use crate::config::HubSettings;
 
 /// How a viewer watches, for counts and logs.
@@ -187,6 +188,7 @@ impl Viewer {
     fn fell_behind(&mut self, skipped: u64) -> Result<(), ViewerEnd> {
         self.count_skipped(skipped);
         self.stream.viewer_skips.fetch_add(1, Ordering::Relaxed);
+        totals::add(&self.stream.totals.viewer_skips, 1);
         let now = Instant::now();
         while self
             .recent_skips
@@ -200,6 +202,7 @@ impl Viewer {
             self.stream
                 .viewers_dropped_slow
                 .fetch_add(1, Ordering::Relaxed);
+            totals::add(&self.stream.totals.viewers_dropped_slow, 1);
             return Err(ViewerEnd::TooSlow {
                 skips: self.recent_skips.len(),
             });
@@ -237,6 +240,7 @@ impl Viewer {
         self.stream
             .frames_dropped
             .fetch_add(frames, Ordering::Relaxed);
+        totals::add(&self.stream.totals.frames_dropped, frames);
     }
 }
 

@@ -90,6 +90,11 @@ impl Member {
         self.conn
     }
 
+    /// Chat this connection's sampler has left out so far.
+    pub fn skipped_chat(&self) -> u64 {
+        self.sampler.skipped_total()
+    }
+
     /// A text frame from this member's client. An error goes back to this client only.
     pub fn handle_text(&self, text: &str) -> Result<(), Error> {
         self.hub.handle_text(&self.cell, self.conn, text)

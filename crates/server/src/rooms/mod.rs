@@ -64,6 +64,8 @@ pub struct RoomHub {
     saved: Mutex<SavedModeration>,
     /// Held through each moderation change (see `moderation.rs`).
     moderation_writes: tokio::sync::Mutex<()>,
+    /// Messages accepted and refused, events broadcast (read by `/metrics`).
+    counters: Arc<crate::metrics::RoomCounters>,
 }
 
 impl RoomHub {
@@ -96,6 +98,7 @@ impl RoomHub {
             store,
             saved: Mutex::new(saved),
             moderation_writes: tokio::sync::Mutex::new(()),
+            counters: Arc::default(),
         })
     }
 
@@ -157,8 +160,24 @@ impl RoomHub {
 
     /// Handles a text frame from `conn`: parse, the global mute list, then the room.
     pub fn handle_text(&self, cell: &RoomCell, conn: ConnId, text: &str) -> Result<(), Error> {
+        let message = ClientMessage::parse(text, &self.settings);
+        let action = message.as_ref().ok().map(ClientMessage::action);
+        let result = message.and_then(|message| self.handle_message(cell, conn, message));
+        self.counters.record_message(action, result.as_ref().err());
+        result
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<crate::metrics::RoomCounters> {
+        &self.counters
+    }
+
+    fn handle_message(
+        &self,
+        cell: &RoomCell,
+        conn: ConnId,
+        message: ClientMessage,
+    ) -> Result<(), Error> {
         let now = now();
-        let message = ClientMessage::parse(text, &self.settings)?;
         let user_id = cell.with_room(|room| {
             room.identity(conn)
                 .and_then(|i| i.user_id().map(str::to_owned))

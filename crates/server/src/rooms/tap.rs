@@ -17,7 +17,7 @@ impl EventTap {
         Self(Arc::new(tap))
     }
 
-    pub(super) fn call(&self, room: &str, event: &Arc<Envelope>) {
+    pub(crate) fn call(&self, room: &str, event: &Arc<Envelope>) {
         (self.0)(room, event);
     }
 }

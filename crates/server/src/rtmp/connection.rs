@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::names;
 use crate::hub::{ClientInfo, HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
+use crate::metrics::{self, Proto, PublishRefusal, Tracked};
 use crate::publish_auth;
 use crate::write::write_queue;
 use crate::Shared;
@@ -94,6 +95,9 @@ struct Connection<W> {
     role: Role,
     span: tracing::Span,
     client: ClientInfo,
+    proto: Proto,
+    /// Counts this connection as a publisher or viewer while it is one.
+    role_gauge: Option<Tracked>,
 }
 
 /// Drives one connection over its two halves: a plain socket's `into_split`, or
@@ -146,6 +150,8 @@ pub(super) async fn run<R, W>(
             role: Role::Idle,
             span: span.clone(),
             client: ClientInfo::new(conn_id, Some(peer), ""),
+            proto: metrics::Proto::rtmp(proto),
+            role_gauge: None,
         };
         let end = conn.drive(reader, &shutdown).await;
         conn.finish(&end).instrument(span.clone()).await;
@@ -254,11 +260,17 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
         const BAD_NAME: &str = "NetStream.Publish.BadName";
         let path = match self.resolve(name) {
             Ok(path) => path,
-            Err(reason) => return Err(self.refuse_publish(stream_id, BAD_NAME, reason)),
+            Err(reason) => {
+                self.shared.metrics.publish_refused(PublishRefusal::BadName);
+                return Err(self.refuse_publish(stream_id, BAD_NAME, reason));
+            }
         };
         let client = self.client_for(name);
         if let Err(refusal) = publish_auth::authorize(&self.shared, &path, &client).await {
             let code = "NetStream.Publish.Unauthorized";
+            self.shared
+                .metrics
+                .publish_refused(PublishRefusal::Unauthorized);
             return Err(self.refuse_publish(stream_id, code, refusal.to_string()));
         }
         match self.shared.hub.publish_as(path, client) {
@@ -266,9 +278,13 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
                 self.session.accept_publish(stream_id);
                 tracing::info!(stream_path = %publisher.stream().path(), "publish started");
                 self.role = Role::Publishing(publisher);
+                self.role_gauge = Some(Tracked::publisher(&self.shared.metrics, self.proto));
                 Ok(())
             }
-            Err(error) => Err(self.refuse_publish(stream_id, BAD_NAME, error.to_string())),
+            Err(error) => {
+                self.shared.metrics.publish_refused((&error).into());
+                Err(self.refuse_publish(stream_id, BAD_NAME, error.to_string()))
+            }
         }
     }
 
@@ -295,6 +311,7 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
                 self.session.accept_play(stream_id);
                 tracing::info!(stream_path = %viewer.stream().path(), "play started");
                 self.role = Role::Playing { viewer, stream_id };
+                self.role_gauge = Some(Tracked::viewer(&self.shared.metrics, self.proto));
                 Ok(())
             }
             Err((code, reason)) => {
@@ -420,6 +437,7 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
     /// Stops publishing or playing, with a log line; `notify_player` tells a player
     /// its stream ended.
     fn leave_role(&mut self, notify_player: bool) {
+        self.role_gauge = None;
         match std::mem::replace(&mut self.role, Role::Idle) {
             Role::Playing { stream_id, viewer } => {
                 tracing::info!(skipped_frames = viewer.skipped_frames(), "play ended");
@@ -442,6 +460,9 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
 
     /// Tells the peer why it is being let go, as far as a bounded write allows.
     async fn finish(&mut self, end: &End) {
+        if matches!(end, End::WriteTimeout(_)) && matches!(self.role, Role::Playing { .. }) {
+            self.shared.metrics.viewer_write_timeout();
+        }
         self.leave_role(matches!(end, End::Viewer(_) | End::Shutdown));
         let writable = !matches!(end, End::Write(_) | End::WriteTimeout(_));
         if writable {

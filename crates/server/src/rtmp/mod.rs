@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::{Proto, Tracked};
 use crate::Shared;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -53,11 +54,15 @@ pub(crate) async fn accept_loop(
         let permit = match shared.limiter.try_acquire(peer.ip()) {
             Ok(permit) => permit,
             Err(reason) => {
+                shared
+                    .metrics
+                    .connection_refused(Proto::rtmp(proto(&tls)), reason);
                 tracing::warn!(%peer, proto = proto(&tls), %reason, "connection refused");
                 continue;
             }
         };
         let _ = socket.set_nodelay(true);
+        let open = Tracked::connection(&shared.metrics, Proto::rtmp(proto(&tls)));
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
         match &tls {
@@ -65,7 +70,7 @@ pub(crate) async fn accept_loop(
                 tracker.spawn(async move {
                     let (reader, writer) = socket.into_split();
                     connection::run(reader, writer, peer, "rtmp", shared, shutdown).await;
-                    drop(permit);
+                    drop((permit, open));
                 });
             }
             Some(acceptor) => {
@@ -81,7 +86,7 @@ pub(crate) async fn accept_loop(
                             tracing::debug!(%peer, proto = "rtmps", %error, "TLS handshake failed");
                         }
                     }
-                    drop(permit);
+                    drop((permit, open));
                 });
             }
         }

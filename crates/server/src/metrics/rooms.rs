@@ -1,0 +1,118 @@
+//! Counters of the rooms: client messages accepted by type and refused by code, and
+//! events broadcast by type. The rooms crate stays free of metrics; the server's
+//! `RoomHub` owns these and bumps them around the sans-IO room calls.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use onair_rooms::{Action, Envelope, Error, ErrorCode, EventKind};
+
+use super::{bump, read};
+
+const ACTIONS: [Action; 4] = [Action::Chat, Action::Like, Action::Gift, Action::Custom];
+
+#[derive(Debug, Default)]
+pub(crate) struct RoomCounters {
+    accepted: [AtomicU64; ACTIONS.len()],
+    refused: [AtomicU64; ErrorCode::ALL.len()],
+    broadcast: [AtomicU64; EventKind::ALL.len()],
+}
+
+impl RoomCounters {
+    /// One client message: `action` when it parsed, `error` when it was refused.
+    pub(crate) fn record_message(&self, action: Option<Action>, error: Option<&Error>) {
+        if let Some(error) = error {
+            let code = error.code();
+            if let Some(slot) = ErrorCode::ALL.iter().position(|c| *c == code) {
+                bump(&self.refused[slot], 1);
+            }
+        } else if let Some(slot) = action.and_then(|a| ACTIONS.iter().position(|x| *x == a)) {
+            bump(&self.accepted[slot], 1);
+        }
+    }
+
+    /// One event a room broadcast to all its members.
+    pub(crate) fn record_broadcast(&self, event: &Envelope) {
+        let kind = event.kind();
+        if let Some(slot) = EventKind::ALL.iter().position(|k| *k == kind) {
+            bump(&self.broadcast[slot], 1);
+        }
+    }
+
+    /// The room tap that counts broadcasts, then hands each event to `then` (the
+    /// webhooks' tap), if any.
+    pub(crate) fn tap(
+        counters: Arc<Self>,
+        then: Option<crate::rooms::EventTap>,
+    ) -> crate::rooms::EventTap {
+        crate::rooms::EventTap::new(move |room, event| {
+            counters.record_broadcast(event);
+            if let Some(tap) = &then {
+                tap.call(room, event);
+            }
+        })
+    }
+
+    pub(super) fn accepted(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ACTIONS
+            .iter()
+            .zip(&self.accepted)
+            .map(|(a, n)| (a.as_str(), read(n)))
+    }
+
+    pub(super) fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ErrorCode::ALL
+            .iter()
+            .zip(&self.refused)
+            .map(|(c, n)| (c.as_str(), read(n)))
+    }
+
+    /// Broadcast kinds only: per-connection kinds (welcome, error, …) never are.
+    pub(super) fn broadcast(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        EventKind::ALL
+            .iter()
+            .zip(&self.broadcast)
+            .filter(|(k, _)| !k.is_per_connection())
+            .map(|(k, n)| (k.as_str(), read(n)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onair_rooms::{Event, SystemEvent};
+
+    #[test]
+    fn counts_messages_by_type_and_refusals_by_code() {
+        let counters = RoomCounters::default();
+        counters.record_message(Some(Action::Chat), None);
+        counters.record_message(Some(Action::Chat), None);
+        counters.record_message(
+            Some(Action::Like),
+            Some(&Error::RateLimited {
+                action: Action::Like,
+                retry_after_ms: 10,
+            }),
+        );
+        counters.record_message(None, Some(&Error::NotAnObject));
+        let accepted: Vec<_> = counters.accepted().collect();
+        assert!(accepted.contains(&("chat", 2)));
+        assert!(accepted.contains(&("like", 0)));
+        let refused: Vec<_> = counters.refused().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(refused, [("invalid_message", 1), ("rate_limited", 1)]);
+    }
+
+    #[test]
+    fn counts_broadcasts_by_kind() {
+        let counters = RoomCounters::default();
+        let event = Envelope::new(Event::System(SystemEvent {
+            seq: onair_rooms::Seq(1),
+            ts: onair_rooms::Millis(0),
+            text: "hi".into(),
+        }));
+        counters.record_broadcast(&event);
+        let broadcast: Vec<_> = counters.broadcast().collect();
+        assert!(broadcast.contains(&("system", 1)));
+        assert!(!broadcast.iter().any(|(kind, _)| *kind == "welcome"));
+    }
+}
