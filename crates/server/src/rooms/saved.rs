@@ -223,20 +223,6 @@ mod tests {
     use super::*;
     use crate::store::ModerationRecord;
 
-    fn row(
-        room: &str,
-        kind: ModerationKind,
-        user: &str,
-        until_ms: Option<u64>,
-    ) -> ModerationRecord {
-        ModerationRecord {
-            room: room.to_owned(),
-            kind,
-            user_id: user.to_owned(),
-            until_ms,
-        }
-    }
-
     fn room(key: &str) -> Room {
         Room::new(key, Arc::new(RoomSettings::default()), Millis(0))
     }
@@ -245,10 +231,10 @@ mod tests {
     fn a_new_room_gets_what_is_saved_and_still_in_force() {
         let rows = SavedModerationRows {
             entries: vec![
-                row("live/a", ModerationKind::Mute, "alice", None),
-                row("live/a", ModerationKind::Ban, "bob", Some(5_000)),
-                row("live/a", ModerationKind::Mute, "carol", Some(1_000)),
-                row("live/b", ModerationKind::Ban, "dave", None),
+                ModerationRecord::new("live/a", ModerationKind::Mute, "alice", None),
+                ModerationRecord::new("live/a", ModerationKind::Ban, "bob", Some(5_000)),
+                ModerationRecord::new("live/a", ModerationKind::Mute, "carol", Some(1_000)),
+                ModerationRecord::new("live/b", ModerationKind::Ban, "dave", None),
             ],
             slow_modes: vec![("live/a".to_owned(), 10_000)],
             left_out: 0,
@@ -315,7 +301,7 @@ mod tests {
         let rows = SavedModerationRows {
             entries: ["a", "b", "c"]
                 .into_iter()
-                .map(|u| row("r", ModerationKind::Mute, u, None))
+                .map(|u| ModerationRecord::new("r", ModerationKind::Mute, u, None))
                 .collect(),
             slow_modes: vec![("r".to_owned(), 1)],
             left_out: 0,

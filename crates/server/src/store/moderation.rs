@@ -41,6 +41,17 @@ pub struct ModerationRecord {
     pub until_ms: Option<u64>,
 }
 
+impl ModerationRecord {
+    pub fn new(room: &str, kind: ModerationKind, user_id: &str, until_ms: Option<u64>) -> Self {
+        Self {
+            room: room.to_owned(),
+            kind,
+            user_id: user_id.to_owned(),
+            until_ms,
+        }
+    }
+}
+
 /// Everything saved and still in force, as loaded at start.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SavedModerationRows {
@@ -197,26 +208,12 @@ mod tests {
         .unwrap()
     }
 
-    fn record(
-        room: &str,
-        kind: ModerationKind,
-        user: &str,
-        until_ms: Option<u64>,
-    ) -> ModerationRecord {
-        ModerationRecord {
-            room: room.to_owned(),
-            kind,
-            user_id: user.to_owned(),
-            until_ms,
-        }
-    }
-
     #[tokio::test]
     async fn round_trip_with_expiry() {
         let store = store(100);
-        let forever = record("live/a", ModerationKind::Mute, "alice", None);
-        let short = record("live/a", ModerationKind::Ban, "bob", Some(2_000));
-        let long = record("live/b", ModerationKind::Ban, "carol", Some(9_000));
+        let forever = ModerationRecord::new("live/a", ModerationKind::Mute, "alice", None);
+        let short = ModerationRecord::new("live/a", ModerationKind::Ban, "bob", Some(2_000));
+        let long = ModerationRecord::new("live/b", ModerationKind::Ban, "carol", Some(9_000));
         for r in [&forever, &short, &long] {
             store.save_moderation(r.clone(), 1_000).await.unwrap();
         }
@@ -241,7 +238,7 @@ mod tests {
             .unwrap());
 
         // Replacing keeps one row with the new expiry.
-        let renewed = record("live/a", ModerationKind::Mute, "alice", Some(50_000));
+        let renewed = ModerationRecord::new("live/a", ModerationKind::Mute, "alice", Some(50_000));
         store.save_moderation(renewed.clone(), 3_000).await.unwrap();
         let loaded = store.load_moderation(3_000).await.unwrap();
         assert_eq!(loaded.entries.len(), 2);
@@ -265,7 +262,7 @@ mod tests {
     #[tokio::test]
     async fn times_beyond_sqlite_integers_are_kept_as_the_largest() {
         let store = store(10);
-        let far = record("live/a", ModerationKind::Ban, "eve", Some(u64::MAX));
+        let far = ModerationRecord::new("live/a", ModerationKind::Ban, "eve", Some(u64::MAX));
         store.save_moderation(far, 1).await.unwrap();
         store
             .save_slow_mode("live/a", Some(u64::MAX), 1)
@@ -283,7 +280,7 @@ mod tests {
     async fn load_is_bounded_and_keeps_the_newest() {
         let store = store(2);
         for (i, user) in ["a", "b", "c"].into_iter().enumerate() {
-            let r = record("live/x", ModerationKind::Mute, user, None);
+            let r = ModerationRecord::new("live/x", ModerationKind::Mute, user, None);
             store.save_moderation(r, 1_000 + i as u64).await.unwrap();
         }
         store
