@@ -19,6 +19,7 @@ const FIXTURE: &str = concat!(
 const SERVER_SETTINGS: &[&str] = &[
     "rtmp.handshake_timeout_ms=1000",
     "rtmp.idle_timeout_ms=3000",
+    "http.request_head_timeout_ms=1000",
     "http.ws_ping_interval_ms=2000",
     "http.ws_idle_timeout_ms=10000",
     "rooms.room_idle_ms=500",
@@ -26,9 +27,9 @@ const SERVER_SETTINGS: &[&str] = &[
 ];
 /// Cycles in flight at once.
 const CONCURRENCY: &str = "32";
-/// A staller leaves after this long if the server has not dropped it (the RTMP ones
-/// are dropped after the 1 s handshake timeout; the HTTP head timeout is longer).
-const STALL_MS: &str = "1500";
+/// A staller leaves after this long if the server has not dropped it; the server's
+/// timeouts above (1 s) must drop every one first.
+const STALL_MS: &str = "5000";
 /// Longest the server may take to get back to its baseline after the churn.
 const SETTLE: Duration = Duration::from_secs(60);
 /// Longest one run of the soak driver may take.
@@ -231,6 +232,14 @@ fn soak(rtmp: &str, http: &str, token: &str, cycles: u64, label: &str) -> serde_
     assert_eq!(report["cycles"], cycles, "{report}");
     assert_eq!(report["failures"], 0, "cycles failed: {report}");
     assert!(report["publisher_error"].is_null(), "{report}");
+    for (kind, tally) in report["kinds"].as_object().unwrap() {
+        if kind.starts_with("stall_") {
+            assert_eq!(
+                tally["dropped_by_server"], tally["ok"],
+                "the server left {kind} stallers open: {report}"
+            );
+        }
+    }
     report
 }
 
@@ -245,7 +254,7 @@ fn connection_churn_leaves_connections_tasks_rooms_fds_and_memory_where_they_wer
     let token = chat_token(data_dir.path());
 
     // Warm-up: every code path once, buffers and pools at their working size.
-    soak(&rtmp, &http, &token, (cycles / 5).max(340), "warm-up");
+    soak(&rtmp, &http, &token, (cycles / 5).max(360), "warm-up");
     let base = quiet(&http);
     eprintln!("baseline after the warm-up: {base:?}");
 

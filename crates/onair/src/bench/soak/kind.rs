@@ -42,10 +42,12 @@ pub(super) enum Kind {
     StallRtmpSilent,
     /// TCP connect to the HTTP port, then nothing.
     StallHttpSilent,
+    /// One whole request on a kept-alive connection, then half of the next head.
+    StallHttpKeepAlive,
 }
 
 impl Kind {
-    pub(super) const ALL: [Kind; 17] = [
+    pub(super) const ALL: [Kind; 18] = [
         Kind::RtmpPublishClean,
         Kind::RtmpPublishAbrupt,
         Kind::RtmpPlayClean,
@@ -63,6 +65,7 @@ impl Kind {
         Kind::StallHttpHead,
         Kind::StallRtmpSilent,
         Kind::StallHttpSilent,
+        Kind::StallHttpKeepAlive,
     ];
 
     /// The kind of cycle number `i`: round-robin, so every kind gets its share.
@@ -96,7 +99,7 @@ mod tests {
 
     #[test]
     fn cycles_cover_every_kind_and_both_ways_of_leaving() {
-        let kinds: std::collections::BTreeSet<Kind> = (0..17).map(Kind::of_cycle).collect();
+        let kinds: std::collections::BTreeSet<Kind> = (0..18).map(Kind::of_cycle).collect();
         assert_eq!(kinds.len(), Kind::ALL.len());
         assert!(Kind::ALL.iter().any(|k| k.leave() == Leave::Abrupt));
         assert!(Kind::ALL.iter().any(|k| k.leave() == Leave::Clean));

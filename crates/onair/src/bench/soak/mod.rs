@@ -220,6 +220,7 @@ async fn cycle(i: u64, kind: Kind, target: &Target) -> Result<Outcome, String> {
         Kind::StallHttpHead => stall::http_half_head(target, leave).await,
         Kind::StallRtmpSilent => stall::silent(&target.rtmp.host_port, target, leave).await,
         Kind::StallHttpSilent => stall::silent(&target.http.to_string(), target, leave).await,
+        Kind::StallHttpKeepAlive => stall::http_keep_alive(target, leave).await,
     }
     .map_err(|e| format!("{kind:?}: {e}"))
 }

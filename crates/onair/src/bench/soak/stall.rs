@@ -6,6 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::super::media::flv_viewer::{find, MAX_HTTP_HEAD};
 use super::kind::Leave;
 use super::{reset, Outcome, Target};
 
@@ -37,6 +38,38 @@ pub(super) async fn http_half_head(target: &Target, leave: Leave) -> Result<Outc
     );
     socket
         .write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    hold(socket, target, leave).await
+}
+
+pub(super) async fn http_keep_alive(target: &Target, leave: Leave) -> Result<Outcome, String> {
+    let mut socket = connect(&target.http.to_string()).await?;
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: soak\r\n\r\n")
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    // The whole response: its head, and a body that ends the first read or the next.
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while find(&response, b"\r\n\r\n").is_none() {
+        let n = socket
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 || response.len() > MAX_HTTP_HEAD {
+            return Err("no response to the first request".to_owned());
+        }
+        response.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    if !response.starts_with(b"HTTP/1.1 200") {
+        return Err(format!(
+            "first request: {}",
+            String::from_utf8_lossy(response.get(..12).unwrap_or_default())
+        ));
+    }
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHo")
         .await
         .map_err(|e| format!("write: {e}"))?;
     hold(socket, target, leave).await
