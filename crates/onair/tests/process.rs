@@ -1,14 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 //! The `onair` binary as a process: it starts with no config, logs JSON when not on a
-//! terminal, and on SIGTERM ends every connection (an RTMP publisher and an HTTP-FLV
-//! viewer) and exits within the drain time.
+//! terminal, and on SIGTERM ends every connection (an RTMP publisher, an HTTP-FLV
+//! viewer, a WebSocket room client and an SSE room client, each told in its protocol's
+//! way) and exits within the drain time.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio_tungstenite::tungstenite;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -32,12 +35,7 @@ struct Output {
 }
 
 /// Starts `onair` on ephemeral ports and returns it with its (rtmp, http) addresses,
-/// read from its JSON "listening" log line.
-fn start_server(data_dir: &std::path::Path) -> (Killer, String, String) {
-    let (server, rtmp, http, _) = start_server_with_output(data_dir);
-    (server, rtmp, http)
-}
-
+/// read from its JSON "listening" log line, and what it writes.
 fn start_server_with_output(data_dir: &std::path::Path) -> (Killer, String, String, Output) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_onair"))
         .args([
@@ -111,7 +109,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 #[test]
 fn sigterm_ends_every_connection_and_exits_within_the_drain_time() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut server, rtmp, http) = start_server(data_dir.path());
+    let (mut server, rtmp, http, output) = start_server_with_output(data_dir.path());
 
     let publisher = Command::new(env!("CARGO_BIN_EXE_onair"))
         .args([
@@ -145,15 +143,47 @@ fn sigterm_ends_every_connection_and_exits_within_the_drain_time() {
     let mut buf = vec![0u8; 64 * 1024];
     assert!(viewer.read(&mut buf).unwrap() > 0);
 
+    // A WebSocket and an SSE client in the stream's room, each past its welcome.
+    let mut ws = ws_join(&http, "/ws/live/sig");
+    let mut sse = sse_join(&http, "/sse/live/sig");
+
     let started = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+
+    // The WebSocket client is told "going away" (1001).
+    let close = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(frame)) => break frame,
+            Ok(_) => {}
+            Err(e) => panic!("WebSocket ended without a Close frame: {e}"),
+        }
+    };
+    let close = close.expect("a Close frame without a code");
+    assert_eq!(
+        close.code,
+        tungstenite::protocol::frame::coding::CloseCode::Away
+    );
+    // The SSE response ends: its last chunk, then the end of the connection.
+    let rest = read_to_end(&mut sse);
+    assert!(
+        rest.ends_with(b"0\r\n\r\n"),
+        "the SSE stream did not end with its last chunk: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+
     let exit = wait_exit(&mut server.0, Duration::from_secs(6));
     assert!(exit.success(), "server exit status {exit}");
     eprintln!("server exited {:?} after SIGTERM", started.elapsed());
+    // Every connection ended by itself, before the drain time ran out.
+    let log = output.log.lock().unwrap().clone();
+    assert!(
+        !log.contains("after the drain time"),
+        "connections outlived the drain time: {log}"
+    );
 
     // The viewer's response ended and the publisher was disconnected.
     loop {
@@ -167,6 +197,54 @@ fn sigterm_ends_every_connection_and_exits_within_the_drain_time() {
         !publisher_exit.success(),
         "push should report the lost connection"
     );
+}
+
+type Ws = tungstenite::WebSocket<TcpStream>;
+
+/// A room WebSocket past its `welcome` event.
+fn ws_join(http: &str, path: &str) -> Ws {
+    let socket = TcpStream::connect(http).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{http}{path}"), socket).unwrap();
+    loop {
+        if let tungstenite::Message::Text(text) = ws.read().unwrap() {
+            if text.contains(r#""type":"welcome""#) {
+                return ws;
+            }
+        }
+    }
+}
+
+/// An SSE response past its `welcome` event.
+fn sse_join(http: &str, path: &str) -> TcpStream {
+    let mut socket = TcpStream::connect(http).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(socket, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("welcome") {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "SSE ended before its welcome");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 200"));
+    socket
+}
+
+fn read_to_end(socket: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed before the end: {e}"),
+        }
+    }
 }
 
 #[test]

@@ -99,6 +99,10 @@ pub struct HttpSettings {
     pub sse_keepalive_ms: u64,
     /// Largest request body the API accepts.
     pub max_body_bytes: usize,
+    /// A request head (the first on a connection, or the next one on a kept-alive
+    /// connection, idle waits included) must arrive within this, or the connection
+    /// is closed.
+    pub request_head_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -359,6 +363,7 @@ impl Default for HttpSettings {
             room_flush_interval_ms: 50,
             sse_keepalive_ms: 15_000,
             max_body_bytes: 64 * 1024,
+            request_head_timeout_ms: 10_000,
         }
     }
 }

@@ -7,7 +7,11 @@
 //!   sends chat at a fixed total rate from K of them, and reports deliveries per second,
 //!   end-to-end latency, failures, and the server's CPU and RSS per connection.
 //!
-//! Both only talk to loopback addresses and stop by themselves: every phase has a bound.
+//! - `soak`: connection churn, N connect/disconnect cycles over every kind of client
+//!   (publishers, viewers, room clients, stallers; clean closes and resets) while one
+//!   publisher keeps a stream live; the caller checks `/metrics` before and after.
+//!
+//! All only talk to loopback addresses and stop by themselves: every phase has a bound.
 //! Deliberately absent: decoding media, other media protocols (HLS), more than one
 //! stream or room per run.
 
@@ -16,6 +20,7 @@ mod histogram;
 mod media;
 mod process;
 mod rooms;
+mod soak;
 mod stats;
 
 use std::net::SocketAddr;
@@ -28,12 +33,15 @@ pub enum BenchCommand {
     Media(media::MediaArgs),
     /// N WebSocket clients in one room, K of them sending chat.
     Rooms(rooms::RoomsArgs),
+    /// Connection churn: N connect/disconnect cycles of every kind of client.
+    Soak(soak::SoakArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Media(args) => media::run(args).await,
         BenchCommand::Rooms(args) => rooms::run(args).await,
+        BenchCommand::Soak(args) => soak::run(args).await,
     }
 }
 

@@ -16,7 +16,7 @@ use axum::serve::Listener;
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -30,8 +30,6 @@ use crate::Shared;
 
 /// Largest first request head read before handing over; hyper's own limit is similar.
 const MAX_HEAD: usize = 16 * 1024;
-/// A client must send its first request head within this.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the per-connection code needs of a stream: plain TCP or TLS over it.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -109,7 +107,8 @@ impl HttpConnection {
             watcher,
             peer,
         } = self;
-        let (head, stream) = match read_head(stream).await {
+        let head_timeout = Duration::from_millis(shared.settings.http.request_head_timeout_ms);
+        let (head, stream) = match read_head(stream, head_timeout).await {
             Ok(pair) => pair,
             Err(error) => {
                 tracing::debug!(%peer, proto = "http", %error, "no request head");
@@ -133,7 +132,13 @@ impl HttpConnection {
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(request)
         });
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // Without a timer hyper has no head timeout: a kept-alive connection that
+        // stalls in (or never starts) its next request head would be held forever.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_timeout);
         let connection = builder.serve_connection_with_upgrades(io, service);
         if let Err(error) = watcher.watch(connection.into_owned()).await {
             tracing::debug!(%peer, proto = "http", %error, "connection ended with an error");
@@ -157,7 +162,7 @@ async fn refuse_too_many<S: Io>(mut stream: S, wait: Duration) {
 
 /// Reads until the end of the first request head (or what is there when it is not
 /// HTTP/1: hyper then reports the error in its own way).
-async fn read_head<S: Io>(mut stream: S) -> io::Result<(Bytes, S)> {
+async fn read_head<S: Io>(mut stream: S, within: Duration) -> io::Result<(Bytes, S)> {
     let mut head = BytesMut::with_capacity(1024);
     let read = async {
         loop {
@@ -169,7 +174,7 @@ async fn read_head<S: Io>(mut stream: S) -> io::Result<(Bytes, S)> {
             }
         }
     };
-    match tokio::time::timeout(HEAD_TIMEOUT, read).await {
+    match tokio::time::timeout(within, read).await {
         Ok(result) => result.map(|()| (head.freeze(), stream)),
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,

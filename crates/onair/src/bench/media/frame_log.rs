@@ -10,7 +10,7 @@ use tokio::time::Instant;
 /// payload (length and a hash of the last bytes) rather than their timestamp, so the
 /// lookup also works through servers that rebase timestamps per viewer (nginx-rtmp).
 #[derive(Debug)]
-pub(super) struct FrameLog {
+pub(in crate::bench) struct FrameLog {
     inner: Mutex<FrameLogInner>,
 }
 
@@ -27,7 +27,7 @@ pub(super) struct FrameLogInner {
 pub(super) const SAME_FRAME_WINDOW: Duration = Duration::from_secs(5);
 
 impl FrameLog {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(in crate::bench) fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(FrameLogInner {
                 written: HashMap::with_capacity(capacity),

@@ -2,14 +2,14 @@
 //! HTTP-FLV viewers of it, and the report (see bench/README.md).
 
 mod chunked;
-mod flv_viewer;
-mod frame_log;
-mod publisher;
+pub(super) mod flv_viewer;
+pub(super) mod frame_log;
+pub(super) mod publisher;
 mod report;
-mod rtmp_conn;
+pub(super) mod rtmp_conn;
 mod rtmp_viewer;
 mod video_tag;
-mod viewer;
+pub(super) mod viewer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ use rtmp_conn::RtmpConn;
 use viewer::{viewer, PlayUrl, Shared, State, ViewerStats};
 
 /// Largest FLV tag read from the file or from a server.
-const MAX_TAG_SIZE: usize = 8 << 20;
+pub(super) const MAX_TAG_SIZE: usize = 8 << 20;
 /// Read buffer of the publisher (it only reads acknowledgements and status).
 const PUBLISH_READ_BUF: usize = 4 << 10;
 /// Published video frames remembered for latency lookups.

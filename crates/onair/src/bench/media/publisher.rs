@@ -22,7 +22,7 @@ use super::MAX_TAG_SIZE;
 pub(super) const LATE_WRITE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Default)]
-pub(super) struct PublishStats {
+pub(in crate::bench) struct PublishStats {
     pub(super) video_frames: AtomicU64,
     pub(super) late_writes: AtomicU64,
     pub(super) max_lag_us: AtomicU64,
@@ -30,7 +30,7 @@ pub(super) struct PublishStats {
 
 /// Publishes `tags` in a loop at real-time pace until cancelled, recording when each
 /// video frame was written.
-pub(super) async fn publish_loop(
+pub(in crate::bench) async fn publish_loop(
     mut client: RtmpConn,
     tags: Vec<Tag>,
     log: Arc<FrameLog>,
@@ -95,7 +95,7 @@ pub(super) async fn publish_loop(
     Ok(())
 }
 
-pub(super) fn read_tags(file: &Path) -> anyhow::Result<Vec<Tag>> {
+pub(in crate::bench) fn read_tags(file: &Path) -> anyhow::Result<Vec<Tag>> {
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let tags = read_flv_tags(&data, MAX_TAG_SIZE)
         .with_context(|| format!("parsing {}", file.display()))?;

@@ -12,16 +12,19 @@ use tokio::net::TcpStream;
 /// a fresh 64 KiB one per read, and a read that stays cancel-safe because it never
 /// writes, for the publisher's pacing `select!`. Whatever the session queues (C2,
 /// `connect`, acknowledgements) is written after every read.
-pub(super) struct RtmpConn {
+pub(in crate::bench) struct RtmpConn {
     session: ClientSession,
     socket: TcpStream,
     buf: Vec<u8>,
-    pub(super) events: VecDeque<ClientEvent>,
+    pub(in crate::bench) events: VecDeque<ClientEvent>,
 }
 
 impl RtmpConn {
     /// Connects, handshakes and sends `connect`; returns once the server accepted it.
-    pub(super) async fn connect(url: &RtmpUrl, read_buf: usize) -> Result<Self, ClientError> {
+    pub(in crate::bench) async fn connect(
+        url: &RtmpUrl,
+        read_buf: usize,
+    ) -> Result<Self, ClientError> {
         let socket = TcpStream::connect(&url.host_port).await?;
         socket.set_nodelay(true)?;
         let config = ClientConfig {
@@ -41,30 +44,30 @@ impl RtmpConn {
         Ok(conn)
     }
 
-    pub(super) async fn publish(&mut self, name: &str) -> Result<(), ClientError> {
+    pub(in crate::bench) async fn publish(&mut self, name: &str) -> Result<(), ClientError> {
         self.session.publish(name);
         self.flush().await?;
         self.wait_for(|e| matches!(e, ClientEvent::PublishStarted { .. }))
             .await
     }
 
-    pub(super) async fn play(&mut self, name: &str) -> Result<(), ClientError> {
+    pub(in crate::bench) async fn play(&mut self, name: &str) -> Result<(), ClientError> {
         self.session.play(name);
         self.flush().await?;
         self.wait_for(|e| matches!(e, ClientEvent::PlayStarted { .. }))
             .await
     }
 
-    pub(super) fn send_media(&mut self, kind: MediaKind, timestamp: u32, payload: &[u8]) {
+    pub(in crate::bench) fn send_media(&mut self, kind: MediaKind, timestamp: u32, payload: &[u8]) {
         self.session.send_media(kind, timestamp, payload);
     }
 
-    pub(super) fn send_metadata(&mut self, payload: &[u8]) {
+    pub(in crate::bench) fn send_metadata(&mut self, payload: &[u8]) {
         self.session.send_metadata(payload);
     }
 
     /// Writes everything the session has queued.
-    pub(super) async fn flush(&mut self) -> Result<(), ClientError> {
+    pub(in crate::bench) async fn flush(&mut self) -> Result<(), ClientError> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.socket.write_all(&bytes).await?;
         }
@@ -73,7 +76,7 @@ impl RtmpConn {
 
     /// One read, fed to the session; events go to `self.events`. Cancel-safe; the
     /// caller flushes afterwards.
-    pub(super) async fn read_events(&mut self) -> Result<(), ClientError> {
+    pub(in crate::bench) async fn read_events(&mut self) -> Result<(), ClientError> {
         let n = self.socket.read(&mut self.buf).await?;
         if n == 0 {
             return Err(ClientError::Closed);
@@ -87,7 +90,7 @@ impl RtmpConn {
     }
 
     /// The next event; replies the session queued are written first.
-    pub(super) async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
+    pub(in crate::bench) async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
@@ -116,8 +119,13 @@ impl RtmpConn {
         }
     }
 
+    /// Drops the connection with a TCP reset (SO_LINGER 0) instead of a clean close.
+    pub(in crate::bench) fn reset(self) {
+        let _ = self.socket.set_zero_linger();
+    }
+
     /// Unpublishes or stops playing, then closes the socket.
-    pub(super) async fn close(mut self) -> Result<(), ClientError> {
+    pub(in crate::bench) async fn close(mut self) -> Result<(), ClientError> {
         self.session.close();
         self.flush().await?;
         self.socket.shutdown().await?;
@@ -127,7 +135,7 @@ impl RtmpConn {
 
 /// C1's random bytes, from the standard library's randomly seeded hasher (they need
 /// not be strong, only differ between connections).
-pub(super) fn handshake_random() -> [u8; onair_rtmp::RANDOM_LEN] {
+pub(in crate::bench) fn handshake_random() -> [u8; onair_rtmp::RANDOM_LEN] {
     use std::hash::{BuildHasher, Hasher};
     let state = std::collections::hash_map::RandomState::new();
     let mut random = [0u8; onair_rtmp::RANDOM_LEN];

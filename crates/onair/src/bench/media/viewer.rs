@@ -143,7 +143,7 @@ impl PlayUrl {
 
 /// Why a viewer stopped before it was cancelled.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ViewerError {
+pub(in crate::bench) enum ViewerError {
     #[error("rtmp: {0}")]
     Rtmp(#[from] ClientError),
     #[error("i/o: {0}")]
