@@ -491,6 +491,12 @@ impl Settings {
                 "must be at least 16 (and batches at least 1)",
             );
         }
+        if self.http.ws_ping_interval_ms == 0 || self.http.sse_keepalive_ms == 0 {
+            return fail(
+                "http.ws_ping_interval_ms",
+                "ping and keep-alive intervals must be at least 1 ms",
+            );
+        }
         if self.http.ws_max_message_bytes < 256 {
             return fail("http.ws_max_message_bytes", "must be at least 256");
         }
