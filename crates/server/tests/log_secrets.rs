@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::Router;
 use common::{fixture_path, start_server, TestServer, ADMIN_TOKEN, TOKEN_SECRET};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use onair_media::StreamPath;
 use onair_server::client::{read_flv_tags, send_paced, RtmpClient, RtmpUrl};
 use onair_server::config::{PlaybackSettings, PublishAuth};
@@ -28,6 +28,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -204,7 +205,14 @@ async fn ws_open(server: &TestServer, path_and_query: &str, bearer: Option<&str>
         return false;
     };
     let first = tokio::time::timeout(WAIT, socket.next()).await.unwrap();
-    matches!(first, Some(Ok(message)) if message.is_text())
+    let opened = matches!(first, Some(Ok(message)) if message.is_text());
+    if opened {
+        // The room's own logging runs too.
+        let chat = Message::text(r#"{"type":"chat","text":"hello"}"#);
+        socket.send(chat).await.unwrap();
+        let _ = tokio::time::timeout(WAIT, socket.next()).await;
+    }
+    opened
 }
 
 async fn sse_status(http: &reqwest::Client, server: &TestServer, query: &str) -> u16 {
@@ -358,6 +366,15 @@ async fn no_secret_is_ever_logged() {
         "the capture saw no request lines: {lines:#?}"
     );
     assert!(lines.iter().any(|l| l.contains("publish started")));
+    // The connection spans carry their fields.
+    assert!(
+        lines.iter().any(|l| l.contains("user_id=alice")),
+        "{lines:#?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("proto=http-flv") && l.contains("request_id=")));
+    assert!(lines.iter().any(|l| l.contains("proto=sse")));
     let leaks: Vec<String> = secrets
         .iter()
         .flat_map(|(what, secret)| {

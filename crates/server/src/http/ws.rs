@@ -140,7 +140,7 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>, spa
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
                     Some(Ok(Message::Text(text))) => {
-                        if let Err(error) = member.handle_text(text.as_str()) {
+                        if let Err(error) = span.in_scope(|| member.handle_text(text.as_str())) {
                             let reply = error.to_envelope(crate::rooms::now());
                             if send(&mut socket, std::iter::once(text_frame(&reply))).await.is_err() {
                                 break (code::TOO_SLOW, "reply not written".to_owned());
