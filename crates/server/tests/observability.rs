@@ -238,6 +238,19 @@ async fn a_callers_traceparent_reaches_the_webhook_it_causes() {
     let (trace, _) = trace_parts(&wait_for_hook(&hooks, "on_play").await);
     assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
     drop(socket);
+
+    // The REST kick: the publisher's on_unpublish belongs to the kicking request's trace.
+    let kick_trace = "00-5cf92f3577b34da6a3ce929d0e0e4799-10f067aa0ba902b7-01";
+    let kicked = reqwest::Client::new()
+        .delete(server.http_url("/api/v1/streams/live/demo"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("traceparent", kick_trace)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kicked.status(), 204);
+    let (trace, _) = trace_parts(&wait_for_hook(&hooks, "on_unpublish").await);
+    assert_eq!(trace, "5cf92f3577b34da6a3ce929d0e0e4799");
     publisher.abort();
     server.stop().await;
 }
