@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod signing;
 pub mod store;
 mod tls;
+pub mod trace_context;
 pub mod webhooks;
 mod write;
 

@@ -19,9 +19,10 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use super::serve::{FlvRequest, Io};
-use super::ApiError;
+use super::{ApiError, RequestContext};
 use crate::hub::{http_chunk, ClientInfo, HubFrame, Protocol, Viewer, ViewerEnd};
 use crate::metrics::{Proto, Tracked};
+use crate::trace_context::TraceContext;
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -30,43 +31,57 @@ pub(super) async fn play(
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    context: Option<Extension<RequestContext>>,
 ) -> Response {
     let query = query.unwrap_or_default();
     let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
-    match start(&shared, &app, &file, &query, peer) {
+    let trace = context.map_or_else(TraceContext::new_root, |Extension(c)| c.trace);
+    let conn_id = crate::rtmp::next_conn_id();
+    // A child of the request's span, which has the request id and trace id.
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        peer = peer.map(tracing::field::display),
+        proto = "http-flv",
+        app = tracing::field::Empty,
+        stream = tracing::field::Empty,
+    );
+    let client = ClientInfo::new(conn_id, peer, query).with_trace(trace);
+    match start(&shared, &app, &file, client, span) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
 /// A new HTTP-FLV viewer of `{app}/{file}` with the FLV file header to send first;
-/// `query` is the request's, checked for a signature when the app needs one.
+/// `client.query` is the request's, checked for a signature when the app needs one.
+/// The stream is recorded on `span`, which the viewer's log lines are in.
 fn subscribe(
     shared: &Shared,
     app: &str,
     file: &str,
-    query: &str,
-    peer: Option<SocketAddr>,
-) -> Result<(Viewer, Bytes, u64), ApiError> {
+    client: ClientInfo,
+    span: &tracing::Span,
+) -> Result<(Viewer, Bytes), ApiError> {
     let Some(name) = file.strip_suffix(".flv") else {
         return Err(ApiError::not_found("no such route"));
     };
     let path = StreamPath::new(app, name)
         .map_err(|error| ApiError::bad_request("invalid_stream", error.to_string()))?;
+    span.record("app", path.app());
+    span.record("stream", path.name());
     shared
         .playback
-        .authorize(&path, query, crate::signing::unix_now())?;
-    let conn_id = crate::rtmp::next_conn_id();
-    let client = ClientInfo::new(conn_id, peer, query);
+        .authorize(&path, &client.query, crate::signing::unix_now())?;
     let viewer = shared
         .hub
         .subscribe_as(&path, Protocol::HttpFlv, client)
         .ok_or_else(|| ApiError::not_found(format!("stream {path} is not live")))?;
-    tracing::info!(conn_id, proto = "http-flv", stream_path = %path, "play started");
+    span.in_scope(|| tracing::info!("play started"));
     let codecs = viewer.stream().snapshot().codecs;
     let (has_video, has_audio) = (codecs.video_codec.is_some(), codecs.audio_codec.is_some());
     let header = onair_flv::file_header(has_audio || !has_video, has_video || !has_audio);
-    Ok((viewer, header, conn_id))
+    Ok((viewer, header))
 }
 
 /// Serves a connection whose first request is `GET {target}` (`/{app}/{name}.flv[?query]`)
@@ -86,6 +101,7 @@ pub(super) async fn serve_direct<S: Io>(
         Some(origin) => format!("Access-Control-Allow-Origin: {origin}\r\nVary: Origin\r\n"),
         None => String::new(),
     };
+    let request_id = &request.context.id;
     let target = request.target.as_str();
     let (target, query) = target.split_once('?').unwrap_or((target, ""));
     let mut parts = target.trim_start_matches('/').splitn(2, '/');
@@ -93,14 +109,28 @@ pub(super) async fn serve_direct<S: Io>(
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let (mut viewer, header, conn_id) = match subscribe(&shared, app, file, query, Some(peer)) {
+    let conn_id = crate::rtmp::next_conn_id();
+    let trace = request.context.trace;
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        %peer,
+        proto = "http-flv",
+        request_id = %request_id,
+        trace_id = %trace.trace_id(),
+        app = tracing::field::Empty,
+        stream = tracing::field::Empty,
+    );
+    let client = ClientInfo::new(conn_id, Some(peer), query).with_trace(trace);
+    let (mut viewer, header) = match subscribe(&shared, app, file, client, &span) {
         Ok(subscribed) => subscribed,
         Err(error) => {
             let body = error.body().to_string();
             let status = error.status();
+            span.in_scope(|| tracing::debug!(status = status.as_u16(), "play refused"));
             let head = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 {cors}Connection: close\r\n\r\n{body}",
+                 X-Request-Id: {request_id}\r\n{cors}Connection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = tokio::time::timeout(Duration::from_secs(5), socket.write_all(head.as_bytes()))
@@ -112,7 +142,7 @@ pub(super) async fn serve_direct<S: Io>(
     let _viewing = Tracked::viewer(&shared.metrics, Proto::HttpFlv);
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
-         {cors}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+         X-Request-Id: {request_id}\r\n{cors}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     let mut out: VecDeque<Bytes> = VecDeque::from([Bytes::from(head), http_chunk(&header)]);
     let mut batch = Vec::new();
@@ -138,16 +168,15 @@ pub(super) async fn serve_direct<S: Io>(
             },
         }
     };
-    let path = viewer.stream().path().clone();
     match &end {
         Some(Err(error)) => {
             if error.kind() == std::io::ErrorKind::TimedOut {
                 shared.metrics.viewer_write_timeout();
             }
-            tracing::info!(conn_id, %peer, proto = "http-flv", stream_path = %path, reason = %error, "viewer left")
+            span.in_scope(|| tracing::info!(reason = %error, "viewer left"));
         }
         Some(Ok(ViewerEnd::StreamEnded)) | None => {
-            tracing::info!(conn_id, %peer, proto = "http-flv", stream_path = %path, "play ended");
+            span.in_scope(|| tracing::info!("play ended"));
             // The last chunk: a clean end of the body.
             out.push_back(Bytes::from_static(b"0\r\n\r\n"));
             let _ =
@@ -155,7 +184,7 @@ pub(super) async fn serve_direct<S: Io>(
                     .await;
         }
         Some(Ok(end)) => {
-            tracing::warn!(conn_id, %peer, proto = "http-flv", stream_path = %path, reason = %end, "viewer disconnected")
+            span.in_scope(|| tracing::warn!(reason = %end, "viewer disconnected"));
         }
     }
     drop(viewer);
@@ -166,12 +195,12 @@ fn start(
     shared: &Arc<Shared>,
     app: &str,
     file: &str,
-    query: &str,
-    peer: Option<SocketAddr>,
+    client: ClientInfo,
+    span: tracing::Span,
 ) -> Result<Response, ApiError> {
-    let (viewer, header, conn_id) = subscribe(shared, app, file, query, peer)?;
+    let (viewer, header) = subscribe(shared, app, file, client, &span)?;
     let viewing = Tracked::viewer(&shared.metrics, Proto::HttpFlv);
-    let body = frames(viewer, viewing, shared.shutdown.clone(), header, conn_id);
+    let body = frames(viewer, viewing, shared.shutdown.clone(), header, span);
 
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
@@ -196,7 +225,7 @@ struct Playback {
     ready: std::collections::VecDeque<Bytes>,
     shutdown: CancellationToken,
     header: Option<Bytes>,
-    conn_id: u64,
+    span: tracing::Span,
     finished: bool,
 }
 
@@ -206,7 +235,7 @@ fn frames(
     viewing: Tracked,
     shutdown: CancellationToken,
     header: Bytes,
-    conn_id: u64,
+    span: tracing::Span,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let state = Playback {
         viewer,
@@ -215,7 +244,7 @@ fn frames(
         ready: std::collections::VecDeque::new(),
         shutdown,
         header: Some(header),
-        conn_id,
+        span,
         finished: false,
     };
     stream::unfold(state, |mut state| async move {
@@ -263,16 +292,16 @@ fn frames(
 }
 
 fn log_end(state: &Playback, end: Option<&ViewerEnd>) {
-    let path = state.viewer.stream().path();
+    let _entered = state.span.enter();
     match end {
         Some(ViewerEnd::StreamEnded) => {
-            tracing::info!(conn_id = state.conn_id, proto = "http-flv", stream_path = %path, reason = "publisher stopped", "play ended")
+            tracing::info!(reason = "publisher stopped", "play ended")
         }
         Some(end) => {
-            tracing::warn!(conn_id = state.conn_id, proto = "http-flv", stream_path = %path, reason = %end, "viewer disconnected")
+            tracing::warn!(reason = %end, "viewer disconnected")
         }
         None => {
-            tracing::info!(conn_id = state.conn_id, proto = "http-flv", stream_path = %path, reason = "server shutting down", "play ended")
+            tracing::info!(reason = "server shutting down", "play ended")
         }
     }
 }

@@ -6,9 +6,11 @@ mod api_doc;
 mod error;
 mod extract;
 mod flv;
+mod health;
 mod keys_api;
 mod listener;
 mod moderation_api;
+mod request_context;
 mod room_access;
 mod rooms_api;
 mod serve;
@@ -26,8 +28,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use tower::util::option_layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -35,11 +36,13 @@ use crate::Shared;
 
 pub(crate) use error::ApiError;
 pub(crate) use listener::LimitedListener;
+pub(crate) use request_context::RequestContext;
 pub(crate) use serve::serve;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/api/v1/openapi.json", get(api_doc::openapi_json))
         .route("/api/v1/server", get(server_api::info))
         .route("/api/v1/streams", get(streams_api::list))
@@ -90,6 +93,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             Arc::clone(&shared),
             crate::metrics::track_requests,
         ))
+        .layer(axum::middleware::from_fn(request_context::log_requests))
         .with_state(shared)
 }
 
@@ -100,10 +104,6 @@ fn metrics_route(shared: &Shared) -> Router<Arc<Shared>> {
         return Router::new();
     }
     Router::new().route("/metrics", get(crate::metrics::serve_metrics))
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
 }
 
 async fn not_found() -> ApiError {

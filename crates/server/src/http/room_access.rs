@@ -2,6 +2,8 @@
 //! is asking (token from `?token=` or `Authorization: Bearer`), where to resume from,
 //! whether the Origin may connect, and the playback signature when the app needs one.
 
+use std::net::SocketAddr;
+
 use axum::http::{header, HeaderMap};
 use onair_media::StreamPath;
 use onair_rooms::{Identity, Seq};
@@ -83,6 +85,19 @@ pub fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// The span a room connection's log lines go into; `room`, `user_id` and `conn_id`
+/// are recorded as they become known. A child of the request's span (request id, trace).
+pub fn connection_span(proto: &'static str, peer: Option<SocketAddr>) -> tracing::Span {
+    tracing::info_span!(
+        "conn",
+        conn_id = tracing::field::Empty,
+        peer = peer.map(tracing::field::display),
+        proto,
+        room = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    )
 }
 
 #[cfg(test)]

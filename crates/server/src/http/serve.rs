@@ -26,6 +26,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::listener::LimitedListener;
+use super::RequestContext;
+use crate::trace_context::TRACEPARENT;
 use crate::Shared;
 
 /// Largest first request head read before handing over; hyper's own limit is similar.
@@ -117,7 +119,7 @@ impl HttpConnection {
         };
         if let Some(request) = flv_target(&head) {
             if let Err(wait) = super::throttle::check(&shared, peer) {
-                refuse_too_many(stream, wait).await;
+                refuse_too_many(stream, wait, &request.context.id).await;
                 return;
             }
             super::flv::serve_direct(stream, &request, peer, shared).await;
@@ -147,11 +149,12 @@ impl HttpConnection {
 }
 
 /// Answers a first request over the rate limit with 429 and closes.
-async fn refuse_too_many<S: Io>(mut stream: S, wait: Duration) {
+async fn refuse_too_many<S: Io>(mut stream: S, wait: Duration, request_id: &str) {
     let body =
         r#"{"error":{"code":"rate_limited","message":"too many requests from this address"}}"#;
     let head = format!(
         "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
+         X-Request-Id: {request_id}\r\n\
          Retry-After: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         super::throttle::retry_after_seconds(wait),
         body.len()
@@ -198,25 +201,32 @@ fn flv_target(head: &[u8]) -> Option<FlvRequest> {
             || h.name.eq_ignore_ascii_case("transfer-encoding")
     });
     let flv = path.ends_with(".flv") && path.matches('/').count() == 2 && !has_body;
-    let origin = request
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("origin"))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-        .map(str::to_owned);
-    flv.then(|| FlvRequest {
+    if !flv {
+        return None;
+    }
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    };
+    Some(FlvRequest {
         target: target.to_owned(),
-        origin,
+        origin: header("origin").map(str::to_owned),
+        context: RequestContext::from_values(header("x-request-id"), header(TRACEPARENT)),
     })
 }
 
 /// What the direct HTTP-FLV path needs from the request head.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct FlvRequest {
     /// Path and query.
     pub target: String,
     /// The `Origin` header, for CORS.
     pub origin: Option<String>,
+    /// The request id and trace, as the router's requests have them.
+    pub context: RequestContext,
 }
 
 /// A stream that first yields bytes already read from it.
@@ -282,13 +292,10 @@ mod tests {
             flv_target(get).map(|r| r.target).as_deref(),
             Some("/live/demo.flv?x=1")
         );
-        assert_eq!(
-            flv_target(b"GET /live/demo.flv HTTP/1.1\r\nHost: a\r\n"),
-            None
-        );
-        assert_eq!(flv_target(b"POST /live/demo.flv HTTP/1.1\r\n\r\n"), None);
-        assert_eq!(flv_target(b"GET /api/v1/streams HTTP/1.1\r\n\r\n"), None);
-        assert_eq!(flv_target(b"GET /a/b/c.flv HTTP/1.1\r\n\r\n"), None);
-        assert_eq!(flv_target(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), None);
+        assert!(flv_target(b"GET /live/demo.flv HTTP/1.1\r\nHost: a\r\n").is_none());
+        assert!(flv_target(b"POST /live/demo.flv HTTP/1.1\r\n\r\n").is_none());
+        assert!(flv_target(b"GET /api/v1/streams HTTP/1.1\r\n\r\n").is_none());
+        assert!(flv_target(b"GET /a/b/c.flv HTTP/1.1\r\n\r\n").is_none());
+        assert!(flv_target(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").is_none());
     }
 }

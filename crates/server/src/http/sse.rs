@@ -3,13 +3,15 @@
 //! (the same JSON as the WebSocket). A reconnecting EventSource sends `Last-Event-ID`
 //! and gets what it missed.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use futures_util::stream;
 use onair_rooms::ErrorCode;
@@ -27,8 +29,11 @@ pub(super) async fn subscribe(
     Path((app, name)): Path<(String, String)>,
     Query(query): Query<RoomQuery>,
     headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
-    match start(&shared, &app, &name, &query, &headers) {
+    let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
+    let span = room_access::connection_span("sse", peer);
+    match start(&shared, &app, &name, &query, &headers, span) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -40,12 +45,17 @@ fn start(
     name: &str,
     query: &RoomQuery,
     headers: &HeaderMap,
+    span: tracing::Span,
 ) -> Result<Response, ApiError> {
     let path = room_access::room_path(app, name)
         .ok_or_else(|| ApiError::not_found("not a valid stream path"))?;
+    span.record("room", tracing::field::display(&path));
     room_access::check_signature(shared, &path, query)?;
     let identity = room_access::identity(shared, query, headers)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_token", e.to_string()))?;
+    if let Some(user_id) = identity.user_id() {
+        span.record("user_id", user_id);
+    }
     let since = room_access::resume_from(query, headers);
     let member = Member::join(&shared.rooms, &path, identity, since).map_err(|e| {
         let status = match e.code() {
@@ -57,7 +67,9 @@ fn start(
     })?;
     let flush = Duration::from_millis(shared.settings.http.room_flush_interval_ms);
     let member = member.with_flush_interval(flush);
-    let mut response = Body::from_stream(events(member, Arc::clone(shared))).into_response();
+    span.record("conn_id", member.conn().0);
+    span.in_scope(|| tracing::debug!("room connection open"));
+    let mut response = Body::from_stream(events(member, Arc::clone(shared), span)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -73,12 +85,15 @@ struct Feed {
     metrics: MemberMetrics,
     shared: Arc<Shared>,
     keepalive: tokio::time::Interval,
+    /// Entered for log lines only.
+    span: tracing::Span,
     done: bool,
 }
 
 fn events(
     member: Member,
     shared: Arc<Shared>,
+    span: tracing::Span,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let period = Duration::from_millis(shared.settings.http.sse_keepalive_ms);
     let mut keepalive = tokio::time::interval(period);
@@ -88,6 +103,7 @@ fn events(
         member,
         shared,
         keepalive,
+        span,
         done: false,
     };
     stream::unfold(feed, |mut feed| async move {
@@ -102,7 +118,7 @@ fn events(
             next = feed.member.next_batch(&mut batch, max) => {
                 if let Err(end) = next {
                     feed.metrics.ended(&feed.member, &end);
-                    tracing::debug!(proto = "sse", conn = %feed.member.conn(), reason = %end, "room stream ended");
+                    feed.span.in_scope(|| tracing::debug!(reason = %end, "room stream ended"));
                     feed.done = true;
                     let comment = format!(": closed: {end}\n\n");
                     return Some((Ok(Bytes::from(comment)), feed));

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::admin::Admin;
 use super::api_doc::{stream_path, ErrorBody, StreamPathParams};
 use super::extract::ApiPath;
-use super::ApiError;
+use super::{ApiError, RequestContext};
 use crate::hub::{Stream, StreamSnapshot};
 use crate::Shared;
 
@@ -190,10 +190,11 @@ pub(super) async fn get(
 pub(super) async fn kick(
     _: Admin,
     State(shared): State<Arc<Shared>>,
+    context: Option<Extension<RequestContext>>,
     ApiPath((app, name)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let stream = live_stream(&shared, &app, &name)?;
-    stream.kick_publisher();
+    stream.kick_publisher(context.map(|Extension(c)| c.trace));
     tracing::info!(stream_path = %stream.path(), "publisher kicked through the API");
     Ok(StatusCode::NO_CONTENT)
 }

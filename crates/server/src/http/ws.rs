@@ -3,13 +3,15 @@
 //! as `error` events and the connection stays; everything else closes it with a code
 //! from docs/rooms.md.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::SinkExt;
 use onair_rooms::{Envelope, Error as RoomError, ErrorCode};
 use tokio::time::{sleep_until, Instant};
@@ -42,8 +44,11 @@ pub(super) async fn upgrade(
     Path((app, name)): Path<(String, String)>,
     Query(query): Query<RoomQuery>,
     headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
+    let span = room_access::connection_span("ws", peer);
     if !room_access::origin_allowed(&shared.settings.auth.allowed_origins, &headers) {
         return ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -66,12 +71,12 @@ pub(super) async fn upgrade(
         // a batch of events go out in one system call instead of one per event.
         .read_buffer_size(1024)
         .write_buffer_size(4 * 1024);
-    let joining = join(&shared, &app, &name, &query, &headers);
+    let joining = join(&shared, &app, &name, &query, &headers, &span);
     upgrade.on_upgrade(move |socket| async move {
         match joining {
-            Ok(member) => run(socket, member, shared).await,
+            Ok(member) => run(socket, member, shared, span).await,
             Err((code, reason)) => {
-                tracing::debug!(proto = "ws", room = %format!("{app}/{name}"), code, %reason, "room connection refused");
+                span.in_scope(|| tracing::debug!(code, %reason, "room connection refused"));
                 close(socket, code, &reason).await;
             }
         }
@@ -84,16 +89,23 @@ fn join(
     name: &str,
     query: &RoomQuery,
     headers: &HeaderMap,
+    span: &tracing::Span,
 ) -> Result<Member, (u16, String)> {
     let path = room_access::room_path(app, name)
         .ok_or_else(|| (code::NO_ROOM, "not a valid stream path".to_owned()))?;
+    span.record("room", tracing::field::display(&path));
     let identity = room_access::identity(shared, query, headers)
         .map_err(|e| (code::BAD_TOKEN, e.to_string()))?;
+    if let Some(user_id) = identity.user_id() {
+        span.record("user_id", user_id);
+    }
     let since = room_access::resume_from(query, headers);
     let flush = Duration::from_millis(shared.settings.http.room_flush_interval_ms);
-    Member::join(&shared.rooms, &path, identity, since)
+    let member = Member::join(&shared.rooms, &path, identity, since)
         .map(|member| member.with_flush_interval(flush))
-        .map_err(|e| (join_close_code(&e), e.to_string()))
+        .map_err(|e| (join_close_code(&e), e.to_string()))?;
+    span.record("conn_id", member.conn().0);
+    Ok(member)
 }
 
 fn join_close_code(error: &RoomError) -> u16 {
@@ -104,16 +116,16 @@ fn join_close_code(error: &RoomError) -> u16 {
     }
 }
 
-async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>) {
+/// Log lines go into `span`, entered for them only: the loop wakes for every event.
+async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>, span: tracing::Span) {
     let settings = &shared.settings.http;
     let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
     let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
     ping.tick().await;
     let mut idle_deadline = Instant::now() + idle_timeout;
     let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(settings.room_batch_events);
-    let conn = member.conn();
     let mut metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
-    tracing::debug!(proto = "ws", %conn, "room connection open");
+    span.in_scope(|| tracing::debug!("room connection open"));
     let (code, reason) = loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => break (code::GOING_AWAY, "server shutting down".to_owned()),
@@ -128,7 +140,7 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>) {
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
                     Some(Ok(Message::Text(text))) => {
-                        if let Err(error) = member.handle_text(text.as_str()) {
+                        if let Err(error) = span.in_scope(|| member.handle_text(text.as_str())) {
                             let reply = error.to_envelope(crate::rooms::now());
                             if send(&mut socket, std::iter::once(text_frame(&reply))).await.is_err() {
                                 break (code::TOO_SLOW, "reply not written".to_owned());
@@ -153,7 +165,7 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>) {
             }
         }
     };
-    tracing::debug!(proto = "ws", %conn, code, %reason, "room connection closed");
+    span.in_scope(|| tracing::debug!(code, %reason, "room connection closed"));
     drop(member);
     close(socket, code, &reason).await;
 }

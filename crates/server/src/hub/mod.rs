@@ -204,6 +204,15 @@ impl Hub {
         client: &ClientInfo,
         stats: PublishStats,
     ) {
+        // A kick's notification belongs to the trace of the request that kicked.
+        let kicked;
+        let client = match stream.take_kick_trace(publisher_id) {
+            Some(trace) => {
+                kicked = client.clone().with_trace(trace);
+                &kicked
+            }
+            None => client,
+        };
         self.emit(
             stream.path(),
             Protocol::Rtmp,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use onair_media::StreamPath;
 
 use super::viewer::Protocol;
+use crate::trace_context::TraceContext;
 
 /// Who is on the other end of a publish or a play.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct ClientInfo {
     /// The query string that came with the stream name (`key=K&uid=7`), as sent. It
     /// may carry secrets, so it is never logged and `Debug` leaves it out.
     pub query: String,
+    /// The trace this connection belongs to: the request's `traceparent`, or one
+    /// started for the connection. Webhooks it causes carry it on.
+    pub trace: Option<TraceContext>,
 }
 
 impl ClientInfo {
@@ -29,7 +33,13 @@ impl ClientInfo {
             conn_id,
             peer,
             query: query.into(),
+            trace: None,
         }
+    }
+
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
     }
 }
 
@@ -38,6 +48,7 @@ impl fmt::Debug for ClientInfo {
         f.debug_struct("ClientInfo")
             .field("conn_id", &self.conn_id)
             .field("peer", &self.peer)
+            .field("trace", &self.trace)
             .finish_non_exhaustive()
     }
 }

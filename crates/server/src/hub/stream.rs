@@ -15,6 +15,7 @@ use super::totals::{self, HubTotals};
 use super::viewer::{Protocol, Viewer, ViewerCounts};
 use super::Hub;
 use crate::config::HubSettings;
+use crate::trace_context::TraceContext;
 
 /// What the codec headers and metadata say about a stream.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -76,6 +77,9 @@ struct Inner {
     publisher_id: u64,
     /// Cancelled to disconnect the current publisher (kick or takeover).
     publisher_cancel: CancellationToken,
+    /// The trace of the request that kicked the current publisher: its unpublish
+    /// notification carries it.
+    kicked_by: Option<TraceContext>,
     metadata: Option<Arc<HubFrame>>,
     video_header: Option<Arc<HubFrame>>,
     audio_header: Option<Arc<HubFrame>>,
@@ -106,6 +110,7 @@ impl Stream {
                 ended: false,
                 publisher_id,
                 publisher_cancel: CancellationToken::new(),
+                kicked_by: None,
                 metadata: None,
                 video_header: None,
                 audio_header: None,
@@ -131,9 +136,21 @@ impl Stream {
         &self.path
     }
 
-    /// Disconnects the current publisher; the stream ends when it has left.
-    pub fn kick_publisher(&self) {
-        self.lock().publisher_cancel.cancel();
+    /// Disconnects the current publisher; the stream ends when it has left. `by` is
+    /// the trace of the request that asked, for the unpublish notification.
+    pub fn kick_publisher(&self, by: Option<TraceContext>) {
+        let mut inner = self.lock();
+        inner.kicked_by = by;
+        inner.publisher_cancel.cancel();
+    }
+
+    /// The trace that kicked publisher `publisher_id`, if one did.
+    pub(super) fn take_kick_trace(&self, publisher_id: u64) -> Option<TraceContext> {
+        let mut inner = self.lock();
+        if inner.publisher_id != publisher_id {
+            return None;
+        }
+        inner.kicked_by.take()
     }
 
     /// Counts bytes a viewer's connection wrote.
@@ -178,6 +195,7 @@ impl Stream {
         let mut inner = self.lock();
         inner.publisher_cancel.cancel();
         inner.publisher_cancel = CancellationToken::new();
+        inner.kicked_by = None;
         inner.publisher_id = publisher_id;
         // The new encoder starts a new GOP; old frames would not decode with its headers.
         inner.gop.clear();

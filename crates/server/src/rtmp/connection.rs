@@ -18,6 +18,7 @@ use super::names;
 use crate::hub::{ClientInfo, HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
 use crate::metrics::{self, Proto, PublishRefusal, Tracked};
 use crate::publish_auth;
+use crate::trace_context::TraceContext;
 use crate::write::write_queue;
 use crate::Shared;
 
@@ -114,11 +115,15 @@ pub(super) async fn run<R, W>(
     W: AsyncWrite + Unpin + Send,
 {
     let conn_id = super::next_conn_id();
+    // RTMP carries no trace header: each connection starts a trace of its own, which
+    // the webhooks it causes (publish decision, notifications) carry on.
+    let trace = TraceContext::new_root();
     let span = tracing::info_span!(
         "conn",
         conn_id,
         %peer,
         proto,
+        trace_id = %trace.trace_id(),
         app = tracing::field::Empty,
         stream = tracing::field::Empty,
     );
@@ -149,7 +154,7 @@ pub(super) async fn run<R, W>(
             connect_query: String::new(),
             role: Role::Idle,
             span: span.clone(),
-            client: ClientInfo::new(conn_id, Some(peer), ""),
+            client: ClientInfo::new(conn_id, Some(peer), "").with_trace(trace),
             proto: metrics::Proto::rtmp(proto),
             role_gauge: None,
         };

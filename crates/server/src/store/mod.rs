@@ -9,6 +9,7 @@
 //! Deliberately absent: caching (callers keep what they need in memory, as the rooms
 //! do with moderation) and any plaintext secret (keys are stored as SHA-256).
 
+mod health;
 mod keys;
 mod migrations;
 mod moderation;
@@ -66,6 +67,11 @@ pub struct Store {
 struct Inner {
     conn: Mutex<Connection>,
     settings: StoreSettings,
+    /// The database file; `None` in memory.
+    path: Option<PathBuf>,
+    /// One readiness check at a time, so a stuck database holds one blocking thread
+    /// however often it is probed.
+    checking: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -93,7 +99,7 @@ impl Store {
             // Returns the mode it ended up in; an in-memory or read-only db may refuse WAL.
             let _mode: String =
                 conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-            Self::from_connection(conn, settings)
+            Self::from_connection(conn, settings, Some(path))
         })
         .await
         .map_err(|_| StoreError::TaskFailed)?
@@ -101,16 +107,22 @@ impl Store {
 
     /// A private database in memory, for tests.
     pub fn open_in_memory(settings: StoreSettings) -> Result<Self, StoreError> {
-        Self::from_connection(Connection::open_in_memory()?, settings)
+        Self::from_connection(Connection::open_in_memory()?, settings, None)
     }
 
-    fn from_connection(mut conn: Connection, settings: StoreSettings) -> Result<Self, StoreError> {
+    fn from_connection(
+        mut conn: Connection,
+        settings: StoreSettings,
+        path: Option<PathBuf>,
+    ) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrations::migrate(&mut conn)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 settings,
+                path,
+                checking: tokio::sync::Mutex::new(()),
             }),
         })
     }

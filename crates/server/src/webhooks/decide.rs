@@ -11,9 +11,10 @@ use onair_media::StreamPath;
 use serde::Serialize;
 
 use super::event::{new_id, unix_ms, Client, Params};
-use super::sender::{describe, post};
+use super::sender::{describe, post, RequestHeaders};
 use super::Webhooks;
 use crate::hub::ClientInfo;
+use crate::trace_context::TraceContext;
 
 /// The `event` of a decision request (and its `Onair-Event` header).
 pub const DECISION_EVENT: &str = "on_publish_request";
@@ -71,6 +72,7 @@ impl Webhooks {
         let settings = &self.inner.settings;
         let timeout = settings.publish_timeout();
         let id = new_id();
+        let trace = request.client.trace.unwrap_or_else(TraceContext::new_root);
         let body = DecisionBody {
             event: DECISION_EVENT,
             id: &id,
@@ -83,7 +85,13 @@ impl Webhooks {
         };
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let call = async {
-            let response = post(&self.inner, url, DECISION_EVENT, &id, 1, body, timeout).await?;
+            let headers = RequestHeaders {
+                event: DECISION_EVENT,
+                delivery: &id,
+                attempt: 1,
+                trace: &trace,
+            };
+            let response = post(&self.inner, url, &headers, body, timeout).await?;
             let status = response.status();
             if status.is_success() {
                 return Ok::<_, reqwest::Error>(Ok(()));

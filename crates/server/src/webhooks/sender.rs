@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::event::WebhookEvent;
 use super::signature::sign;
 use super::{unix_secs, Inner, ATTEMPT_HEADER, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+use crate::trace_context::{TraceContext, TRACEPARENT};
 
 /// At shutdown the sender keeps sending until the queue has been empty this long
 /// (connections closing at shutdown report their end a moment later), or the drain
@@ -77,6 +78,15 @@ async fn deliver(
 ) {
     let body = Bytes::from(event.to_json());
     let name = event.name().as_str();
+    // Room events have no connection behind them: each starts a trace of its own.
+    let root;
+    let trace = match event.client.as_ref().and_then(|c| c.trace.as_ref()) {
+        Some(trace) => trace,
+        None => {
+            root = TraceContext::new_root();
+            &root
+        }
+    };
     let settings = &inner.settings;
     let mut max_attempts = if shutdown.is_some() {
         settings.max_attempts
@@ -85,16 +95,13 @@ async fn deliver(
     };
     let mut attempt = 1;
     loop {
-        let sent = post(
-            inner,
-            url,
-            name,
-            &event.id,
+        let headers = RequestHeaders {
+            event: name,
+            delivery: &event.id,
             attempt,
-            body.clone(),
-            settings.timeout(),
-        )
-        .await;
+            trace,
+        };
+        let sent = post(inner, url, &headers, body.clone(), settings.timeout()).await;
         let reason = match sent {
             Ok(response) if response.status().is_success() => {
                 inner.counters.count_delivered();
@@ -151,13 +158,21 @@ pub(super) fn backoff_delay(retry: u32, initial: Duration, max: Duration, jitter
     base.mul_f64(1.0 - jitter.clamp(0.0, 1.0) / 2.0)
 }
 
+/// What a webhook request says about itself in its headers.
+pub(super) struct RequestHeaders<'a> {
+    pub event: &'a str,
+    pub delivery: &'a str,
+    pub attempt: u32,
+    /// The trace that caused the request; it goes out as `traceparent` with the same
+    /// trace id and a new parent id.
+    pub trace: &'a TraceContext,
+}
+
 /// One signed POST of `body`. Used for notifications and the publish decision.
 pub(super) async fn post(
     inner: &Inner,
     url: &str,
-    event: &str,
-    delivery: &str,
-    attempt: u32,
+    headers: &RequestHeaders<'_>,
     body: Bytes,
     timeout: Duration,
 ) -> Result<reqwest::Response, reqwest::Error> {
@@ -168,9 +183,10 @@ pub(super) async fn post(
         .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, signature)
-        .header(EVENT_HEADER, event)
-        .header(DELIVERY_HEADER, delivery)
-        .header(ATTEMPT_HEADER, attempt.to_string())
+        .header(EVENT_HEADER, headers.event)
+        .header(DELIVERY_HEADER, headers.delivery)
+        .header(ATTEMPT_HEADER, headers.attempt.to_string())
+        .header(TRACEPARENT, headers.trace.child().header_value())
         .body(body)
         .send()
         .await
