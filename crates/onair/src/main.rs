@@ -28,7 +28,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct CommonArgs {
     /// TOML settings file.
     #[arg(long, env = "ONAIR_CONFIG", global = true)]
@@ -131,10 +131,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = load_settings(&cli.common)?;
-    init_logging(cli.common.log_format);
+    let log_filter = init_logging(cli.common.log_format, settings.log_level.as_deref());
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(settings, &cli.common)),
+        Command::Serve => runtime.block_on(serve(settings, &cli.common, log_filter)),
         Command::Push(args) => runtime.block_on(push::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Config => {
@@ -232,32 +232,70 @@ fn sign(settings: &Settings, args: &SignArgs) -> anyhow::Result<String> {
     Ok(signer.sign(&path, expires))
 }
 
-fn init_logging(format: Option<LogFormat>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Replaces the log filter of the running process (SIGHUP with a new `log_level`).
+type LogFilterSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Installs the logger; `RUST_LOG` wins over the `log_level` setting, which wins over
+/// `info`. Returns how to change the filter later (`None` under `RUST_LOG`).
+fn init_logging(format: Option<LogFormat>, level: Option<&str>) -> Option<LogFilterSetter> {
+    use tracing_subscriber::EnvFilter;
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let fixed = from_env.is_some();
+    let filter = from_env
+        .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()))
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Pretty
     } else {
         LogFormat::Json
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Pretty => builder.init(),
-    }
+    let setter: LogFilterSetter = match format {
+        LogFormat::Json => {
+            let builder = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |l| set_filter(&handle, l))
+        }
+        LogFormat::Pretty => {
+            let builder = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |l| set_filter(&handle, l))
+        }
+    };
+    (!fixed).then_some(setter)
 }
 
-async fn serve(settings: Settings, args: &CommonArgs) -> anyhow::Result<()> {
+fn set_filter<S>(
+    handle: &tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+    level: &str,
+) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+    handle.reload(filter).map_err(|e| e.to_string())
+}
+
+async fn serve(
+    settings: Settings,
+    args: &CommonArgs,
+    log_filter: Option<LogFilterSetter>,
+) -> anyhow::Result<()> {
     tracing::info!(
         config = %settings::describe(args.config.as_ref()),
         version = env!("CARGO_PKG_VERSION"),
         "starting onair"
     );
     let data_dir = settings.data_dir.clone();
+    // Before the listeners are up: a SIGHUP that comes early must not kill the process.
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")?;
     let mut server = Server::bind(settings)
         .await
         .context("binding the listeners")?;
@@ -274,9 +312,57 @@ async fn serve(settings: Settings, args: &CommonArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         signal.cancel();
     });
+    #[cfg(unix)]
+    tokio::spawn(reload_on_hangup(
+        hangups,
+        server.reloader(),
+        args.clone(),
+        log_filter,
+    ));
     server.run(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// On each SIGHUP: reads the settings again (file, environment, flags) and applies
+/// what can change live; logs what was applied and what needs a restart.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    reloader: onair_server::Reloader,
+    args: CommonArgs,
+    log_filter: Option<LogFilterSetter>,
+) {
+    while hangups.recv().await.is_some() {
+        let settings = match load_settings(&args) {
+            Ok(settings) => settings,
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "reload refused: the settings do not load; nothing changed");
+                continue;
+            }
+        };
+        match reloader.reload(&settings) {
+            Ok(report) => {
+                if report.applied.iter().any(|k| k == "log_level") {
+                    let level = settings.log_level.as_deref().unwrap_or("info");
+                    match &log_filter {
+                        Some(set) => {
+                            if let Err(error) = set(level) {
+                                tracing::error!(%error, "log_level not applied");
+                            }
+                        }
+                        None => tracing::warn!("RUST_LOG is set and wins over log_level"),
+                    }
+                }
+                tracing::info!(
+                    applied = ?report.applied,
+                    needs_restart = ?report.needs_restart,
+                    "settings reloaded"
+                );
+            }
+            Err(error) => tracing::error!(%error, "reload refused; nothing changed"),
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -37,7 +37,15 @@ struct Output {
 /// Starts `onair` on ephemeral ports and returns it with its (rtmp, http) addresses,
 /// read from its JSON "listening" log line, and what it writes.
 fn start_server_with_output(data_dir: &std::path::Path) -> (Killer, String, String, Output) {
+    start_server_with_args(data_dir, &[])
+}
+
+fn start_server_with_args(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+) -> (Killer, String, String, Output) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_onair"))
+        .args(extra)
         .args([
             "--rtmp-listen",
             "127.0.0.1:0",
@@ -303,4 +311,53 @@ fn a_generated_admin_token_is_shown_once_on_the_terminal_and_never_logged() {
     drop(server);
     assert!(!again.terminal.lock().unwrap().contains(token));
     assert!(!again.log.lock().unwrap().contains(token));
+}
+
+#[test]
+fn sighup_reloads_what_can_change_and_names_what_needs_a_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = data_dir.path().join("onair.toml");
+    std::fs::write(&config, "[auth]\nallowed_origins = []\n").unwrap();
+    let (server, _, _, output) =
+        start_server_with_args(data_dir.path(), &["--config", config.to_str().unwrap()]);
+    std::fs::write(
+        &config,
+        "log_level = \"debug\"\n[auth]\nallowed_origins = [\"https://app.example\"]\n\
+         [hub]\ngop_cache_max_frames = 100\n",
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reload = loop {
+        let log = output.log.lock().unwrap().clone();
+        let reloaded = log
+            .split("}{")
+            .find(|line| line.contains("settings reloaded"))
+            .map(|line| line.to_owned());
+        if let Some(line) = reloaded {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no reload logged: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let json = format!(
+        "{{{}}}",
+        reload.trim_start_matches('{').trim_end_matches('}')
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let field = |name: &str| json[name].as_str().unwrap_or_default().to_owned();
+    let applied = field("applied");
+    let needs_restart = field("needs_restart");
+    assert!(applied.contains("auth.allowed_origins"), "{reload}");
+    assert!(applied.contains("log_level"), "{reload}");
+    assert!(
+        needs_restart.contains("hub.gop_cache_max_frames"),
+        "{reload}"
+    );
+    assert!(!needs_restart.contains("auth"), "{reload}");
+    drop(server);
 }

@@ -28,6 +28,10 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Longest a graceful shutdown waits for connections to finish, in milliseconds.
     pub shutdown_drain_ms: u64,
+    /// Log filter (`info`, `onair_server=debug,info`, …) when `RUST_LOG` is not set;
+    /// reloadable with SIGHUP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
     /// Notifications to the platform and the publish decision call (docs/webhooks.md).
     pub webhooks: crate::webhooks::WebhookSettings,
     /// HTTPS/WSS on the HTTP listener and an RTMPS listener (docs/security.md).
@@ -329,6 +333,7 @@ impl Default for Settings {
             rooms: onair_rooms::RoomSettings::default(),
             store: StoreSettings::default(),
             shutdown_drain_ms: 5_000,
+            log_level: None,
             webhooks: crate::webhooks::WebhookSettings::default(),
             tls: TlsSettings::default(),
             metrics: MetricsSettings::default(),

@@ -14,6 +14,7 @@ pub mod config;
 mod http;
 pub mod hub;
 mod limits;
+pub mod live;
 mod metrics;
 mod publish_auth;
 mod request_limit;
@@ -50,12 +51,10 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     pub started: std::time::Instant,
     pub rooms: Arc<rooms::RoomHub>,
-    pub tokens: auth::TokenKeys,
-    pub admin_token: String,
-    /// Per-IP HTTP request rate limit; `None` when turned off.
-    pub requests: Option<request_limit::RequestLimiter>,
-    /// Signed playback URLs: who needs one, and the keys that check them.
-    pub playback: signing::PlaybackSigner,
+    /// What a reload may change: secrets, signed playback, CORS, request limits.
+    pub live: live::Live,
+    /// The settings in force, for the next reload to compare against.
+    pub in_force: std::sync::Mutex<Settings>,
     pub webhooks: webhooks::Webhooks,
     pub store: store::Store,
     /// Server-wide counters and gauges for `/metrics`.
@@ -93,11 +92,7 @@ impl Server {
             Some(addr) if settings.metrics.enabled => Some(TcpListener::bind(addr).await?),
             _ => None,
         };
-        let secrets = secrets::Secrets::load_or_create(
-            &settings.data_dir,
-            settings.auth.admin_token.as_deref(),
-            settings.auth.token_secret.as_deref(),
-        )?;
+        let (live_state, secrets) = live::LiveState::load(&settings)?;
         if secrets.admin_token_created {
             tracing::warn!(
                 path = %settings.data_dir.join("admin-token").display(),
@@ -116,7 +111,6 @@ impl Server {
                  Use --publish-auth key or --publish-auth webhook in production"
             );
         }
-        let playback = signing::PlaybackSigner::load(&settings.playback, &settings.data_dir)?;
         if settings.playback.signed || !settings.playback.apps.is_empty() {
             tracing::info!(
                 signed = settings.playback.signed,
@@ -154,15 +148,6 @@ impl Server {
             saved,
         );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
-        let limits = &settings.limits;
-        let requests = (limits.requests_per_second_per_ip > 0.0).then(|| {
-            request_limit::RequestLimiter::new(
-                limits.requests_per_second_per_ip,
-                limits.request_burst_per_ip,
-                limits.rate_limited_ips_max,
-                std::time::Instant::now(),
-            )
-        });
         let secret = webhooks::Webhooks::load_secret(
             &settings.data_dir,
             settings.webhooks.secret.as_deref(),
@@ -175,16 +160,14 @@ impl Server {
         ));
         Ok(Self {
             shared: Arc::new(Shared {
+                in_force: std::sync::Mutex::new(settings.clone()),
                 settings,
                 hub,
                 limiter,
                 shutdown: CancellationToken::new(),
                 started: std::time::Instant::now(),
                 rooms,
-                tokens: auth::TokenKeys::new(&secrets.token_secret),
-                admin_token: secrets.admin_token,
-                requests,
-                playback,
+                live: live::Live::new(live_state),
                 webhooks,
                 store,
                 metrics: Arc::new(metrics::Metrics::new()),
@@ -202,6 +185,13 @@ impl Server {
     /// it to the operator (it is never logged).
     pub fn take_generated_admin_token(&mut self) -> Option<String> {
         self.generated_admin_token.take()
+    }
+
+    /// A handle that applies new settings to the running server (SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     pub fn rtmp_addr(&self) -> io::Result<SocketAddr> {
@@ -329,5 +319,44 @@ impl Server {
             );
         }
         Ok(())
+    }
+}
+
+/// Applies new settings to a running server: what can change live changes, the rest is
+/// reported as needing a restart.
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reloader { .. }")
+    }
+}
+
+impl Reloader {
+    /// Validates `new`, applies its reloadable keys, and says which changed keys were
+    /// applied and which wait for a restart. Invalid settings change nothing.
+    pub fn reload(&self, new: &Settings) -> io::Result<live::ReloadReport> {
+        new.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut in_force = self
+            .shared
+            .in_force
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let report = live::classify_changes(&in_force, new);
+        let mut next = in_force.clone();
+        next.limits = new.limits.clone();
+        next.auth.admin_token = new.auth.admin_token.clone();
+        next.auth.token_secret = new.auth.token_secret.clone();
+        next.auth.allowed_origins = new.auth.allowed_origins.clone();
+        next.playback = new.playback.clone();
+        let (state, _) = live::LiveState::load(&next)?;
+        self.shared.limiter.set_limits(next.limits.clone());
+        self.shared.live.set(state);
+        *in_force = next;
+        Ok(report)
     }
 }

@@ -18,7 +18,7 @@ pub enum Refused {
 
 #[derive(Debug)]
 pub struct ConnectionLimiter {
-    limits: ConnectionLimits,
+    limits: Mutex<ConnectionLimits>,
     open: Mutex<Open>,
 }
 
@@ -31,21 +31,23 @@ struct Open {
 impl ConnectionLimiter {
     pub fn new(limits: ConnectionLimits) -> Arc<Self> {
         Arc::new(Self {
-            limits,
+            limits: Mutex::new(limits),
             open: Mutex::new(Open::default()),
         })
     }
 
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, Refused> {
+        let (max_total, max_per_ip) = {
+            let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+            (limits.max_connections, limits.max_connections_per_ip)
+        };
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.total >= self.limits.max_connections {
-            return Err(Refused::TooManyConnections(self.limits.max_connections));
+        if open.total >= max_total {
+            return Err(Refused::TooManyConnections(max_total));
         }
         let from_ip = open.per_ip.entry(ip).or_insert(0);
-        if *from_ip >= self.limits.max_connections_per_ip {
-            return Err(Refused::TooManyFromAddress(
-                self.limits.max_connections_per_ip,
-            ));
+        if *from_ip >= max_per_ip {
+            return Err(Refused::TooManyFromAddress(max_per_ip));
         }
         *from_ip += 1;
         open.total += 1;
@@ -53,6 +55,11 @@ impl ConnectionLimiter {
             limiter: Arc::clone(self),
             ip,
         })
+    }
+
+    /// New caps for connections from now on; open ones above them stay.
+    pub fn set_limits(&self, limits: ConnectionLimits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
     }
 
     /// Connections open right now.

@@ -27,7 +27,7 @@ impl FromRequestParts<Arc<Shared>> for Admin {
                 "unauthorized",
                 "this endpoint needs Authorization: Bearer <admin token>",
             )),
-            Some(token) if secrets_match(token, &shared.admin_token) => Ok(Admin),
+            Some(token) if secrets_match(token, &shared.live.get().admin_token) => Ok(Admin),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

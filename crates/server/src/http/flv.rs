@@ -71,6 +71,8 @@ fn subscribe(
     span.record("app", path.app());
     span.record("stream", path.name());
     shared
+        .live
+        .get()
         .playback
         .authorize(&path, &client.query, crate::signing::unix_now())?;
     let viewer = shared
@@ -94,10 +96,8 @@ pub(super) async fn serve_direct<S: Io>(
     shared: Arc<Shared>,
 ) {
     // Errors carry the grant too, so a browser player on another origin can read them.
-    let cors = match super::cors_grant(
-        &shared.settings.auth.allowed_origins,
-        request.origin.as_deref(),
-    ) {
+    let live = shared.live.get();
+    let cors = match super::cors_grant(&live.allowed_origins, request.origin.as_deref()) {
         Some(origin) => format!("Access-Control-Allow-Origin: {origin}\r\nVary: Origin\r\n"),
         None => String::new(),
     };

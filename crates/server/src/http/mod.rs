@@ -29,7 +29,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use tower::util::option_layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::Shared;
@@ -88,7 +87,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             Arc::clone(&shared),
             throttle::limit_requests,
         ))
-        .layer(option_layer(cors(&shared.settings.auth.allowed_origins)))
+        .layer(cors(Arc::clone(&shared)))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             crate::metrics::track_requests,
@@ -123,31 +122,25 @@ pub(crate) fn cors_grant<'a>(allowed: &'a [String], origin: Option<&'a str>) -> 
         .then_some(origin)
 }
 
-/// CORS for the API, SSE and media over HTTP: grants only the configured origins
-/// (`*` only when configured); with none configured, no cross-origin grant at all.
-fn cors(allowed: &[String]) -> Option<CorsLayer> {
-    if allowed.is_empty() {
-        return None;
-    }
-    let origins = if allowed.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            allowed
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
-        )
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                HeaderName::from_static("last-event-id"),
-            ])
-            .expose_headers([header::RETRY_AFTER])
-            .max_age(Duration::from_secs(600)),
-    )
+/// CORS for the API, SSE and media over HTTP: grants only the allowed origins
+/// (`auth.allowed_origins`, read per request so a reload applies; `*` only when
+/// configured); with none configured, no cross-origin grant at all.
+fn cors(shared: Arc<Shared>) -> CorsLayer {
+    let origins = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let live = shared.live.get();
+        cors_grant(&live.allowed_origins, Some(origin)).is_some()
+    });
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }

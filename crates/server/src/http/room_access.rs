@@ -29,7 +29,7 @@ pub fn check_signature(
     path: &StreamPath,
     query: &RoomQuery,
 ) -> Result<(), SignError> {
-    shared.playback.authorize_values(
+    shared.live.get().playback.authorize_values(
         path,
         query.expires.as_deref(),
         query.sig.as_deref(),
@@ -49,7 +49,7 @@ pub fn identity(
         .or_else(|| crate::auth::bearer(headers));
     match token {
         None | Some("") => Ok(Identity::Anonymous),
-        Some(token) => shared.tokens.verify(token).map(Identity::User),
+        Some(token) => shared.live.get().tokens.verify(token).map(Identity::User),
     }
 }
 

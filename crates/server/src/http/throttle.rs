@@ -32,7 +32,8 @@ pub(super) async fn limit_requests(
 
 /// Takes one request's token for `peer`, or says how long to wait.
 pub(super) fn check(shared: &Shared, peer: SocketAddr) -> Result<(), Duration> {
-    let Some(limiter) = &shared.requests else {
+    let live = shared.live.get();
+    let Some(limiter) = &live.requests else {
         return Ok(());
     };
     let checked = limiter.check(peer.ip(), Instant::now());

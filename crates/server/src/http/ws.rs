@@ -49,7 +49,7 @@ pub(super) async fn upgrade(
 ) -> Response {
     let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
     let span = room_access::connection_span("ws", peer);
-    if !room_access::origin_allowed(&shared.settings.auth.allowed_origins, &headers) {
+    if !room_access::origin_allowed(&shared.live.get().allowed_origins, &headers) {
         return ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "origin_not_allowed",

@@ -340,6 +340,8 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
             &self.connect_query
         };
         self.shared
+            .live
+            .get()
             .playback
             .authorize(path, query, crate::signing::unix_now())
     }

@@ -19,6 +19,10 @@ pub struct TestServer {
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
     pub hub: std::sync::Arc<onair_server::hub::Hub>,
+    /// Applies new settings to the running server, as SIGHUP does.
+    pub reloader: onair_server::Reloader,
+    /// The settings it started with.
+    pub settings: Settings,
     shutdown: CancellationToken,
     handle: JoinHandle<std::io::Result<()>>,
     _data_dir: tempfile::TempDir,
@@ -39,16 +43,20 @@ pub async fn start_server(tweak: impl FnOnce(&mut Settings)) -> TestServer {
     settings.auth.token_secret = Some(TOKEN_SECRET.to_owned());
     settings.auth.admin_token = Some(ADMIN_TOKEN.to_owned());
     tweak(&mut settings);
+    let started_with = settings.clone();
     let server = Server::bind(settings).await.expect("bind");
     let rtmp = server.rtmp_addr().unwrap();
     let http = server.http_addr().unwrap();
     let hub = server.hub();
+    let reloader = server.reloader();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(server.run(shutdown.clone()));
     TestServer {
         rtmp,
         http,
         hub,
+        reloader,
+        settings: started_with,
         shutdown,
         handle,
         _data_dir: data_dir,

@@ -1,0 +1,176 @@
+//! The settings that change without a restart (SIGHUP): connection and request limits,
+//! the admin token, the chat token and playback secrets, signed playback, the CORS
+//! allowlist. Readers take a snapshot ([`Shared::live`]); a reload swaps in a new one.
+//! Everything else needs a restart, and a reload says which changed keys those are.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use crate::auth::TokenKeys;
+use crate::config::Settings;
+use crate::request_limit::RequestLimiter;
+use crate::secrets::Secrets;
+use crate::signing::PlaybackSigner;
+
+/// One consistent set of the reloadable values.
+#[derive(Debug)]
+pub struct LiveState {
+    pub admin_token: String,
+    pub tokens: TokenKeys,
+    pub playback: PlaybackSigner,
+    /// Browser origins granted by CORS and allowed to open room WebSockets.
+    pub allowed_origins: Vec<String>,
+    /// Per-IP HTTP request rate limit; `None` when turned off.
+    pub requests: Option<RequestLimiter>,
+}
+
+/// Setting keys (or key prefixes, ending in `.`) a reload applies.
+const RELOADABLE: &[&str] = &[
+    "limits.",
+    "auth.admin_token",
+    "auth.token_secret",
+    "auth.allowed_origins",
+    "playback.",
+    "log_level",
+];
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Changed keys now in force.
+    pub applied: Vec<String>,
+    /// Changed keys that keep their old value until a restart.
+    pub needs_restart: Vec<String>,
+}
+
+impl LiveState {
+    /// Builds the state from `settings`, reading or creating the secrets in the data dir.
+    pub fn load(settings: &Settings) -> std::io::Result<(Self, Secrets)> {
+        let secrets = Secrets::load_or_create(
+            &settings.data_dir,
+            settings.auth.admin_token.as_deref(),
+            settings.auth.token_secret.as_deref(),
+        )?;
+        let playback = PlaybackSigner::load(&settings.playback, &settings.data_dir)?;
+        let limits = &settings.limits;
+        let requests = (limits.requests_per_second_per_ip > 0.0).then(|| {
+            RequestLimiter::new(
+                limits.requests_per_second_per_ip,
+                limits.request_burst_per_ip,
+                limits.rate_limited_ips_max,
+                std::time::Instant::now(),
+            )
+        });
+        let state = Self {
+            admin_token: secrets.admin_token.clone(),
+            tokens: TokenKeys::new(&secrets.token_secret),
+            playback,
+            allowed_origins: settings.auth.allowed_origins.clone(),
+            requests,
+        };
+        Ok((state, secrets))
+    }
+}
+
+/// The current [`LiveState`], swapped whole on reload.
+#[derive(Debug)]
+pub struct Live(RwLock<Arc<LiveState>>);
+
+impl Live {
+    pub fn new(state: LiveState) -> Self {
+        Self(RwLock::new(Arc::new(state)))
+    }
+
+    pub fn get(&self) -> Arc<LiveState> {
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set(&self, state: LiveState) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+    }
+}
+
+/// The keys whose values differ between `old` and `new`, split into those a reload
+/// applies and those that need a restart.
+pub fn classify_changes(old: &Settings, new: &Settings) -> ReloadReport {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    flatten(
+        "",
+        &toml::Value::try_from(old).unwrap_or(toml::Value::Boolean(false)),
+        &mut a,
+    );
+    flatten(
+        "",
+        &toml::Value::try_from(new).unwrap_or(toml::Value::Boolean(false)),
+        &mut b,
+    );
+    let mut report = ReloadReport::default();
+    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).cloned().collect();
+    for key in keys {
+        if a.get(&key) == b.get(&key) {
+            continue;
+        }
+        let reloadable = RELOADABLE.iter().any(|r| {
+            if r.ends_with('.') {
+                key.starts_with(r)
+            } else {
+                key == *r
+            }
+        });
+        if reloadable {
+            report.applied.push(key);
+        } else {
+            report.needs_restart.push(key);
+        }
+    }
+    report
+}
+
+/// Leaf values by dotted key; arrays count as one value.
+fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, toml::Value>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, value) in table {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, value, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_split_into_applied_and_needing_a_restart() {
+        let old = Settings::default();
+        let mut new = old.clone();
+        new.limits.max_connections = 7;
+        new.auth.allowed_origins = vec!["https://a.example".into()];
+        new.playback.signed = true;
+        new.rtmp.listen = "127.0.0.1:1936".parse().unwrap();
+        new.hub.gop_cache_max_frames = 10;
+        let report = classify_changes(&old, &new);
+        assert_eq!(
+            report.applied,
+            [
+                "auth.allowed_origins",
+                "limits.max_connections",
+                "playback.signed"
+            ]
+        );
+        assert_eq!(
+            report.needs_restart,
+            ["hub.gop_cache_max_frames", "rtmp.listen"]
+        );
+        assert_eq!(classify_changes(&old, &old), ReloadReport::default());
+    }
+}
