@@ -347,12 +347,7 @@ impl Reloader {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let report = live::classify_changes(&in_force, new);
-        let mut next = in_force.clone();
-        next.limits = new.limits.clone();
-        next.auth.admin_token = new.auth.admin_token.clone();
-        next.auth.token_secret = new.auth.token_secret.clone();
-        next.auth.allowed_origins = new.auth.allowed_origins.clone();
-        next.playback = new.playback.clone();
+        let next = live::with_reloadable(&in_force, new);
         let (state, _) = live::LiveState::load(&next)?;
         self.shared.limiter.set_limits(next.limits.clone());
         self.shared.live.set(state);

@@ -24,7 +24,20 @@ pub struct LiveState {
     pub requests: Option<RequestLimiter>,
 }
 
-/// Setting keys (or key prefixes, ending in `.`) a reload applies.
+/// `in_force` with the reloadable values of `new`: exactly the keys of [`RELOADABLE`].
+pub fn with_reloadable(in_force: &Settings, new: &Settings) -> Settings {
+    let mut next = in_force.clone();
+    next.limits = new.limits.clone();
+    next.auth.admin_token = new.auth.admin_token.clone();
+    next.auth.token_secret = new.auth.token_secret.clone();
+    next.auth.allowed_origins = new.auth.allowed_origins.clone();
+    next.playback = new.playback.clone();
+    next.log_level = new.log_level.clone();
+    next
+}
+
+/// Setting keys (or key prefixes, ending in `.`) a reload applies; keep in step with
+/// [`with_reloadable`] (a test checks the two agree).
 const RELOADABLE: &[&str] = &[
     "limits.",
     "auth.admin_token",
@@ -156,6 +169,8 @@ mod tests {
         new.limits.max_connections = 7;
         new.auth.allowed_origins = vec!["https://a.example".into()];
         new.playback.signed = true;
+        new.log_level = Some("debug".into());
+        new.auth.token_secret = Some("another-secret".into());
         new.rtmp.listen = "127.0.0.1:1936".parse().unwrap();
         new.hub.gop_cache_max_frames = 10;
         let report = classify_changes(&old, &new);
@@ -163,7 +178,9 @@ mod tests {
             report.applied,
             [
                 "auth.allowed_origins",
+                "auth.token_secret",
                 "limits.max_connections",
+                "log_level",
                 "playback.signed"
             ]
         );
@@ -172,5 +189,10 @@ mod tests {
             ["hub.gop_cache_max_frames", "rtmp.listen"]
         );
         assert_eq!(classify_changes(&old, &old), ReloadReport::default());
+        // What a reload takes over is exactly what it reports as applied.
+        let taken = with_reloadable(&old, &new);
+        let after = classify_changes(&taken, &new);
+        assert!(after.applied.is_empty(), "{after:?}");
+        assert_eq!(after.needs_restart, report.needs_restart);
     }
 }

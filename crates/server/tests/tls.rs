@@ -10,32 +10,34 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{run_tool, tool, ADMIN_TOKEN, TOKEN_SECRET};
+use common::{run_tool, spawn_publisher, tool, TestServer, ADMIN_TOKEN};
 use futures_util::StreamExt;
-use onair_server::client::{read_flv_tags, send_paced, RtmpClient, RtmpUrl};
+use onair_server::client::{RtmpClient, RtmpUrl};
 use onair_server::{Server, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::{self, pki_types};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(15);
 
 /// A server with TLS on its HTTP listener and an RTMPS listener.
 struct TlsServer {
-    http: SocketAddr,
-    rtmp: SocketAddr,
+    server: TestServer,
     rtmps: SocketAddr,
-    hub: Arc<onair_server::hub::Hub>,
     cert_pem: String,
     cert_der: pki_types::CertificateDer<'static>,
-    shutdown: CancellationToken,
-    handle: JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TlsServer {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
 }
 
 async fn start_tls_server(tweak: impl FnOnce(&mut Settings)) -> TlsServer {
@@ -47,29 +49,18 @@ async fn start_tls_server(tweak: impl FnOnce(&mut Settings)) -> TlsServer {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, certified.cert.pem()).unwrap();
     std::fs::write(&key_path, certified.key_pair.serialize_pem()).unwrap();
-
-    let mut settings = Settings::default();
-    settings.rtmp.listen = "127.0.0.1:0".parse().unwrap();
-    settings.http.listen = "127.0.0.1:0".parse().unwrap();
-    settings.shutdown_drain_ms = 2_000;
-    settings.data_dir = dir.path().join("data");
-    settings.auth.token_secret = Some(TOKEN_SECRET.to_owned());
-    settings.auth.admin_token = Some(ADMIN_TOKEN.to_owned());
-    settings.tls.cert_path = Some(cert_path);
-    settings.tls.key_path = Some(key_path);
-    settings.tls.rtmps_listen = Some("127.0.0.1:0".parse().unwrap());
-    tweak(&mut settings);
-    let server = Server::bind(settings).await.expect("bind");
-    let shutdown = CancellationToken::new();
+    let server = common::start_server(|settings| {
+        settings.tls.cert_path = Some(cert_path);
+        settings.tls.key_path = Some(key_path);
+        settings.tls.rtmps_listen = Some("127.0.0.1:0".parse().unwrap());
+        tweak(settings);
+    })
+    .await;
     TlsServer {
-        http: server.http_addr().unwrap(),
-        rtmp: server.rtmp_addr().unwrap(),
-        rtmps: server.rtmps_addr().expect("an RTMPS listener"),
-        hub: server.hub(),
+        rtmps: server.rtmps.expect("an RTMPS listener"),
+        server,
         cert_pem: certified.cert.pem(),
         cert_der: certified.cert.der().clone(),
-        shutdown: shutdown.clone(),
-        handle: tokio::spawn(server.run(shutdown)),
         _dir: dir,
     }
 }
@@ -111,40 +102,6 @@ impl TlsServer {
             .expect("TLS handshake in time")
             .expect("TLS handshake")
     }
-
-    /// Publishes the fixture over plain RTMP at real-time pace until aborted.
-    async fn spawn_publisher(&self, path: &str) -> JoinHandle<()> {
-        let url = RtmpUrl::parse(&format!("rtmp://{}/{path}", self.rtmp)).unwrap();
-        let mut client = RtmpClient::connect(&url).await.expect("connect");
-        client.publish(&url.name).await.expect("publish");
-        let data = std::fs::read(common::fixture_path()).unwrap();
-        let tags = read_flv_tags(&data, 16 << 20).unwrap();
-        tokio::spawn(async move {
-            let _ = send_paced(&mut client, &tags, true).await;
-        })
-    }
-
-    async fn wait_live(&self, path: &str) {
-        let path = onair_media::StreamPath::parse(path).unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(stream) = self.hub.stream(&path) {
-                if stream.snapshot().codecs.video_codec.is_some() {
-                    return;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} never went live"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.handle.await.unwrap().unwrap();
-    }
 }
 
 /// Reads until `want` bytes have arrived (or the stream ends).
@@ -171,8 +128,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[tokio::test]
 async fn https_serves_the_api_and_http_flv() {
     let server = start_tls_server(|_| {}).await;
-    let publisher = server.spawn_publisher("live/tls").await;
-    server.wait_live("live/tls").await;
+    let publisher = spawn_publisher(&server, "live/tls").await;
+    server.wait_live("live/tls", WAIT).await;
     let client = server.https_client();
 
     let health = client
@@ -208,14 +165,14 @@ async fn https_serves_the_api_and_http_flv() {
     assert_eq!(&body[..3], b"FLV");
 
     publisher.abort();
-    server.stop().await;
+    server.server.stop().await;
 }
 
 #[tokio::test]
 async fn http_flv_plays_as_a_later_request_on_the_same_tls_connection() {
     let server = start_tls_server(|_| {}).await;
-    let publisher = server.spawn_publisher("live/later").await;
-    server.wait_live("live/later").await;
+    let publisher = spawn_publisher(&server, "live/later").await;
+    server.wait_live("live/later", WAIT).await;
 
     let mut tls = server.tls_connect(server.http, &[b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
@@ -264,14 +221,14 @@ async fn http_flv_plays_as_a_later_request_on_the_same_tls_connection() {
     );
 
     publisher.abort();
-    server.stop().await;
+    server.server.stop().await;
 }
 
 #[tokio::test]
 async fn http2_is_negotiated_by_alpn_and_serves_api_and_http_flv() {
     let server = start_tls_server(|_| {}).await;
-    let publisher = server.spawn_publisher("live/h2").await;
-    server.wait_live("live/h2").await;
+    let publisher = spawn_publisher(&server, "live/h2").await;
+    server.wait_live("live/h2", WAIT).await;
     let tls = server.tls_connect(server.http, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     drop(tls);
@@ -304,7 +261,7 @@ async fn http2_is_negotiated_by_alpn_and_serves_api_and_http_flv() {
     let tls = server.tls_connect(server.rtmps, &[b"h2"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), None);
     drop(tls);
-    server.stop().await;
+    server.server.stop().await;
 }
 
 #[tokio::test]
@@ -327,7 +284,7 @@ async fn wss_opens_a_room() {
         }
     };
     assert_eq!(welcome["type"], "welcome");
-    server.stop().await;
+    server.server.stop().await;
 }
 
 #[tokio::test]
@@ -361,7 +318,7 @@ async fn plain_http_on_the_tls_port_gets_no_response_and_costs_only_itself() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    server.stop().await;
+    server.server.stop().await;
 }
 
 #[tokio::test]
@@ -389,7 +346,7 @@ async fn a_client_that_never_handshakes_is_dropped_and_blocks_no_one() {
             .expect("the server drops a connection that never handshakes");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
-    server.stop().await;
+    server.server.stop().await;
 }
 
 #[tokio::test]
@@ -438,7 +395,7 @@ async fn ffmpeg_publishes_over_rtmps_and_plays_back() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn ffmpeg");
-    server.wait_live("live/s").await;
+    server.wait_live("live/s", WAIT).await;
 
     // A plain RTMP viewer receives the video published over RTMPS.
     let url = RtmpUrl::parse(&format!("rtmp://{}/live/s", server.rtmp)).unwrap();
@@ -489,5 +446,5 @@ async fn ffmpeg_publishes_over_rtmps_and_plays_back() {
     );
 
     ffmpeg.kill().await.unwrap();
-    server.stop().await;
+    server.server.stop().await;
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -16,16 +15,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
+use common::TestServer;
 use futures_util::{SinkExt, StreamExt};
 use onair_media::StreamPath;
 use onair_rtmp::ClientEvent;
-use onair_server::client::{read_flv_tags, send_paced, RtmpClient, RtmpUrl};
-use onair_server::hub::{ClientInfo, Hub};
+use onair_server::client::{RtmpClient, RtmpUrl};
+use onair_server::hub::ClientInfo;
 use onair_server::rooms::{Role, User};
 use onair_server::webhooks::{
     verify_signature, EventDetail, PublishRequest, Refusal, WebhookEvent, WebhookSettings, Webhooks,
 };
-use onair_server::{Server, Settings};
+use onair_server::Settings;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -172,74 +172,41 @@ async fn closed_port_url() -> String {
 
 // ---------------------------------------------------------------- the server
 
-/// A server like `common::start_server`'s, keeping hold of its webhooks.
-struct Node {
-    rtmp: SocketAddr,
-    http: SocketAddr,
-    hub: Arc<Hub>,
-    webhooks: Webhooks,
-    shutdown: CancellationToken,
-    handle: JoinHandle<std::io::Result<()>>,
-    _data_dir: tempfile::TempDir,
+/// A test server with fast webhook retries; the stream helpers take `live/{name}`.
+struct Node(TestServer);
+
+impl std::ops::Deref for Node {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.0
+    }
 }
 
 async fn start(tweak: impl FnOnce(&mut Settings)) -> Node {
-    let mut settings = Settings::default();
-    settings.rtmp.listen = "127.0.0.1:0".parse().unwrap();
-    settings.http.listen = "127.0.0.1:0".parse().unwrap();
-    settings.shutdown_drain_ms = 2_000;
-    let data_dir = tempfile::tempdir().unwrap();
-    settings.data_dir = data_dir.path().to_owned();
-    settings.auth.token_secret = Some(common::TOKEN_SECRET.to_owned());
-    settings.auth.admin_token = Some(common::ADMIN_TOKEN.to_owned());
-    settings.webhooks.secret = Some(SECRET.to_owned());
-    settings.webhooks.backoff_initial_ms = 10;
-    settings.webhooks.backoff_max_ms = 40;
-    tweak(&mut settings);
-    let server = Server::bind(settings).await.expect("bind");
-    let shutdown = CancellationToken::new();
-    Node {
-        rtmp: server.rtmp_addr().unwrap(),
-        http: server.http_addr().unwrap(),
-        hub: server.hub(),
-        webhooks: server.webhooks(),
-        handle: tokio::spawn(server.run(shutdown.clone())),
-        shutdown,
-        _data_dir: data_dir,
-    }
+    Node(
+        common::start_server(|settings| {
+            settings.webhooks.secret = Some(SECRET.to_owned());
+            settings.webhooks.backoff_initial_ms = 10;
+            settings.webhooks.backoff_max_ms = 40;
+            tweak(settings);
+        })
+        .await,
+    )
 }
 
 impl Node {
     fn rtmp_url(&self, name: &str) -> RtmpUrl {
-        RtmpUrl::parse(&format!("rtmp://{}/live/{name}", self.rtmp)).unwrap()
+        RtmpUrl::parse(&self.0.rtmp_url(&format!("live/{name}"))).unwrap()
     }
 
     /// Publishes the fixture as `live/{name}` (the name may carry a query) until aborted.
     async fn publish(&self, name: &str) -> JoinHandle<()> {
-        let url = self.rtmp_url(name);
-        let mut client = RtmpClient::connect(&url).await.expect("connect");
-        client.publish(&url.name).await.expect("publish");
-        let data = std::fs::read(common::fixture_path()).unwrap();
-        let tags = read_flv_tags(&data, 16 << 20).unwrap();
-        tokio::spawn(async move {
-            let _ = send_paced(&mut client, &tags, true).await;
-        })
+        common::spawn_publisher(&self.0, &format!("live/{name}")).await
     }
 
     async fn wait_live(&self, path: &str) {
-        let path = StreamPath::parse(path).unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while self
-            .hub
-            .stream(&path)
-            .is_none_or(|s| s.snapshot().codecs.video_codec.is_none())
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} never went live"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.0.wait_live(path, WAIT).await;
     }
 
     async fn rtmp_viewer(&self, name: &str) -> RtmpClient {
@@ -250,8 +217,7 @@ impl Node {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.handle.await.unwrap().unwrap();
+        self.0.stop().await;
     }
 }
 

@@ -45,7 +45,7 @@ pub(super) fn check(shared: &Shared, peer: SocketAddr) -> Result<(), Duration> {
 
 /// Whole seconds to wait, at least one, as `Retry-After` wants them.
 pub(super) fn retry_after_seconds(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 pub(super) fn too_many_requests(wait: Duration) -> Response {

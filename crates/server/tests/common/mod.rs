@@ -18,7 +18,10 @@ pub const FIXTURE: &str = "ffmpeg_testsrc2_640x360_30fps_6s.flv";
 pub struct TestServer {
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
+    /// The RTMPS listener, when `tls.rtmps_listen` is set.
+    pub rtmps: Option<SocketAddr>,
     pub hub: std::sync::Arc<onair_server::hub::Hub>,
+    pub webhooks: onair_server::webhooks::Webhooks,
     /// Applies new settings to the running server, as SIGHUP does.
     pub reloader: onair_server::Reloader,
     /// The settings it started with.
@@ -48,13 +51,17 @@ pub async fn start_server(tweak: impl FnOnce(&mut Settings)) -> TestServer {
     let rtmp = server.rtmp_addr().unwrap();
     let http = server.http_addr().unwrap();
     let hub = server.hub();
+    let rtmps = server.rtmps_addr();
+    let webhooks = server.webhooks();
     let reloader = server.reloader();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(server.run(shutdown.clone()));
     TestServer {
         rtmp,
         http,
+        rtmps,
         hub,
+        webhooks,
         reloader,
         settings: started_with,
         shutdown,
