@@ -397,3 +397,26 @@ async fn a_stalled_viewer_is_dropped_and_others_keep_playing() {
     reader.abort();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_tap_reads_the_stream_without_counting_as_a_viewer() {
+    let server = start_server(|_| {}).await;
+    let publisher = spawn_publisher(&server, "live/tap").await;
+    server.wait_live("live/tap", WAIT).await;
+    let path = onair_media::StreamPath::parse("live/tap").unwrap();
+    let mut tap = server.hub.tap(&path).expect("live stream");
+    let mut frames = Vec::new();
+    timeout(WAIT, tap.next_batch(&mut frames, 64))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(frames.iter().any(|f| f.frame.sequence_header));
+    let snapshot = server.hub.stream(&path).unwrap().snapshot();
+    assert_eq!(snapshot.viewers, 0);
+    assert!(server
+        .hub
+        .tap(&onair_media::StreamPath::parse("live/none").unwrap())
+        .is_none());
+    publisher.abort();
+    server.stop().await;
+}

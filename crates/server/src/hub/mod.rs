@@ -163,6 +163,13 @@ impl Hub {
         Some(viewer)
     }
 
+    /// A reader of a live stream for the server's own use (the HLS muxer, the
+    /// recorder): it gets what a viewer gets but is neither counted nor reported.
+    pub fn tap(&self, path: &StreamPath) -> Option<Viewer> {
+        let stream = self.lock().get(path).cloned()?;
+        stream.subscribe(Protocol::Internal, &self.settings)
+    }
+
     fn emit(&self, path: &StreamPath, protocol: Protocol, client: &ClientInfo, kind: HubEventKind) {
         if let Some(observer) = self.observer.get() {
             observer(&HubEvent {

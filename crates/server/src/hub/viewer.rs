@@ -18,6 +18,9 @@ use crate::config::HubSettings;
 pub enum Protocol {
     Rtmp,
     HttpFlv,
+    /// A reader inside the server (the HLS muxer, the recorder): not a viewer, not
+    /// counted among them nor reported to the observer.
+    Internal,
 }
 
 impl Protocol {
@@ -25,6 +28,7 @@ impl Protocol {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::HttpFlv => "http-flv",
+            Protocol::Internal => "internal",
         }
     }
 }
@@ -42,6 +46,7 @@ pub enum ViewerEnd {
 pub(super) struct ViewerCounts {
     rtmp: AtomicU64,
     flv: AtomicU64,
+    internal: AtomicU64,
 }
 
 impl ViewerCounts {
@@ -49,6 +54,7 @@ impl ViewerCounts {
         match protocol {
             Protocol::Rtmp => &self.rtmp,
             Protocol::HttpFlv => &self.flv,
+            Protocol::Internal => &self.internal,
         }
     }
 
