@@ -162,6 +162,21 @@ impl Playlist {
         }
     }
 
+    /// Records a whole segment at once (the MPEG-TS rendition, which has no parts):
+    /// one independent part that starts and ends it. `completed_segment` is its msn.
+    pub fn push_segment(&mut self, duration: Duration, program_date_time_ms: u64) -> Pushed {
+        let mut pushed = self.push_part(
+            PartInfo {
+                duration,
+                independent: true,
+                starts_segment: true,
+            },
+            program_date_time_ms,
+        );
+        pushed.completed_segment = self.end_segment();
+        pushed
+    }
+
     /// Closes the open segment without waiting for the next part (the publisher
     /// left). Returns its msn, or `None` when no segment was open.
     pub fn end_segment(&mut self) -> Option<u64> {
