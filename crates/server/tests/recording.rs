@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! Recording to disk against a real server: a publish becomes a file that ffprobe and
-//! ffmpeg read (h264 + aac, the broadcast's duration, no decode errors) and an
-//! `on_record_done` notification; rotation by duration gives files that each decode on
+//! Recording to disk against a real server: a publish (its publisher killed mid-stream)
+//! becomes a file that ffprobe and ffmpeg read (h264 + aac, the broadcast's duration, no
+//! decode errors) and an `on_record_done` notification; so does a server shutdown in
+//! the middle of a broadcast; rotation by duration gives files that each decode on
 //! their own; an unwritable directory costs the recording, never the live stream; the
 //! REST API lists, downloads (whole and by range) and deletes recordings, refuses ids
 //! that try to leave the directory, and needs the admin token.
@@ -486,4 +487,39 @@ async fn fmp4_is_refused_at_start_rather_than_written_as_flv() {
     settings.record.format = onair_server::record::RecordFormat::Fmp4;
     let error = settings.validate().unwrap_err();
     assert_eq!(error.key, "record.format");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_shutdown_finishes_the_file_and_announces_it() {
+    if !tool("ffprobe") || !tool("ffmpeg") {
+        return;
+    }
+    let receiver = Receiver::start().await;
+    let url = receiver.url.clone();
+    // Its own data dir, which outlives the server.
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = common::start_server_in(data_dir.path(), move |s| {
+        s.record.apps = vec!["live".into()];
+        s.webhooks.url = Some(url);
+        s.webhooks.events = vec![onair_server::webhooks::EventName::OnRecordDone];
+    })
+    .await;
+    let publisher = spawn_publisher(&server, "live/stop").await;
+    server.wait_live("live/stop", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let dir = recordings_dir(&server).join("live/stop");
+    server.stop().await;
+    publisher.abort();
+
+    let done = receiver.wait_for("on_record_done", 1).await;
+    let files = files_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(done[0]["path"], files[0].to_str().unwrap());
+    let (codecs, duration) = probe(&files[0]).await;
+    assert_eq!(codecs, ["aac", "h264"]);
+    assert!(
+        (2.0..=4.0).contains(&duration),
+        "{duration} s of a 3 s broadcast"
+    );
+    decode_cleanly(&files[0]).await;
 }
