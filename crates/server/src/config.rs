@@ -38,6 +38,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Prometheus metrics at `GET /metrics` (docs/operations.md).
     pub metrics: MetricsSettings,
+    /// Recording live streams to disk (docs/recording.md).
+    pub record: crate::record::RecordSettings,
 }
 
 /// Where `/metrics` is served.
@@ -337,6 +339,7 @@ impl Default for Settings {
             webhooks: crate::webhooks::WebhookSettings::default(),
             tls: TlsSettings::default(),
             metrics: MetricsSettings::default(),
+            record: crate::record::RecordSettings::default(),
         }
     }
 }
@@ -514,6 +517,7 @@ impl Settings {
         if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
             return fail("store.max_keys", "key limits must be at least 1");
         }
+        self.record.validate()?;
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {
                 key: "rooms",

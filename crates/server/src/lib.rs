@@ -17,6 +17,7 @@ mod limits;
 pub mod live;
 mod metrics;
 mod publish_auth;
+pub mod record;
 mod request_limit;
 pub mod rooms;
 mod rtmp;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub store: store::Store,
     /// Server-wide counters and gauges for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The recordings directory and the files being written.
+    pub recordings: record::Recordings,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -158,6 +161,7 @@ impl Server {
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
         ));
+        let recordings = record::Recordings::new(&settings);
         Ok(Self {
             shared: Arc::new(Shared {
                 in_force: std::sync::Mutex::new(settings.clone()),
@@ -171,6 +175,7 @@ impl Server {
                 webhooks,
                 store,
                 metrics: Arc::new(metrics::Metrics::new()),
+                recordings,
             }),
             rtmp_listener,
             http_listener,
@@ -252,6 +257,7 @@ impl Server {
             ));
         }
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
+        record::start(&shared, &tracker, &inner_shutdown);
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
