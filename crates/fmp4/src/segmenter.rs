@@ -542,7 +542,10 @@ impl Segmenter {
         };
         out.push(Output::Part(Part {
             bytes,
-            start_ms: (start * 1000 + u64::from(timescale) / 2) / u64::from(timescale),
+            start_ms: u64::try_from(
+                (u128::from(start) * 1000 + u128::from(timescale) / 2) / u128::from(timescale),
+            )
+            .unwrap_or(u64::MAX),
             duration: Duration::from_nanos(
                 u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(timescale))
                     .unwrap_or(u64::MAX),
