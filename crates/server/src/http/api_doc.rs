@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, Schema, Type};
 use utoipa::{IntoParams, Modify, Number, OpenApi, ToSchema};
 
-use super::{keys_api, moderation_api, rooms_api, server_api, streams_api, ApiError};
+use super::{keys_api, live_api, moderation_api, rooms_api, server_api, streams_api, ApiError};
 use crate::config::Settings;
 
 /// Every error response: `{"error": {"code", "message"}}`.
@@ -58,7 +58,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
     info(
         title = "onair REST API",
         description = "Control plane of the onair live-streaming server. Every endpoint \
-            except /api/v1/openapi.json needs `Authorization: Bearer <admin token>`: \
+            except /api/v1/openapi.json and the public stream list /api/v1/live needs `Authorization: Bearer <admin token>`: \
             without one the answer is 401, with a wrong one 403. Every error is \
             `{\"error\": {\"code\", \"message\"}}`; docs/api.md lists the codes."
     ),
@@ -67,6 +67,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         streams_api::list,
         streams_api::get,
         streams_api::kick,
+        live_api::list,
         keys_api::create,
         keys_api::list,
         keys_api::revoke,
