@@ -191,6 +191,32 @@ async function main() {
     figures.chat = await chatAcross(a, b, `hello from alice ${Date.now()}`);
     log(`chat latency: list ${figures.chat.listMs} ms, danmaku ${figures.chat.danmakuMs} ms`);
 
+    step = "chat resumes after a drop with nothing lost or doubled";
+    await b.evaluate(() => window.onair.room.socket.close());
+    await b.waitForFunction(() => document.getElementById("chat-status").textContent.includes("reconnecting"),
+      null, { timeout: STEP_MS, polling: 20 });
+    const missed = [1, 2, 3].map((i) => `while you were away ${i} ${Date.now()}`);
+    for (const text of missed) {
+      await a.evaluate((text) => {
+        document.getElementById("chat-input").value = text;
+        document.getElementById("chat-send").click();
+      }, text);
+    }
+    await b.waitForFunction((missed) => {
+      const texts = [...document.querySelectorAll("#chat-list .text")].map((n) => n.textContent);
+      return missed.every((m) => texts.includes(m));
+    }, missed, { timeout: STEP_MS, polling: 100 });
+    await waitCanSend(b);
+    figures.resume = await b.evaluate((missed) => {
+      const texts = [...document.querySelectorAll("#chat-list .text")].map((n) => n.textContent);
+      const seqs = [...document.querySelectorAll("#chat-list li[data-id]")].map((n) => n.dataset.id);
+      return {
+        counts: missed.map((m) => texts.filter((t) => t === m).length),
+        duplicateIds: seqs.length - new Set(seqs).size,
+        inOrder: missed.map((m) => texts.indexOf(m)).every((v, i, all) => i === 0 || v > all[i - 1]),
+      };
+    }, missed);
+
     step = "a <script> message is text";
     const hostile = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">`;
     await chatAcross(a, b, hostile);
@@ -213,6 +239,33 @@ async function main() {
     await a.screenshot({ path: watchShot });
     const videoBox = await a.locator("#video").boundingBox();
     figures.watchScreenshot = await checkScreenshot(watchShot, videoBox, 1);
+
+    step = "danmaku toggles from the keyboard";
+    await a.focus("#danmaku-toggle");
+    await a.keyboard.press("Enter");
+    figures.danmakuToggle = await a.evaluate(() => ({
+      pressed: document.getElementById("danmaku-toggle").getAttribute("aria-pressed"),
+      layer: document.getElementById("danmaku").dataset.on,
+    }));
+    await a.keyboard.press("Space");
+
+    step = "phone-sized layout";
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 375, height: 667 });
+    await phone.goto(watchUrl, { waitUntil: "load", timeout: STEP_MS });
+    await badge(phone, "live");
+    figures.phone = await phone.evaluate(() => {
+      const video = document.querySelector(".video-box").getBoundingClientRect();
+      const chat = document.querySelector(".chat").getBoundingClientRect();
+      return {
+        overflowX: document.documentElement.scrollWidth - window.innerWidth,
+        videoWidth: Math.round(video.width),
+        chatBelowVideo: chat.top >= video.bottom,
+        chatWidth: Math.round(chat.width),
+      };
+    });
+    await phone.screenshot({ path: join(artifacts, "watch-phone.png"), fullPage: true });
+    await phone.close();
 
     step = "offline when the publisher stops";
     await ask("stop_publisher");

@@ -472,12 +472,22 @@ async fn pages_work_in_chromium() {
         "chat from one page to another: list {} ms, danmaku {} ms",
         result["chat"]["listMs"], result["chat"]["danmakuMs"]
     );
+    let resume = &result["resume"];
+    assert_eq!(resume["counts"], serde_json::json!([1, 1, 1]), "{result}");
+    assert_eq!(resume["duplicateIds"], 0, "{result}");
+    assert_eq!(resume["inOrder"], true, "{result}");
     let escaped = &result["escaped"];
     assert_eq!(escaped["shownAsText"], true, "{result}");
     assert_eq!(escaped["elements"], 0, "{result}");
     assert!(escaped["pwned"].is_null() && escaped["pwnedSender"].is_null());
     let likes = &result["likes"];
     assert!(likes["after"].as_u64().unwrap() >= likes["before"].as_u64().unwrap() + 3);
+    assert_eq!(result["danmakuToggle"]["pressed"], "false", "{result}");
+    assert_eq!(result["danmakuToggle"]["layer"], "false", "{result}");
+    let phone = &result["phone"];
+    assert!(phone["overflowX"].as_i64().unwrap() <= 0, "{result}");
+    assert_eq!(phone["chatBelowVideo"], true, "{result}");
+    assert!(phone["videoWidth"].as_i64().unwrap() >= 300, "{result}");
     assert_eq!(result["offlineWaiting"], true, "{result}");
     assert_eq!(result["resumed"]["videoWidth"], 640, "{result}");
     assert_eq!(result["keyShown"], true);

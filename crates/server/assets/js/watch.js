@@ -273,6 +273,9 @@ toggle.addEventListener("click", () => {
 
 // ---- start -----------------------------------------------------------------------
 
+// For the browser tests and for poking at the page from the console.
+window.onair = { room, get player() { return player; }, danmaku };
+
 showState("connecting");
 room.connect();
 startPlayer();
