@@ -6,7 +6,8 @@
 //
 // CONFIG_JSON: {"base": "http://127.0.0.1:PORT", "stream": "live/pages",
 //   "adminToken": "…", "alice": "<chat token>", "bob": "<chat token>",
-//   "artifacts": "/path/to/dir"}
+//   "artifacts": "/path/to/dir", "signed": {"stream": "paid/show",
+//   "query": "expires=…&sig=…"} (optional: a stream whose app needs signed playback)}
 //
 // The publisher is the caller's: the script prints {"cmd":"stop_publisher"} or
 // {"cmd":"start_publisher"} on stdout and waits for one line on stdin before going
@@ -161,7 +162,7 @@ async function checkScreenshot(file, box, scale) {
 
 async function main() {
   const config = JSON.parse(process.argv[2] || "{}");
-  const { base, stream, adminToken, alice, bob, artifacts } = config;
+  const { base, stream, adminToken, alice, bob, artifacts, signed } = config;
   if (!base || !stream || !adminToken || !alice || !bob || !artifacts) {
     throw new Error("usage: node pages.mjs '{\"base\",\"stream\",\"adminToken\",\"alice\",\"bob\",\"artifacts\"}'");
   }
@@ -266,6 +267,21 @@ async function main() {
     });
     await phone.screenshot({ path: join(artifacts, "watch-phone.png"), fullPage: true });
     await phone.close();
+
+    if (signed) {
+      step = "signed playback: the page's signature opens media and room";
+      const paid = await openPage(context, `${base}/watch/${signed.stream}?${signed.query}`, "signed");
+      await badge(paid, "live");
+      figures.signed = await waitPlaying(paid, 1.5);
+      await paid.close();
+      const unsigned = await openPage(context, `${base}/watch/${signed.stream}`, "unsigned");
+      await unsigned.waitForTimeout(3000);
+      figures.unsigned = await unsigned.evaluate(() => ({
+        badge: document.getElementById("badge").dataset.state,
+        videoWidth: document.getElementById("video").videoWidth,
+      }));
+      await unsigned.close();
+    }
 
     step = "offline when the publisher stops";
     await ask("stop_publisher");

@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use common::{spawn_publisher, start_server, tool, TestServer, ADMIN_TOKEN};
 use onair_server::rooms::Role;
+use onair_server::signing::PlaybackSigner;
 use reqwest::header;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const WAIT: Duration = Duration::from_secs(15);
+const PLAYBACK_SECRET: &str = "pages-test-playback-secret";
 
 fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -395,9 +397,26 @@ async fn pages_work_in_chromium() {
         return;
     }
     let stream = "live/pages";
-    let server = start_server(|_| {}).await;
+    let server = start_server(|s| {
+        s.playback.secrets = vec![PLAYBACK_SECRET.into()];
+        s.playback.apps.insert(
+            "paid".into(),
+            onair_server::config::AppPlayback { signed: true },
+        );
+    })
+    .await;
     let mut publisher = Some(spawn_publisher(&server, stream).await);
+    let paid = spawn_publisher(&server, "paid/show").await;
     server.wait_live(stream, WAIT).await;
+    server.wait_live("paid/show", WAIT).await;
+    let signer = PlaybackSigner::new(
+        &[PLAYBACK_SECRET.as_bytes().to_vec()],
+        &server.settings.playback,
+    );
+    let signed_query = signer.sign(
+        &onair_media::StreamPath::parse("paid/show").unwrap(),
+        onair_server::signing::unix_now() + 3600,
+    );
 
     let artifacts = artifacts_dir();
     let config = serde_json::json!({
@@ -407,6 +426,7 @@ async fn pages_work_in_chromium() {
         "alice": server.token("alice", Role::Viewer),
         "bob": server.token("bob", Role::Viewer),
         "artifacts": artifacts,
+        "signed": {"stream": "paid/show", "query": signed_query},
     });
     let mut child = tokio::process::Command::new("node")
         .arg(browser_dir().join("pages.mjs"))
@@ -468,6 +488,9 @@ async fn pages_work_in_chromium() {
     assert_eq!(playback["videoHeight"], 360, "{result}");
     assert!(playback["currentTime"].as_f64().unwrap() > 1.5, "{result}");
     assert_eq!(result["tokenLeftUrl"], true, "{result}");
+    assert_eq!(result["signed"]["videoWidth"], 640, "{result}");
+    assert_eq!(result["unsigned"]["badge"], "connecting", "{result}");
+    assert_eq!(result["unsigned"]["videoWidth"], 0, "{result}");
     eprintln!(
         "chat from one page to another: list {} ms, danmaku {} ms",
         result["chat"]["listMs"], result["chat"]["danmakuMs"]
@@ -522,5 +545,6 @@ async fn pages_work_in_chromium() {
     if let Some(task) = publisher {
         task.abort();
     }
+    paid.abort();
     server.stop().await;
 }

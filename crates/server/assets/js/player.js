@@ -4,10 +4,9 @@
 // Order: WebRTC (WHEP; not served yet, so never chosen), HTTP-FLV through mpegts.js
 // (needs Media Source Extensions), LL-HLS through hls.js (MSE too), native HLS
 // (Safari on iOS has no MSE). `?player=flv|hls|native` forces one.
-import { ASSETS, loadScript } from "./util.js";
+import { ASSETS, backoffDelay, loadScript } from "./util.js";
 
 const STALL_MS = 6000;
-const RETRY_MS = 1500;
 
 function mse() {
   return Boolean(window.MediaSource || window.ManagedMediaSource);
@@ -126,6 +125,7 @@ export class Player {
     this.retryTimer = null;
     this.lastTime = 0;
     this.lastProgress = 0;
+    this.failures = 0;
     this.watchdog = setInterval(() => this.check(), 1000);
   }
 
@@ -159,7 +159,8 @@ export class Player {
     this.onNote(`playback error (${why}); retrying`);
     this.destroy();
     clearTimeout(this.retryTimer);
-    if (this.wanted) this.retryTimer = setTimeout(() => this.restart(), RETRY_MS);
+    // Backs off while it keeps failing (a refused signature, a server going away).
+    if (this.wanted) this.retryTimer = setTimeout(() => this.restart(), backoffDelay(1 + this.failures++));
   }
 
   destroy() {
@@ -176,6 +177,7 @@ export class Player {
     if (this.video.currentTime !== this.lastTime) {
       this.lastTime = this.video.currentTime;
       this.lastProgress = now;
+      this.failures = 0;
     } else if (now - this.lastProgress > STALL_MS) {
       this.onNote("playback stalled; restarting");
       this.restart();
