@@ -176,6 +176,16 @@ async function main() {
     timeout: 30_000,
   });
   try {
+    step = "stream list links to the watch page";
+    const list = await openPage(context, `${base}/`, "list");
+    const link = list.locator(`#streams tr[data-stream="${stream}"] a`);
+    await link.waitFor({ timeout: STEP_MS });
+    figures.listRow = await list.locator(`#streams tr[data-stream="${stream}"]`).innerText();
+    await link.click();
+    await list.waitForURL(`**/watch/${stream}`, { timeout: STEP_MS });
+    figures.listLinksTo = new URL(list.url()).pathname;
+    await list.close();
+
     step = "open watch pages";
     const watchUrl = `${base}/watch/${stream}`;
     const a = await openPage(context, `${watchUrl}?token=${encodeURIComponent(alice)}`, "alice");
@@ -234,6 +244,13 @@ async function main() {
     await b.waitForFunction((before) => Number(document.getElementById("likes").textContent) >= before + 3,
       before, { timeout: STEP_MS, polling: 100 });
     figures.likes = { before, after: Number(await b.textContent("#likes")) };
+
+    step = "gifts with combos reach the other page";
+    await a.click("#gifts button[data-gift=rose]");
+    await a.click("#gifts button[data-gift=rose]");
+    await b.waitForFunction(() => document.getElementById("gift-toast").textContent.includes("combo ×2"),
+      null, { timeout: STEP_MS, polling: 100 });
+    figures.giftToast = await b.textContent("#gift-toast");
 
     step = "watch page screenshot";
     const watchShot = join(artifacts, "watch.png");
@@ -314,9 +331,19 @@ async function main() {
       null, { timeout: STEP_MS, polling: 100 });
     figures.keyShown = true;
 
-    step = "admin mutes bob";
+    step = "admin deletes a message";
     await card.locator("button[data-action=moderate]").click();
     await admin.waitForSelector("#mod-panel:not([hidden])", { timeout: STEP_MS });
+    const doomed = `delete me ${Date.now()}`;
+    await chatAcross(b, a, doomed);
+    const modItem = admin.locator("#mod-chat li", { hasText: doomed });
+    await modItem.waitFor({ timeout: STEP_MS });
+    await modItem.locator("button[data-action=delete]").click();
+    await a.waitForFunction((doomed) => ![...document.querySelectorAll("#chat-list .text")].some((n) => n.textContent === doomed),
+      doomed, { timeout: STEP_MS, polling: 100 });
+    figures.deleted = true;
+
+    step = "admin mutes bob";
     await admin.fill("#user-id", "bob");
     await admin.click("#user-form button[data-action=mute]");
     await admin.waitForFunction(() => document.getElementById("mod-status").textContent === "Muted bob.",

@@ -488,6 +488,16 @@ async fn pages_work_in_chromium() {
     assert_eq!(playback["videoHeight"], 360, "{result}");
     assert!(playback["currentTime"].as_f64().unwrap() > 1.5, "{result}");
     assert_eq!(result["tokenLeftUrl"], true, "{result}");
+    assert_eq!(result["listLinksTo"], "/watch/live/pages", "{result}");
+    assert!(
+        result["listRow"].as_str().unwrap().contains("640×360"),
+        "{result}"
+    );
+    assert!(
+        result["giftToast"].as_str().unwrap().contains("rose"),
+        "{result}"
+    );
+    assert_eq!(result["deleted"], true, "{result}");
     assert_eq!(result["signed"]["videoWidth"], 640, "{result}");
     assert_eq!(result["unsigned"]["badge"], "connecting", "{result}");
     assert_eq!(result["unsigned"]["videoWidth"], 0, "{result}");
