@@ -40,6 +40,13 @@ pub(super) fn version() -> &'static str {
     })
 }
 
+fn looks_like_version(segment: &str) -> bool {
+    segment.len() == 12
+        && segment
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// An HTML template with `{{assets}}` replaced by the versioned asset prefix.
 pub(super) fn template(name: &str) -> Option<String> {
     let file = Assets::get(&format!("{TEMPLATES}{name}"))?;
@@ -51,6 +58,8 @@ pub(super) fn template(name: &str) -> Option<String> {
 pub(super) fn serve(path: &str, request: &HeaderMap) -> Response {
     let (path, cache) = match path.split_once('/') {
         Some((v, rest)) if v == version() => (rest, IMMUTABLE),
+        // A page from before an upgrade still gets the files, just not for keeps.
+        Some((v, rest)) if looks_like_version(v) => (rest, REVALIDATE),
         _ => (path, REVALIDATE),
     };
     if path.starts_with(TEMPLATES) {

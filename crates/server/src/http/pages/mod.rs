@@ -12,6 +12,7 @@ mod headers;
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,11 +50,11 @@ async fn index(State(shared): State<Arc<Shared>>) -> Response {
     page("index.html", StatusCode::OK)
 }
 
-async fn watch(Path((app, name)): Path<(String, String)>) -> Response {
+async fn watch(path: Result<Path<(String, String)>, PathRejection>) -> Response {
     // Any valid path gets the page, live or not: it waits for the stream.
-    match StreamPath::new(&app, &name) {
-        Ok(_) => page("watch.html", StatusCode::OK),
-        Err(_) => not_found_page(),
+    match path.map(|Path((app, name))| StreamPath::new(&app, &name)) {
+        Ok(Ok(_)) => page("watch.html", StatusCode::OK),
+        _ => not_found_page(),
     }
 }
 
@@ -61,8 +62,11 @@ async fn admin() -> Response {
     page("admin.html", StatusCode::OK)
 }
 
-async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    assets::serve(&path, &headers)
+async fn asset(path: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Response {
+    match path {
+        Ok(Path(path)) => assets::serve(&path, &headers),
+        Err(_) => not_found_page(),
+    }
 }
 
 async fn not_found() -> Response {
