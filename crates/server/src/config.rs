@@ -40,6 +40,50 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// Recording live streams to disk (docs/recording.md).
     pub record: crate::record::RecordSettings,
+    /// The web pages: stream list, watch page, admin dashboard (docs/pages.md).
+    pub pages: PagesSettings,
+}
+
+/// The pages the server serves itself (docs/pages.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagesSettings {
+    /// Serve `/`, `/watch/{app}/{name}`, `/admin` and `/assets/...` at all.
+    pub enabled: bool,
+    /// Serve the public stream list: the page at `/` and `GET /api/v1/live`.
+    pub public_stream_list: bool,
+    /// Who may embed the pages in a frame: the CSP `frame-ancestors` sources,
+    /// e.g. `["'self'", "https://platform.example"]`.
+    pub frame_ancestors: Vec<String>,
+}
+
+impl Default for PagesSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            public_stream_list: true,
+            frame_ancestors: vec!["'self'".to_owned()],
+        }
+    }
+}
+
+impl PagesSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        // Each source goes into a header as is: nothing that could end the directive.
+        let bad = |source: &String| {
+            source.is_empty()
+                || source
+                    .chars()
+                    .any(|c| c == ';' || c == ',' || c.is_whitespace() || c.is_control())
+        };
+        if self.frame_ancestors.iter().any(bad) {
+            return Err(SettingsError {
+                key: "pages.frame_ancestors",
+                reason: "each source must be non-empty, without spaces, `;` or `,`".to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Where `/metrics` is served.
@@ -340,6 +384,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             metrics: MetricsSettings::default(),
             record: crate::record::RecordSettings::default(),
+            pages: PagesSettings::default(),
         }
     }
 }
@@ -511,6 +556,7 @@ impl Settings {
         self.playback.validate()?;
         self.webhooks.validate()?;
         self.tls.validate()?;
+        self.pages.validate()?;
         if self.metrics.listen.is_some() && !self.metrics.enabled {
             return fail("metrics.listen", "is set but metrics.enabled is false");
         }
@@ -654,6 +700,18 @@ mod tests {
             let settings: Settings = toml::from_str(&format!("[tls]\n{bad}\n")).unwrap();
             assert!(settings.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn frame_ancestors_cannot_break_the_header() {
+        for bad in ["", "'self'; script-src *", "a b", "x,y"] {
+            let mut settings = Settings::default();
+            settings.pages.frame_ancestors = vec![bad.to_owned()];
+            assert!(settings.validate().is_err(), "{bad:?}");
+        }
+        let mut settings = Settings::default();
+        settings.pages.frame_ancestors = vec!["https://platform.example".into(), "'self'".into()];
+        settings.validate().unwrap();
     }
 
     #[test]

@@ -13,7 +13,8 @@ use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, Sche
 use utoipa::{IntoParams, Modify, Number, OpenApi, ToSchema};
 
 use super::{
-    keys_api, moderation_api, recordings_api, rooms_api, server_api, streams_api, ApiError,
+    keys_api, live_api, moderation_api, recordings_api, rooms_api, server_api, streams_api,
+    ApiError,
 };
 use crate::config::Settings;
 
@@ -60,7 +61,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
     info(
         title = "onair REST API",
         description = "Control plane of the onair live-streaming server. Every endpoint \
-            except /api/v1/openapi.json needs `Authorization: Bearer <admin token>`: \
+            except /api/v1/openapi.json and the public stream list /api/v1/live needs `Authorization: Bearer <admin token>`: \
             without one the answer is 401, with a wrong one 403. Every error is \
             `{\"error\": {\"code\", \"message\"}}`; docs/api.md lists the codes."
     ),
@@ -69,6 +70,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         streams_api::list,
         streams_api::get,
         streams_api::kick,
+        live_api::list,
         keys_api::create,
         keys_api::list,
         keys_api::revoke,
@@ -376,8 +378,11 @@ mod tests {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = &operation["responses"];
                 assert!(responses["429"].is_object(), "{method} {path}");
-                assert!(responses["401"].is_object(), "{method} {path}");
-                assert!(responses["403"].is_object(), "{method} {path}");
+                // Only the public stream list goes without the admin token.
+                let admin = operation.get("security").is_some();
+                assert_eq!(admin, path != "/api/v1/live", "{method} {path}");
+                assert_eq!(responses["401"].is_object(), admin, "{method} {path}");
+                assert_eq!(responses["403"].is_object(), admin, "{method} {path}");
                 let has_body = operation.get("requestBody").is_some();
                 assert_eq!(responses["413"].is_object(), has_body, "{method} {path}");
                 assert_eq!(responses["415"].is_object(), has_body, "{method} {path}");

@@ -9,8 +9,10 @@ mod flv;
 mod health;
 mod keys_api;
 mod listener;
+mod live_api;
 mod moderation_api;
 mod recordings_api;
+mod pages;
 mod request_context;
 mod room_access;
 mod rooms_api;
@@ -46,6 +48,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/openapi.json", get(api_doc::openapi_json))
         .route("/api/v1/server", get(server_api::info))
         .route("/api/v1/streams", get(streams_api::list))
+        .route("/api/v1/live", get(live_api::list))
         .route(
             "/api/v1/streams/{app}/{name}",
             get(streams_api::get).delete(streams_api::kick),
@@ -87,6 +90,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/{app}/{file}", get(flv::play))
         .merge(metrics_route(&shared))
+        .merge(pages::routes(&shared))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(shared.settings.http.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,384 @@
+// Drives onair's own pages in headless Chromium: the watch page (HTTP-FLV playback,
+// chat, danmaku, likes, offline/online, escaping) and the admin dashboard (kick,
+// stream keys, mute), with screenshots checked for content.
+//
+//   node tests/browser/pages.mjs CONFIG_JSON
+//
+// CONFIG_JSON: {"base": "http://127.0.0.1:PORT", "stream": "live/pages",
+//   "adminToken": "…", "alice": "<chat token>", "bob": "<chat token>",
+//   "artifacts": "/path/to/dir", "signed": {"stream": "paid/show",
+//   "query": "expires=…&sig=…"} (optional: a stream whose app needs signed playback)}
+//
+// The publisher is the caller's: the script prints {"cmd":"stop_publisher"} or
+// {"cmd":"start_publisher"} on stdout and waits for one line on stdin before going
+// on. It ends with one JSON line, {"ok":true,…figures} (exit 0) or
+// {"ok":false,"reason":…,"step":…,"console":[…]} (exit 1).
+//
+// Environment: CHROMIUM (default /usr/bin/chromium), PAGES_VERBOSE=1 (every console
+// message to stderr). Never downloads a browser.
+
+import { mkdir, readFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { PNG } from "pngjs";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const VERBOSE = Boolean(process.env.PAGES_VERBOSE);
+const HARD_TIMEOUT_MS = 240_000;
+const STEP_MS = 20_000;
+
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+  "--disable-sync",
+  "--disable-quic",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+const consoleLines = [];
+const figures = {};
+let step = "start";
+
+const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+/** Asks the caller to do something to the publisher and waits until it says done. */
+async function ask(cmd) {
+  process.stdout.write(JSON.stringify({ cmd }) + "\n");
+  const { value, done } = await stdinLines.next();
+  if (done || value.trim() !== "ok") throw new Error(`caller did not do ${cmd}: ${value}`);
+}
+
+function log(line) {
+  process.stderr.write(line + "\n");
+}
+
+async function openPage(context, url, label) {
+  const page = await context.newPage();
+  page.on("console", (msg) => {
+    const line = `[${label} ${msg.type()}] ${msg.text()}`;
+    if (VERBOSE) log(line);
+    if (msg.type() === "error" || msg.type() === "warning") {
+      consoleLines.push(line);
+      if (!VERBOSE) log(line);
+    }
+  });
+  page.on("pageerror", (error) => {
+    const line = `[${label} pageerror] ${error.message}`;
+    consoleLines.push(line);
+    log(line);
+  });
+  await page.goto(url, { waitUntil: "load", timeout: STEP_MS });
+  return page;
+}
+
+/** Waits until the page's video plays: currentTime advances by `seconds` while
+ * the picture has a size; returns what the video element says. */
+async function waitPlaying(page, seconds) {
+  const start = await page.waitForFunction(() => {
+    const v = document.getElementById("video");
+    return v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0 ? v.currentTime : false;
+  }, null, { timeout: STEP_MS, polling: 100 });
+  const from = await start.jsonValue();
+  await page.waitForFunction((from) => document.getElementById("video").currentTime >= from + 1.5,
+    from, { timeout: STEP_MS, polling: 100 });
+  void seconds;
+  return page.evaluate(() => {
+    const v = document.getElementById("video");
+    return { currentTime: v.currentTime, videoWidth: v.videoWidth, videoHeight: v.videoHeight,
+      tech: v.dataset.tech };
+  });
+}
+
+async function badge(page, state) {
+  await page.waitForFunction((state) => document.getElementById("badge").dataset.state === state,
+    state, { timeout: STEP_MS, polling: 100 });
+}
+
+async function waitCanSend(page) {
+  await page.waitForFunction(() => !document.getElementById("chat-input").disabled,
+    null, { timeout: STEP_MS, polling: 100 });
+}
+
+/** Sends a chat message from `from` and measures how long until `to` shows it in
+ * the chat list and as danmaku (both clocks are this machine's). */
+async function chatAcross(from, to, text) {
+  await to.evaluate((text) => {
+    window.__seen = {};
+    const mark = () => {
+      const inList = [...document.querySelectorAll("#chat-list .text")].some((n) => n.textContent === text);
+      const inDanmaku = [...document.querySelectorAll("#danmaku .danmaku-item")].some((n) => n.textContent === text);
+      if (inList && !window.__seen.list) window.__seen.list = Date.now();
+      if (inDanmaku && !window.__seen.danmaku) window.__seen.danmaku = Date.now();
+    };
+    new MutationObserver(mark).observe(document.body, { childList: true, subtree: true });
+  }, text);
+  const sentAt = await from.evaluate((text) => {
+    document.getElementById("chat-input").value = text;
+    const at = Date.now();
+    document.getElementById("chat-send").click();
+    return at;
+  }, text);
+  await to.waitForFunction(() => window.__seen.list && window.__seen.danmaku, null,
+    { timeout: STEP_MS, polling: 50 });
+  const seen = await to.evaluate(() => window.__seen);
+  return { listMs: seen.list - sentAt, danmakuMs: seen.danmaku - sentAt };
+}
+
+/** Looks at a screenshot: overall not blank, and the `box` (CSS pixels, e.g. the
+ * video) not black. */
+async function checkScreenshot(file, box, scale) {
+  const png = PNG.sync.read(await readFile(file));
+  const luma = (i) => 0.299 * png.data[i] + 0.587 * png.data[i + 1] + 0.114 * png.data[i + 2];
+  let sum = 0, sumSq = 0, n = 0;
+  for (let i = 0; i < png.data.length; i += 4 * 7) {
+    const y = luma(i);
+    sum += y; sumSq += y * y; n++;
+  }
+  const mean = sum / n;
+  const result = { file, width: png.width, height: png.height, stddev: Math.sqrt(sumSq / n - mean * mean) };
+  if (box) {
+    let bright = 0, total = 0, boxSum = 0;
+    const x0 = Math.max(0, Math.floor(box.x * scale)), y0 = Math.max(0, Math.floor(box.y * scale));
+    const x1 = Math.min(png.width, Math.floor((box.x + box.width) * scale));
+    const y1 = Math.min(png.height, Math.floor((box.y + box.height) * scale));
+    for (let y = y0; y < y1; y += 3) {
+      for (let x = x0; x < x1; x += 3) {
+        const v = luma((y * png.width + x) * 4);
+        boxSum += v; total++;
+        if (v > 40) bright++;
+      }
+    }
+    result.videoMean = total ? boxSum / total : 0;
+    result.videoBrightShare = total ? bright / total : 0;
+  }
+  return result;
+}
+
+async function main() {
+  const config = JSON.parse(process.argv[2] || "{}");
+  const { base, stream, adminToken, alice, bob, artifacts, signed } = config;
+  if (!base || !stream || !adminToken || !alice || !bob || !artifacts) {
+    throw new Error("usage: node pages.mjs '{\"base\",\"stream\",\"adminToken\",\"alice\",\"bob\",\"artifacts\"}'");
+  }
+  await mkdir(artifacts, { recursive: true });
+  const profile = await mkdtemp(join(tmpdir(), "onair-pages-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 800 },
+    timeout: 30_000,
+  });
+  try {
+    step = "stream list links to the watch page";
+    const list = await openPage(context, `${base}/`, "list");
+    const link = list.locator(`#streams tr[data-stream="${stream}"] a`);
+    await link.waitFor({ timeout: STEP_MS });
+    figures.listRow = await list.locator(`#streams tr[data-stream="${stream}"]`).innerText();
+    await link.click();
+    await list.waitForURL(`**/watch/${stream}`, { timeout: STEP_MS });
+    figures.listLinksTo = new URL(list.url()).pathname;
+    await list.close();
+
+    step = "open watch pages";
+    const watchUrl = `${base}/watch/${stream}`;
+    const a = await openPage(context, `${watchUrl}?token=${encodeURIComponent(alice)}`, "alice");
+    const b = await openPage(context, `${watchUrl}#token=${encodeURIComponent(bob)}`, "bob");
+    figures.tokenLeftUrl = !(await a.evaluate(() => location.href.includes("token=")));
+
+    step = "watch page plays HTTP-FLV";
+    await badge(a, "live");
+    figures.playback = await waitPlaying(a, 1.5);
+
+    step = "chat reaches the other page";
+    await waitCanSend(a);
+    await waitCanSend(b);
+    figures.chat = await chatAcross(a, b, `hello from alice ${Date.now()}`);
+    log(`chat latency: list ${figures.chat.listMs} ms, danmaku ${figures.chat.danmakuMs} ms`);
+
+    step = "chat resumes after a drop with nothing lost or doubled";
+    await b.evaluate(() => window.onair.room.socket.close());
+    await b.waitForFunction(() => document.getElementById("chat-status").textContent.includes("reconnecting"),
+      null, { timeout: STEP_MS, polling: 20 });
+    const missed = [1, 2, 3].map((i) => `while you were away ${i} ${Date.now()}`);
+    for (const text of missed) {
+      await a.evaluate((text) => {
+        document.getElementById("chat-input").value = text;
+        document.getElementById("chat-send").click();
+      }, text);
+    }
+    await b.waitForFunction((missed) => {
+      const texts = [...document.querySelectorAll("#chat-list .text")].map((n) => n.textContent);
+      return missed.every((m) => texts.includes(m));
+    }, missed, { timeout: STEP_MS, polling: 100 });
+    await waitCanSend(b);
+    figures.resume = await b.evaluate((missed) => {
+      const texts = [...document.querySelectorAll("#chat-list .text")].map((n) => n.textContent);
+      const seqs = [...document.querySelectorAll("#chat-list li[data-id]")].map((n) => n.dataset.id);
+      return {
+        counts: missed.map((m) => texts.filter((t) => t === m).length),
+        duplicateIds: seqs.length - new Set(seqs).size,
+        inOrder: missed.map((m) => texts.indexOf(m)).every((v, i, all) => i === 0 || v > all[i - 1]),
+      };
+    }, missed);
+
+    step = "a <script> message is text";
+    const hostile = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">`;
+    await chatAcross(a, b, hostile);
+    figures.escaped = await b.evaluate((hostile) => ({
+      shownAsText: [...document.querySelectorAll("#chat-list .text")].some((n) => n.textContent === hostile),
+      elements: document.querySelectorAll("#chat-list script, #chat-list img, #danmaku script, #danmaku img").length,
+      pwned: window.__pwned ?? null,
+    }), hostile);
+    figures.escaped.pwnedSender = await a.evaluate(() => window.__pwned ?? null);
+
+    step = "likes reach the other page";
+    const before = Number(await b.textContent("#likes"));
+    for (let i = 0; i < 3; i++) await a.click("#like");
+    await b.waitForFunction((before) => Number(document.getElementById("likes").textContent) >= before + 3,
+      before, { timeout: STEP_MS, polling: 100 });
+    figures.likes = { before, after: Number(await b.textContent("#likes")) };
+
+    step = "gifts with combos reach the other page";
+    await a.click("#gifts button[data-gift=rose]");
+    await a.click("#gifts button[data-gift=rose]");
+    await b.waitForFunction(() => document.getElementById("gift-toast").textContent.includes("combo ×2"),
+      null, { timeout: STEP_MS, polling: 100 });
+    figures.giftToast = await b.textContent("#gift-toast");
+
+    step = "watch page screenshot";
+    const watchShot = join(artifacts, "watch.png");
+    await a.screenshot({ path: watchShot });
+    const videoBox = await a.locator("#video").boundingBox();
+    figures.watchScreenshot = await checkScreenshot(watchShot, videoBox, 1);
+
+    step = "danmaku toggles from the keyboard";
+    await a.focus("#danmaku-toggle");
+    await a.keyboard.press("Enter");
+    figures.danmakuToggle = await a.evaluate(() => ({
+      pressed: document.getElementById("danmaku-toggle").getAttribute("aria-pressed"),
+      layer: document.getElementById("danmaku").dataset.on,
+    }));
+    await a.keyboard.press("Space");
+
+    step = "phone-sized layout";
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 375, height: 667 });
+    await phone.goto(watchUrl, { waitUntil: "load", timeout: STEP_MS });
+    await badge(phone, "live");
+    figures.phone = await phone.evaluate(() => {
+      const video = document.querySelector(".video-box").getBoundingClientRect();
+      const chat = document.querySelector(".chat").getBoundingClientRect();
+      return {
+        overflowX: document.documentElement.scrollWidth - window.innerWidth,
+        videoWidth: Math.round(video.width),
+        chatBelowVideo: chat.top >= video.bottom,
+        chatWidth: Math.round(chat.width),
+      };
+    });
+    await phone.screenshot({ path: join(artifacts, "watch-phone.png"), fullPage: true });
+    await phone.close();
+
+    if (signed) {
+      step = "signed playback: the page's signature opens media and room";
+      const paid = await openPage(context, `${base}/watch/${signed.stream}?${signed.query}`, "signed");
+      await badge(paid, "live");
+      figures.signed = await waitPlaying(paid, 1.5);
+      await paid.close();
+      const unsigned = await openPage(context, `${base}/watch/${signed.stream}`, "unsigned");
+      await unsigned.waitForTimeout(3000);
+      figures.unsigned = await unsigned.evaluate(() => ({
+        badge: document.getElementById("badge").dataset.state,
+        videoWidth: document.getElementById("video").videoWidth,
+      }));
+      await unsigned.close();
+    }
+
+    step = "offline when the publisher stops";
+    await ask("stop_publisher");
+    await badge(a, "offline");
+    figures.offlineWaiting = await a.isVisible("#waiting");
+
+    step = "playback resumes when the publisher returns";
+    await ask("start_publisher");
+    await badge(a, "live");
+    figures.resumed = await waitPlaying(a, 1.5);
+
+    step = "admin signs in";
+    const admin = await openPage(context, `${base}/admin?confirm=off`, "admin");
+    await admin.fill("#admin-token", adminToken);
+    await admin.click("#login-form button[type=submit]");
+    const card = admin.locator(`article.card[data-stream="${stream}"]`);
+    await card.waitFor({ timeout: STEP_MS });
+    // A few samples in the chart before the screenshot.
+    await admin.waitForTimeout(4500);
+    const adminShot = join(artifacts, "admin.png");
+    await admin.screenshot({ path: adminShot, fullPage: true });
+    figures.adminScreenshot = await checkScreenshot(adminShot, await card.boundingBox(), 1);
+
+    step = "admin creates a key";
+    await admin.fill("#key-stream", "live/newkey");
+    await admin.click("#key-form button[type=submit]");
+    await admin.waitForFunction(() => /^[0-9a-f]{64}$/.test(document.getElementById("new-key-value").textContent)
+      && !document.getElementById("new-key").hidden, null, { timeout: STEP_MS, polling: 100 });
+    await admin.waitForFunction(() => [...document.querySelectorAll("#keys tbody td")].some((td) => td.textContent === "live/newkey"),
+      null, { timeout: STEP_MS, polling: 100 });
+    figures.keyShown = true;
+
+    step = "admin deletes a message";
+    await card.locator("button[data-action=moderate]").click();
+    await admin.waitForSelector("#mod-panel:not([hidden])", { timeout: STEP_MS });
+    const doomed = `delete me ${Date.now()}`;
+    await chatAcross(b, a, doomed);
+    const modItem = admin.locator("#mod-chat li", { hasText: doomed });
+    await modItem.waitFor({ timeout: STEP_MS });
+    await modItem.locator("button[data-action=delete]").click();
+    await a.waitForFunction((doomed) => ![...document.querySelectorAll("#chat-list .text")].some((n) => n.textContent === doomed),
+      doomed, { timeout: STEP_MS, polling: 100 });
+    figures.deleted = true;
+
+    step = "admin mutes bob";
+    await admin.fill("#user-id", "bob");
+    await admin.click("#user-form button[data-action=mute]");
+    await admin.waitForFunction(() => document.getElementById("mod-status").textContent === "Muted bob.",
+      null, { timeout: STEP_MS, polling: 100 });
+    await b.fill("#chat-input", "can anyone hear me?");
+    await b.click("#chat-send");
+    await b.waitForFunction(() => document.getElementById("chat-status").dataset.code === "muted",
+      null, { timeout: STEP_MS, polling: 100 });
+    figures.muteMessage = await b.textContent("#chat-status");
+    figures.muteShown = await b.isVisible("#chat-status");
+
+    step = "admin kicks the publisher";
+    await card.locator("button[data-action=kick]").click();
+    await badge(a, "offline");
+    figures.kicked = true;
+
+    process.stdout.write(JSON.stringify({ ok: true, ...figures }) + "\n");
+  } finally {
+    await context.close().catch(() => {});
+    await rm(profile, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+const hardStop = setTimeout(() => {
+  process.stdout.write(JSON.stringify({ ok: false, reason: "hard timeout", step, figures, console: consoleLines }) + "\n");
+  process.exit(1);
+}, HARD_TIMEOUT_MS);
+
+main()
+  .then(() => {
+    clearTimeout(hardStop);
+    process.exit(0);
+  })
+  .catch((error) => {
+    clearTimeout(hardStop);
+    process.stdout.write(JSON.stringify({ ok: false, reason: String(error.message || error), step, figures, console: consoleLines }) + "\n");
+    process.exit(1);
+  });
