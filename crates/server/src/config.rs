@@ -38,6 +38,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Prometheus metrics at `GET /metrics` (docs/operations.md).
     pub metrics: MetricsSettings,
+    /// HLS and Low-Latency HLS playback (docs/hls.md).
+    pub hls: crate::hls::HlsSettings,
 }
 
 /// Where `/metrics` is served.
@@ -337,6 +339,7 @@ impl Default for Settings {
             webhooks: crate::webhooks::WebhookSettings::default(),
             tls: TlsSettings::default(),
             metrics: MetricsSettings::default(),
+            hls: crate::hls::HlsSettings::default(),
         }
     }
 }
@@ -508,6 +511,7 @@ impl Settings {
         self.playback.validate()?;
         self.webhooks.validate()?;
         self.tls.validate()?;
+        self.hls.validate()?;
         if self.metrics.listen.is_some() && !self.metrics.enabled {
             return fail("metrics.listen", "is set but metrics.enabled is false");
         }

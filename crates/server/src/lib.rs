@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod hls;
 mod http;
 pub mod hub;
 mod limits;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub store: store::Store,
     /// Server-wide counters and gauges for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The HLS side of every stream.
+    pub hls: Arc<hls::Hls>,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -154,6 +157,7 @@ impl Server {
         )?;
         let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
         hub.set_observer(webhooks.hub_observer());
+        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub));
         rooms.set_event_tap(metrics::RoomCounters::tap(
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
@@ -171,6 +175,7 @@ impl Server {
                 webhooks,
                 store,
                 metrics: Arc::new(metrics::Metrics::new()),
+                hls,
             }),
             rtmp_listener,
             http_listener,
@@ -252,6 +257,7 @@ impl Server {
             ));
         }
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
+        tracker.spawn(Arc::clone(&shared.hls).run(inner_shutdown.clone()));
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
