@@ -157,7 +157,8 @@ impl Server {
         )?;
         let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
         hub.set_observer(webhooks.hub_observer());
-        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub));
+        let metrics = Arc::new(metrics::Metrics::new());
+        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub), Arc::clone(&metrics));
         rooms.set_event_tap(metrics::RoomCounters::tap(
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
@@ -174,7 +175,7 @@ impl Server {
                 live: live::Live::new(live_state),
                 webhooks,
                 store,
-                metrics: Arc::new(metrics::Metrics::new()),
+                metrics,
                 hls,
             }),
             rtmp_listener,

@@ -99,7 +99,10 @@ async fn ffprobe_reads_h264_and_aac_from_the_playlist() {
     )
     .await;
     assert!(ok, "ffprobe failed: {err}");
-    assert!(out.contains("codec_name=h264|width=640|height=360"), "{out}");
+    assert!(
+        out.contains("codec_name=h264|width=640|height=360"),
+        "{out}"
+    );
     assert!(out.contains("codec_name=aac"), "{out}");
     publisher.abort();
     server.stop().await;
@@ -119,12 +122,19 @@ async fn ffmpeg_copies_ten_seconds_that_decode_without_errors_or_gaps() {
     let url = hls_url(&server, "live/copy", "index.m3u8");
     let (ok, _, err) = run_tool(
         "ffmpeg",
-        &["-v", "error", "-i", &url, "-t", "10", "-c", "copy", "-y", out],
+        &[
+            "-v", "error", "-i", &url, "-t", "10", "-c", "copy", "-y", out,
+        ],
         Duration::from_secs(60),
     )
     .await;
     assert!(ok, "ffmpeg copy failed: {err}");
-    let (ok, _, err) = run_tool("ffmpeg", &["-v", "error", "-i", out, "-f", "null", "-"], WAIT).await;
+    let (ok, _, err) = run_tool(
+        "ffmpeg",
+        &["-v", "error", "-i", out, "-f", "null", "-"],
+        WAIT,
+    )
+    .await;
     assert!(ok && err.trim().is_empty(), "decode errors: {err}");
     let (ok, pts, err) = run_tool(
         "ffprobe",
@@ -169,7 +179,11 @@ async fn blocking_reload_and_preload_hints_wait_for_the_next_part() {
     let base = hls_url(&server, "live/block", "stream.m3u8");
 
     // The hinted part is held until it exists, then served.
-    let part_url = hls_url(&server, "live/block", &format!("part{msn}.{part}.m4s?{session}"));
+    let part_url = hls_url(
+        &server,
+        "live/block",
+        &format!("part{msn}.{part}.m4s?{session}"),
+    );
     let response = get(&part_url).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "video/iso.segment");
@@ -267,16 +281,27 @@ async fn signed_playback_carries_the_signature_onto_every_uri() {
     let publisher = spawn_publisher(&server, "live/signed").await;
     server.wait_live("live/signed", WAIT).await;
     let signer = PlaybackSigner::new(&[secret.as_bytes().to_vec()], &PlaybackSettings::default());
-    let query = signer.sign(&StreamPath::parse("live/signed").unwrap(), unix_now() + 3600);
+    let query = signer.sign(
+        &StreamPath::parse("live/signed").unwrap(),
+        unix_now() + 3600,
+    );
 
     let (status, _) = text(&hls_url(&server, "live/signed", "index.m3u8")).await;
     assert_eq!(status, 403, "unsigned playlist refused");
     let started = Instant::now();
     let playlist = loop {
-        let (status, index) = text(&hls_url(&server, "live/signed", &format!("index.m3u8?{query}"))).await;
+        let (status, index) = text(&hls_url(
+            &server,
+            "live/signed",
+            &format!("index.m3u8?{query}"),
+        ))
+        .await;
         assert_eq!(status, 200);
         let variant = variant_uri(&index);
-        assert!(variant.contains(&query), "variant URI carries the signature: {variant}");
+        assert!(
+            variant.contains(&query),
+            "variant URI carries the signature: {variant}"
+        );
         let (status, playlist) = text(&hls_url(&server, "live/signed", &variant)).await;
         assert_eq!(status, 200);
         if playlist.contains("#EXTINF") {
@@ -356,7 +381,11 @@ async fn a_returning_publisher_continues_the_playlist_after_a_discontinuity() {
     assert!(!playlist.contains("#EXT-X-DISCONTINUITY\n"));
     publisher.abort();
     let started = Instant::now();
-    while server.hub.stream(&StreamPath::parse("live/again").unwrap()).is_some() {
+    while server
+        .hub
+        .stream(&StreamPath::parse("live/again").unwrap())
+        .is_some()
+    {
         assert!(started.elapsed() < WAIT);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 
 pub use sessions::{session_in, session_param, SessionId};
 pub use settings::HlsSettings;
@@ -36,6 +37,7 @@ pub struct Hls {
     entries: Mutex<HashMap<StreamPath, Entry>>,
     settings: HlsSettings,
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug)]
@@ -46,16 +48,22 @@ struct Entry {
 }
 
 impl Hls {
-    pub fn new(settings: HlsSettings, hub: Arc<Hub>) -> Arc<Self> {
+    pub(crate) fn new(settings: HlsSettings, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             entries: Mutex::new(HashMap::new()),
             settings,
             hub,
+            metrics,
         })
     }
 
     pub fn settings(&self) -> &HlsSettings {
         &self.settings
+    }
+
+    /// A player started a session (it fetched the multivariant playlist).
+    pub fn session_started(&self) {
+        self.metrics.hls_play_started();
     }
 
     /// The HLS state of `path`: live, or lingering after its publisher left.
@@ -151,8 +159,10 @@ impl Hls {
         let timeout = Duration::from_millis(self.settings.session_timeout_ms);
         let linger = Duration::from_millis(self.settings.linger_ms);
         let mut entries = self.lock();
+        let mut total = 0;
         entries.retain(|path, entry| {
             let viewers = entry.stream.expire_sessions(now, timeout);
+            total += viewers as u64;
             if let Some(live) = self.hub.stream(path) {
                 live.set_hls_viewers(viewers as u64);
             }
@@ -161,6 +171,7 @@ impl Hls {
                 .idle_since()
                 .is_some_and(|left| now.saturating_duration_since(left) >= linger)
         });
+        self.metrics.set_hls_viewers(total);
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<StreamPath, Entry>> {

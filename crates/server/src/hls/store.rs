@@ -272,7 +272,12 @@ impl State {
         }
         let parts: Vec<PartId> = self
             .parts
-            .range(PartId { msn, part: 0 }..=PartId { msn, part: u32::MAX })
+            .range(
+                PartId { msn, part: 0 }..=PartId {
+                    msn,
+                    part: u32::MAX,
+                },
+            )
             .map(|(id, _)| *id)
             .collect();
         for id in parts {

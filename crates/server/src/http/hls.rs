@@ -63,16 +63,20 @@ async fn respond(
     if let Some(id) = session {
         stream.touch_session(id, now);
     }
+    let start_session = || {
+        shared.hls.session_started();
+        stream.start_session(now)
+    };
     match file {
         "index.m3u8" => {
-            let id = session.unwrap_or_else(|| stream.start_session(now));
+            let id = session.unwrap_or_else(start_session);
             Ok(multivariant(shared, &path, &stream, &carried(query, id)))
         }
         "stream.m3u8" => match session {
             Some(id) => media_playlist(&stream, query, &carried(query, id)).await,
             // A player that skipped the multivariant playlist gets a session here.
             None => {
-                let id = stream.start_session(now);
+                let id = start_session();
                 let location = with_params("stream.m3u8", &with_params(query, &session_param(id)));
                 Ok(redirect(&location))
             }
@@ -136,9 +140,8 @@ async fn media_playlist(
     let msn = number("_HLS_msn")?;
     let part = number("_HLS_part")?
         .map(|p| {
-            u32::try_from(p).map_err(|_| {
-                ApiError::bad_request("invalid_hls_request", "_HLS_part is too large")
-            })
+            u32::try_from(p)
+                .map_err(|_| ApiError::bad_request("invalid_hls_request", "_HLS_part is too large"))
         })
         .transpose()?;
     let skip = value("_HLS_skip").is_some_and(|v| v == "YES" || v == "v2");
