@@ -62,12 +62,18 @@ pub enum Fetch {
 
 impl HlsStream {
     pub fn new(settings: &HlsSettings) -> Self {
+        // Numbered from the clock: a playlist made afresh for the same path never
+        // reuses a segment URI, so its media can be cached as immutable.
+        let first_msn = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let playlist = Playlist::new(PlaylistSettings {
             part_target: settings.part_target(),
             segment_target: settings.segment_target(),
             window_segments: settings.window_segments,
             low_latency: settings.low_latency,
-        });
+        })
+        .starting_at(first_msn);
         Self {
             state: Mutex::new(State {
                 playlist,
@@ -298,21 +304,16 @@ impl State {
         }
     }
 
-    /// `id` is the part the playlist's preload hint points at.
+    /// `id` is the part the playlist's preload hint points at, or the first part of
+    /// the next segment (the hinted part may turn out to start one).
     fn is_next_part(&self, id: PartId) -> bool {
-        match self.playlist.latest() {
-            None => id == PartId { msn: 0, part: 0 },
-            Some(latest) => {
-                id == PartId {
-                    msn: latest.msn,
-                    part: latest.part + 1,
-                } || id
-                    == PartId {
-                        msn: latest.msn + 1,
-                        part: 0,
-                    }
-            }
-        }
+        let next = self.playlist.next_part();
+        id == next
+            || id
+                == PartId {
+                    msn: next.msn + 1,
+                    part: 0,
+                }
     }
 }
 
