@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use onair_fmp4::{Output, Segmenter, SegmenterSettings};
+use onair_hls::ts::{TsSegment, TsSegmenter, TsSettings};
 use onair_media::{FrameKind, MediaFrame, VideoCodec};
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +26,15 @@ pub(super) async fn run(
         part_target: settings.part_target(),
         segment_target: settings.segment_target(),
     });
+    let mut ts = settings.legacy_ts.then(|| {
+        TsSegmenter::new(TsSettings {
+            segment_target: settings.segment_target(),
+            ..TsSettings::default()
+        })
+    });
     let mut frames: Vec<Arc<HubFrame>> = Vec::with_capacity(BATCH);
     let mut out = Vec::new();
+    let mut ts_out = Vec::new();
     let mut errors = 0u64;
     let mut codecs = CodecNames::default();
     loop {
@@ -41,22 +49,42 @@ pub(super) async fn run(
         }
         for frame in &frames {
             codecs.observe(&frame.frame);
-            if let Err(error) = segmenter.push(&frame.frame, &mut out) {
+            let mut result = segmenter
+                .push(&frame.frame, &mut out)
+                .map_err(|e| e.to_string());
+            if let Some(ts) = &mut ts {
+                result = result.and(
+                    ts.push(&frame.frame, &mut ts_out)
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            if let Err(error) = result {
                 errors += 1;
-                // One line per kind of trouble, not one per frame.
-                if errors == 1 || errors.is_power_of_two() {
+                // Not one line per frame: the first, then ever more rarely.
+                if errors.is_power_of_two() {
                     tracing::warn!(%error, errors, "hls muxer: frame left out");
                 }
             }
         }
-        deliver(&stream, &codecs, &mut out);
+        deliver(&stream, &codecs, &mut out, &mut ts_out);
     }
     segmenter.finish(&mut out);
-    deliver(&stream, &codecs, &mut out);
+    if let Some(ts) = &mut ts {
+        ts.finish(&mut ts_out);
+    }
+    deliver(&stream, &codecs, &mut out, &mut ts_out);
     stream.publisher_left(Instant::now());
 }
 
-fn deliver(stream: &HlsStream, codecs: &CodecNames, out: &mut Vec<Output>) {
+fn deliver(
+    stream: &HlsStream,
+    codecs: &CodecNames,
+    out: &mut Vec<Output>,
+    ts_out: &mut Vec<TsSegment>,
+) {
+    for segment in ts_out.drain(..) {
+        stream.add_ts_segment(segment);
+    }
     for output in out.drain(..) {
         match output {
             Output::Init(init) => {

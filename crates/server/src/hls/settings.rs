@@ -30,6 +30,9 @@ pub struct HlsSettings {
     /// Bytes of segments and parts one stream may hold; past it the oldest segments go
     /// even if the window is not full.
     pub max_bytes_per_stream: usize,
+    /// Also serve a plain-HLS MPEG-TS rendition at `/{app}/{name}/ts.m3u8` for players
+    /// without fMP4 support.
+    pub legacy_ts: bool,
 }
 
 impl Default for HlsSettings {
@@ -44,6 +47,7 @@ impl Default for HlsSettings {
             session_timeout_ms: 20_000,
             max_sessions_per_stream: 100_000,
             max_bytes_per_stream: 256 * 1024 * 1024,
+            legacy_ts: false,
         }
     }
 }

@@ -7,7 +7,10 @@ use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use onair_fmp4::Part;
-use onair_hls::{PartId, PartInfo, Playlist, PlaylistSettings, Readiness, RenderRequest, Resource};
+use onair_hls::ts::TsSegment;
+use onair_hls::{
+    PartId, PartInfo, Playlist, PlaylistSettings, Readiness, RenderRequest, Resource, SegmentFormat,
+};
 use tokio::sync::watch;
 
 use super::sessions::{SessionId, Sessions};
@@ -49,6 +52,14 @@ struct State {
     left_at: Option<Instant>,
     /// The CODECS attribute of the multivariant playlist.
     codecs: Option<String>,
+    /// The legacy MPEG-TS rendition, when `hls.legacy_ts` is on.
+    ts: Option<TsRendition>,
+}
+
+#[derive(Debug)]
+struct TsRendition {
+    playlist: Playlist,
+    segments: BTreeMap<u64, Bytes>,
 }
 
 /// What a request for a media resource gets.
@@ -67,13 +78,18 @@ impl HlsStream {
         let first_msn = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let playlist = Playlist::new(PlaylistSettings {
+        let playlist_settings = PlaylistSettings {
             part_target: settings.part_target(),
             segment_target: settings.segment_target(),
             window_segments: settings.window_segments,
             low_latency: settings.low_latency,
-        })
-        .starting_at(first_msn);
+        };
+        let ts = settings.legacy_ts.then(|| TsRendition {
+            playlist: Playlist::with_format(playlist_settings.clone(), SegmentFormat::MpegTs)
+                .starting_at(first_msn),
+            segments: BTreeMap::new(),
+        });
+        let playlist = Playlist::new(playlist_settings).starting_at(first_msn);
         Self {
             state: Mutex::new(State {
                 playlist,
@@ -88,6 +104,7 @@ impl HlsStream {
                 live: true,
                 left_at: None,
                 codecs: None,
+                ts,
             }),
             changed: watch::channel(0).0,
             sessions: Mutex::new(Sessions::new(settings.max_sessions_per_stream)),
@@ -100,6 +117,9 @@ impl HlsStream {
         let mut state = self.lock();
         if !first {
             state.playlist.discontinuity();
+            if let Some(ts) = &mut state.ts {
+                ts.playlist.discontinuity();
+            }
         }
         state.clock = None;
         state.live = true;
@@ -147,12 +167,7 @@ impl HlsStream {
 
     pub fn add_part(&self, part: Part) {
         let mut state = self.lock();
-        let now_ms = unix_ms();
-        let duration_ms = part.duration.as_millis() as u64;
-        let (wall0, media0) = *state
-            .clock
-            .get_or_insert((now_ms.saturating_sub(duration_ms), part.start_ms));
-        let wall = wall0 + part.start_ms.saturating_sub(media0);
+        let wall = state.wall_clock(part.start_ms, part.duration);
         let pushed = state.playlist.push_part(
             PartInfo {
                 duration: part.duration,
@@ -168,6 +183,36 @@ impl HlsStream {
         state.enforce_byte_limit();
         drop(state);
         self.wake();
+    }
+
+    /// A segment of the MPEG-TS rendition (ignored when it is off).
+    pub fn add_ts_segment(&self, segment: TsSegment) {
+        let mut state = self.lock();
+        let wall = state.wall_clock(segment.start_ms, segment.duration);
+        let Some(ts) = &mut state.ts else {
+            return;
+        };
+        let pushed = ts.playlist.push_segment(segment.duration, wall);
+        let added = segment.bytes.len();
+        ts.segments.insert(pushed.id.msn, segment.bytes);
+        let mut freed = 0;
+        for msn in pushed.evicted_segments {
+            freed += ts.segments.remove(&msn).map_or(0, |b| b.len());
+        }
+        state.bytes = (state.bytes + added).saturating_sub(freed);
+        drop(state);
+        self.wake();
+    }
+
+    /// The MPEG-TS rendition's playlist, if it is on.
+    pub fn render_ts(&self, query: &str) -> Option<String> {
+        let state = self.lock();
+        let ts = state.ts.as_ref()?;
+        Some(ts.playlist.render(&RenderRequest { skip: false, query }))
+    }
+
+    pub fn ts_segment(&self, msn: u64) -> Option<Bytes> {
+        self.lock().ts.as_ref()?.segments.get(&msn).cloned()
     }
 
     pub fn render(&self, skip: bool, query: &str) -> String {
@@ -246,6 +291,18 @@ impl HlsStream {
 }
 
 impl State {
+    /// The wall clock (unix ms) of media time `start_ms`, for
+    /// EXT-X-PROGRAM-DATE-TIME: anchored when the publish's first media arrives
+    /// (it ended `duration` after it started), then following media time.
+    fn wall_clock(&mut self, start_ms: u64, duration: std::time::Duration) -> u64 {
+        let now_ms = unix_ms();
+        let duration_ms = duration.as_millis() as u64;
+        let (wall0, media0) = *self
+            .clock
+            .get_or_insert((now_ms.saturating_sub(duration_ms), start_ms));
+        wall0 + start_ms.saturating_sub(media0)
+    }
+
     fn store_part(&mut self, id: PartId, bytes: Bytes) {
         if self.open.as_ref().is_some_and(|(msn, _)| *msn != id.msn) {
             self.close_open_segment();

@@ -81,6 +81,19 @@ async fn respond(
                 Ok(redirect(&location))
             }
         },
+        "ts.m3u8" => {
+            let id = session.unwrap_or_else(start_session);
+            let text = stream.render_ts(&carried(query, id)).ok_or_else(|| {
+                ApiError::not_found("the MPEG-TS rendition is off (hls.legacy_ts)")
+            })?;
+            Ok(playlist_response(text))
+        }
+        _ if file.ends_with(".ts") => {
+            let bytes = onair_hls::parse_ts_segment(file)
+                .and_then(|msn| stream.ts_segment(msn))
+                .ok_or_else(|| ApiError::not_found("no such segment"))?;
+            Ok(media_bytes("video/mp2t", bytes))
+        }
         _ => {
             let resource = onair_hls::parse_resource(file)
                 .ok_or_else(|| ApiError::not_found("no such HLS resource"))?;
@@ -226,6 +239,10 @@ fn media_response(resource: &Resource, bytes: Bytes) -> Response {
         Resource::Init(_) => "video/mp4",
         Resource::Segment(_) | Resource::Part(_) => "video/iso.segment",
     };
+    media_bytes(content_type, bytes)
+}
+
+fn media_bytes(content_type: &'static str, bytes: Bytes) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
