@@ -409,3 +409,40 @@ async fn a_returning_publisher_continues_the_playlist_after_a_discontinuity() {
     publisher.abort();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_legacy_mpeg_ts_rendition_decodes() {
+    if !tool("ffmpeg") {
+        return;
+    }
+    let server = start_server(|s| s.hls.legacy_ts = true).await;
+    let publisher = spawn_publisher(&server, "live/ts").await;
+    wait_for_segments(&server, "live/ts", 2).await;
+    let url = hls_url(&server, "live/ts", "ts.m3u8");
+    let (status, playlist) = text(&url).await;
+    assert_eq!(status, 200);
+    assert!(!playlist.contains("#EXT-X-MAP"), "{playlist}");
+    let segment = playlist.lines().find(|l| l.starts_with("seg")).unwrap();
+    assert!(segment.contains(".ts"), "{segment}");
+    let response = get(&hls_url(&server, "live/ts", segment)).await;
+    assert_eq!(response.headers()["content-type"], "video/mp2t");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes[0], 0x47, "a TS packet sync byte");
+    let (ok, _, err) = run_tool(
+        "ffmpeg",
+        &["-v", "error", "-i", &url, "-t", "3", "-f", "null", "-"],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(ok && err.trim().is_empty(), "decode errors: {err}");
+    // Off by default.
+    let plain = start_server(|_| {}).await;
+    let publisher2 = spawn_publisher(&plain, "live/nots").await;
+    wait_for_segments(&plain, "live/nots", 1).await;
+    let (status, _) = text(&hls_url(&plain, "live/nots", "ts.m3u8")).await;
+    assert_eq!(status, 404);
+    publisher.abort();
+    publisher2.abort();
+    server.stop().await;
+    plain.stop().await;
+}
