@@ -40,6 +40,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// HLS and Low-Latency HLS playback (docs/hls.md).
     pub hls: crate::hls::HlsSettings,
+    /// Recording live streams to disk (docs/recording.md).
+    pub record: crate::record::RecordSettings,
 }
 
 /// Where `/metrics` is served.
@@ -340,6 +342,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             metrics: MetricsSettings::default(),
             hls: crate::hls::HlsSettings::default(),
+            record: crate::record::RecordSettings::default(),
         }
     }
 }
@@ -518,6 +521,7 @@ impl Settings {
         if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
             return fail("store.max_keys", "key limits must be at least 1");
         }
+        self.record.validate()?;
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {
                 key: "rooms",

@@ -18,6 +18,7 @@ mod limits;
 pub mod live;
 mod metrics;
 mod publish_auth;
+pub mod record;
 mod request_limit;
 pub mod rooms;
 mod rtmp;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// The HLS side of every stream.
     pub hls: Arc<hls::Hls>,
+    /// The recordings directory and the files being written.
+    pub recordings: record::Recordings,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -163,6 +166,7 @@ impl Server {
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
         ));
+        let recordings = record::Recordings::new(&settings);
         Ok(Self {
             shared: Arc::new(Shared {
                 in_force: std::sync::Mutex::new(settings.clone()),
@@ -177,6 +181,7 @@ impl Server {
                 store,
                 metrics,
                 hls,
+                recordings,
             }),
             rtmp_listener,
             http_listener,
@@ -259,6 +264,7 @@ impl Server {
         }
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
         tracker.spawn(Arc::clone(&shared.hls).run(inner_shutdown.clone()));
+        record::start(&shared, &tracker, &inner_shutdown);
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);

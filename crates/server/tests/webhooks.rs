@@ -368,10 +368,13 @@ fn record_done(file: &str) -> WebhookEvent {
         StreamPath::parse("live/rec").unwrap(),
         None,
         EventDetail::RecordDone {
+            id: format!("live.rec.{file}"),
             path: format!("/data/recordings/{file}"),
             file: file.to_owned(),
             duration: Duration::from_secs(60),
             bytes: 1_000,
+            started: SystemTime::now() - Duration::from_secs(60),
+            ended: SystemTime::now(),
         },
     )
 }

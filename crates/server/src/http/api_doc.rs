@@ -12,7 +12,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, Schema, Type};
 use utoipa::{IntoParams, Modify, Number, OpenApi, ToSchema};
 
-use super::{keys_api, moderation_api, rooms_api, server_api, streams_api, ApiError};
+use super::{
+    keys_api, moderation_api, recordings_api, rooms_api, server_api, streams_api, ApiError,
+};
 use crate::config::Settings;
 
 /// Every error response: `{"error": {"code", "message"}}`.
@@ -70,6 +72,9 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         keys_api::create,
         keys_api::list,
         keys_api::revoke,
+        recordings_api::list,
+        recordings_api::download,
+        recordings_api::delete,
         rooms_api::show,
         rooms_api::post_message,
         rooms_api::delete_message,
@@ -85,6 +90,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         (name = "server", description = "The server itself"),
         (name = "streams", description = "Live streams"),
         (name = "keys", description = "Stream keys for `--publish-auth key`"),
+        (name = "recordings", description = "Recorded streams on disk (`[record]` settings)"),
         (name = "rooms", description = "Rooms: system messages and moderation"),
     )
 )]

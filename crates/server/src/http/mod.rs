@@ -11,6 +11,7 @@ mod hls;
 mod keys_api;
 mod listener;
 mod moderation_api;
+mod recordings_api;
 mod request_context;
 mod room_access;
 mod rooms_api;
@@ -52,6 +53,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/api/v1/keys", post(keys_api::create).get(keys_api::list))
         .route("/api/v1/keys/{id}", delete(keys_api::revoke))
+        .route("/api/v1/recordings", get(recordings_api::list))
+        .route(
+            "/api/v1/recordings/{id}",
+            get(recordings_api::download).delete(recordings_api::delete),
+        )
         .route("/ws/{app}/{name}", get(ws::upgrade))
         .route("/sse/{app}/{name}", get(sse::subscribe))
         .route("/api/v1/rooms/{app}/{name}", get(rooms_api::show))

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::labels::{LagReason, Proto, PublishRefusal, RefuseReason};
+use super::labels::{LagReason, Proto, PublishRefusal, RecordFailure, RefuseReason};
 use super::{read, PerProto};
 use crate::Shared;
 
@@ -41,6 +41,7 @@ impl Collector for Scrape {
         media(e, &self.0)?;
         rooms(e, &self.0)?;
         webhooks(e, &self.0)?;
+        recording(e, &self.0)?;
         runtime(e, &self.0)
     }
 }
@@ -291,6 +292,44 @@ fn webhooks(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
     )
 }
 
+fn recording(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
+    let m = &shared.metrics;
+    gauge(
+        e,
+        "onair_recordings_active",
+        "Recording files being written now",
+        None,
+        shared.recordings.writing_count() as u64,
+    )?;
+    counter(
+        e,
+        "onair_record_files",
+        "Recording files finished",
+        None,
+        read(&m.record_files),
+    )?;
+    counter(
+        e,
+        "onair_record",
+        "Bytes written to recording files",
+        Some(&Unit::Bytes),
+        read(&m.record_bytes),
+    )?;
+    let errors = RecordFailure::ALL
+        .iter()
+        .zip(&m.record_errors)
+        .map(|(failure, count)| ([failure.as_str()], read(count)));
+    family(
+        e,
+        "onair_record_errors",
+        "Recording failures: a file not created, a write failed, frames skipped",
+        None,
+        MetricType::Counter,
+        ["reason"],
+        errors,
+    )
+}
+
 fn runtime(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         let tasks = handle.metrics().num_alive_tasks() as u64;
@@ -458,6 +497,10 @@ mod tests {
             "onair_room_chat_skipped",
             "onair_webhook_deliveries",
             "onair_webhook_failures",
+            "onair_recordings_active",
+            "onair_record_bytes",
+            "onair_record_errors",
+            "onair_record_files",
             "onair_http_requests_refused",
             "onair_http_request_duration_seconds",
             "onair_tokio_tasks_alive",

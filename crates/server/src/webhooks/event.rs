@@ -50,12 +50,16 @@ pub enum EventDetail {
         protocol: Protocol,
         duration: Duration,
     },
-    /// A recording was closed: `path` on disk, `file` its name, the media it holds.
+    /// A recording was closed: `id` in the REST API, `path` on disk, `file` relative
+    /// to the recordings directory, the media it holds, when it was written.
     RecordDone {
+        id: String,
         path: String,
         file: String,
         duration: Duration,
         bytes: u64,
+        started: SystemTime,
+        ended: SystemTime,
     },
     /// A room event, as its clients received it.
     RoomEvent(Arc<Envelope>),
@@ -136,15 +140,21 @@ impl Serialize for WebhookEvent {
                 map.serialize_entry("duration_ms", &millis(*duration))?;
             }
             EventDetail::RecordDone {
+                id,
                 path,
                 file,
                 duration,
                 bytes,
+                started,
+                ended,
             } => {
+                map.serialize_entry("recording", id)?;
                 map.serialize_entry("path", path)?;
                 map.serialize_entry("file", file)?;
                 map.serialize_entry("duration_ms", &millis(*duration))?;
                 map.serialize_entry("bytes", bytes)?;
+                map.serialize_entry("started_at", &unix_ms_of(*started))?;
+                map.serialize_entry("ended_at", &unix_ms_of(*ended))?;
             }
             EventDetail::RoomEvent(envelope) => {
                 map.serialize_entry("room", &self.stream.to_string())?;
@@ -227,8 +237,11 @@ pub(super) fn new_id() -> String {
 }
 
 pub(super) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
+    unix_ms_of(SystemTime::now())
+}
+
+fn unix_ms_of(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, millis)
 }
 
@@ -346,10 +359,13 @@ mod tests {
             stream(),
             None,
             EventDetail::RecordDone {
-                path: "/data/recordings/live/demo/1700000000.flv".into(),
-                file: "live/demo/1700000000.flv".into(),
+                id: "live.demo.20231114T221320Z.flv".into(),
+                path: "/data/recordings/live/demo/20231114T221320Z.flv".into(),
+                file: "live/demo/20231114T221320Z.flv".into(),
                 duration: Duration::from_secs(3_600),
                 bytes: 123_456_789,
+                started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                ended: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_003_600_500),
             },
         );
         assert_eq!(event.name(), EventName::OnRecordDone);
@@ -357,8 +373,10 @@ mod tests {
             shape(&event),
             json!({
                 "event": "on_record_done", "stream": "live/demo", "app": "live", "name": "demo",
-                "path": "/data/recordings/live/demo/1700000000.flv",
-                "file": "live/demo/1700000000.flv", "duration_ms": 3_600_000, "bytes": 123_456_789,
+                "recording": "live.demo.20231114T221320Z.flv",
+                "path": "/data/recordings/live/demo/20231114T221320Z.flv",
+                "file": "live/demo/20231114T221320Z.flv", "duration_ms": 3_600_000, "bytes": 123_456_789,
+                "started_at": 1_700_000_000_000_u64, "ended_at": 1_700_003_600_500_u64,
             })
         );
     }

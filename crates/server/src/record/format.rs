@@ -1,0 +1,45 @@
+//! The seam between the recorder and a container. The recorder decides where files
+//! begin and end (a keyframe, rotation, a codec change) and rebases timestamps so each
+//! file starts at 0; a [`RecordingFormat`] only turns that into bytes to append.
+//!
+//! Adding a container is a type implementing the trait and one arm in [`writer_for`]:
+//! fMP4 is `begin` = init segment (`ftyp`+`moov` from the codec headers), `frame` =
+//! nothing until a fragment is complete, then its `moof`+`mdat`, `finish` = the last
+//! fragment. The recorder flushes what it is given at every keyframe and once per
+//! `record.flush_interval_ms`, so a file is playable up to its last flushed fragment.
+
+use onair_media::MediaFrame;
+
+use super::flv_file::FlvFile;
+use super::settings::RecordFormat;
+
+/// What a new file starts with: the stream's latest metadata and codec headers, and
+/// which media it carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileStart<'a> {
+    pub metadata: Option<&'a MediaFrame>,
+    pub video_header: Option<&'a MediaFrame>,
+    pub audio_header: Option<&'a MediaFrame>,
+    pub has_video: bool,
+    pub has_audio: bool,
+}
+
+/// One file's container writer. Timestamps it is given start at 0 in each file.
+pub(crate) trait RecordingFormat: Send {
+    /// Appends what opens the file: everything a player needs before the first frame.
+    fn begin(&mut self, start: &FileStart<'_>, out: &mut Vec<u8>);
+    /// Appends what `frame` adds to the file; possibly nothing yet (a fragment still
+    /// being gathered). Never called before `begin`.
+    fn frame(&mut self, frame: &MediaFrame, out: &mut Vec<u8>);
+    /// Appends what closes the file (what is still gathered).
+    fn finish(&mut self, out: &mut Vec<u8>);
+}
+
+/// A fresh writer for one file, or `None` when this build cannot write `format`.
+pub(crate) fn writer_for(format: RecordFormat) -> Option<Box<dyn RecordingFormat>> {
+    match format {
+        RecordFormat::Flv => Some(Box::new(FlvFile)),
+        // fMP4 plugs in here: `Some(Box::new(Fmp4File::new()))` around onair_fmp4::Segmenter.
+        RecordFormat::Fmp4 => None,
+    }
+}
