@@ -50,6 +50,7 @@ impl Sessions {
         self.last_seen.len()
     }
 
+    #[cfg(test)]
     pub fn count(&self) -> usize {
         self.last_seen.len()
     }
