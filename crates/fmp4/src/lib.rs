@@ -10,6 +10,29 @@
 //! (`hvc1`) and AAC (`mp4a`) now; the track and sample-entry split leaves room for
 //! Opus and AV1.
 //!
+//! # How the stream is cut
+//! - Tracks: video is track 1 (timescale 90 kHz), AAC audio track 2 (timescale = sample
+//!   rate, 1024 samples a frame). Which tracks exist is decided once, before the first
+//!   init segment: see [`Segmenter`] (with `onMetaData`, the tracks it names; without
+//!   it, whatever headers arrive within [`HEADER_WAIT`] of stream time).
+//! - A part is cut at the first video frame at or after `part_target` from its start,
+//!   and is emitted when that frame arrives (its timestamp is the duration of the
+//!   part's last picture). Audio never holds a part back. Audio-only streams cut a part
+//!   as soon as its frames reach the target.
+//! - A segment starts at the first keyframe at or after `segment_target` from the
+//!   segment start (audio-only: the first part boundary past it). A new init segment
+//!   (codec configuration change, a track added) also starts a segment, at the next
+//!   keyframe; the pictures before it cannot be decoded and are dropped.
+//! - Parts are also cut early at [`MAX_PART_SAMPLES`] samples or [`MAX_PART_BYTES`]
+//!   bytes, so no input can grow one without bound.
+//! - Timestamps never yield a zero or negative duration: a picture stamped at or
+//!   before the previous one is placed one tick after it (after a jump back of a second or more,
+//!   the track continues from where it was); AAC frames are counted, so millisecond
+//!   jitter disappears and only real gaps (over half a frame) show; a forward gap is
+//!   kept up to 10 s and anything longer is cut out of that track's timeline. The
+//!   32-bit millisecond wrap is unwrapped. Decode times (`tfdt`) continue from part
+//!   to part.
+//!
 //! Boxes are written by hand with a small writer rather than with `mp4-atom`: the
 //! boxes needed are few and fixed, the decoder configuration records from FLV are
 //! copied into `avcC`/`hvcC` byte for byte instead of being parsed into structures

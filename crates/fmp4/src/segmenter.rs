@@ -112,6 +112,10 @@ struct PartState {
 /// the stream starts with the tracks it has (so an audio-only stream starts 1 s in,
 /// losing nothing: its frames are held meanwhile, within the part bounds). A header
 /// arriving later adds the track with a new init segment.
+///
+/// A stream with a video track emits its first part at its first keyframe; until
+/// then audio is held (the newest [`MAX_PART_SAMPLES`] frames at most), so a stream
+/// whose video header is never followed by a picture emits nothing.
 #[derive(Debug)]
 pub struct Segmenter {
     settings: SegmenterSettings,
@@ -542,7 +546,10 @@ impl Segmenter {
         };
         out.push(Output::Part(Part {
             bytes,
-            start_ms: (start * 1000 + u64::from(timescale) / 2) / u64::from(timescale),
+            start_ms: u64::try_from(
+                (u128::from(start) * 1000 + u128::from(timescale) / 2) / u128::from(timescale),
+            )
+            .unwrap_or(u64::MAX),
             duration: Duration::from_nanos(
                 u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(timescale))
                     .unwrap_or(u64::MAX),

@@ -297,11 +297,11 @@ fn parts_are_cut_at_the_target_and_segments_on_keyframes() {
     }
     // 6 s of 333 ms parts, a few shortened at segment starts.
     assert!((18..=21).contains(&parts.len()), "{}", parts.len());
-    // The keyframe at 1 s is inside a part, not a segment start.
-    assert!(
-        parts.iter().any(|p| !p.starts_segment && p.independent)
-            || parts.iter().all(|p| p.start_ms != 1000)
-    );
+    // The keyframe at 1 s (its GOP is inside a segment) happens to start a part:
+    // independent, not a segment start.
+    let at_1s = parts.iter().find(|p| p.start_ms == 1000).unwrap();
+    assert!(at_1s.independent && !at_1s.starts_segment);
+    assert_eq!(parts.iter().filter(|p| p.independent).count(), 6);
 }
 
 #[test]
@@ -772,4 +772,97 @@ fn enhanced_rtmp_hevc_gets_an_hvc1_track() {
         track(&runs, 1).unwrap().data[0].as_ref(),
         &[0, 0, 0, 3, 0x26, 0x01, 0xaf]
     );
+}
+
+#[test]
+fn a_video_header_after_an_audio_only_start_adds_the_track() {
+    let frames = fixture();
+    let mut seg = Segmenter::new(SegmenterSettings::default());
+    let mut out = Vec::new();
+    // Audio alone for 1.5 s: the stream starts audio-only.
+    for f in frames
+        .iter()
+        .filter(|f| f.kind == FrameKind::Audio && f.timestamp < 1500)
+    {
+        seg.push(f, &mut out).unwrap();
+    }
+    assert_eq!(inits(&out).len(), 1);
+    let (_, moov) = parse_init(inits(&out)[0]);
+    assert_eq!(moov.trak.len(), 1);
+    // Then everything from 1.5 s on, with the video header in front.
+    let header = frames
+        .iter()
+        .find(|f| f.kind == FrameKind::Video && f.sequence_header)
+        .unwrap();
+    seg.push(header, &mut out).unwrap();
+    for f in frames
+        .iter()
+        .filter(|f| f.timestamp >= 1500 && f.kind != FrameKind::Script)
+    {
+        seg.push(f, &mut out).unwrap();
+    }
+    seg.finish(&mut out);
+    let inits = inits(&out);
+    assert_eq!(inits.len(), 2);
+    let (_, moov) = parse_init(inits[1]);
+    let ids: Vec<u32> = moov.trak.iter().map(|t| t.tkhd.track_id).collect();
+    assert_eq!(ids, vec![1, 2]);
+    let i = out
+        .iter()
+        .position(|o| o == &Output::Init(inits[1].clone()))
+        .unwrap();
+    let Output::Part(first) = &out[i + 1] else {
+        panic!()
+    };
+    // The first keyframe after 1.5 s.
+    assert_eq!(first.start_ms, 2000);
+    assert!(first.starts_segment && first.independent);
+    let (_, runs) = parse_part(&first.bytes);
+    assert_eq!(track(&runs, 1).unwrap().flags[0], SYNC);
+    assert!(track(&runs, 2).unwrap().tfdt >= 2000 * 44_100 / 1000);
+}
+
+/// Network input never panics: every fixture frame cut at every length, and junk.
+#[test]
+fn truncated_and_junk_frames_never_panic() {
+    let frames = fixture();
+    let mut seg = Segmenter::new(SegmenterSettings::default());
+    let mut out = Vec::new();
+    for f in frames.iter().take(60) {
+        for cut in 0..f.payload.len().min(80) {
+            let _ = seg.push(
+                &MediaFrame {
+                    payload: f.payload.slice(..cut),
+                    ..f.clone()
+                },
+                &mut out,
+            );
+        }
+        let _ = seg.push(f, &mut out);
+    }
+    let mut x: u32 = 0x1234_5678;
+    for i in 0..2000u32 {
+        let mut junk = Vec::new();
+        for _ in 0..(i % 40) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            junk.push(x as u8);
+        }
+        let kind = [FrameKind::Audio, FrameKind::Video, FrameKind::Script][i as usize % 3];
+        let _ = seg.push(
+            &MediaFrame {
+                kind,
+                timestamp: x,
+                keyframe: false,
+                sequence_header: false,
+                payload: Bytes::from(junk),
+            },
+            &mut out,
+        );
+    }
+    seg.finish(&mut out);
+    for p in parts(&out) {
+        parse_part(&p.bytes);
+    }
 }
