@@ -155,10 +155,12 @@ async fn ffmpeg_copies_ten_seconds_that_decode_without_errors_or_gaps() {
     assert!(ok, "{err}");
     let times: Vec<f64> = pts.lines().filter_map(|l| l.trim().parse().ok()).collect();
     assert!(times.len() > 250, "only {} video packets", times.len());
+    // Frames are 1/30 s apart; where the publisher loops the fixture its own timeline
+    // has a 133 ms seam (the pass is as long as its last audio frame), and nothing more.
     for pair in times.windows(2) {
         let step = pair[1] - pair[0];
         assert!(
-            (0.0..0.1).contains(&step),
+            (0.0..0.15).contains(&step),
             "video timestamps jump by {step} s at {}",
             pair[0]
         );
@@ -239,7 +241,10 @@ async fn playlists_and_media_have_their_types_and_cors() {
         response.headers()["content-type"],
         "application/vnd.apple.mpegurl"
     );
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://player.example"
+    );
     assert_eq!(response.headers()["cache-control"], "no-cache");
     let map = playlist
         .lines()
