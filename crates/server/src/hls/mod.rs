@@ -166,10 +166,10 @@ impl Hls {
             if let Some(live) = self.hub.stream(path) {
                 live.set_hls_viewers(viewers as u64);
             }
-            !entry
+            entry
                 .stream
                 .idle_since()
-                .is_some_and(|left| now.saturating_duration_since(left) >= linger)
+                .is_none_or(|left| now.saturating_duration_since(left) < linger)
         });
         self.metrics.set_hls_viewers(total);
     }
