@@ -93,6 +93,14 @@ impl Playlist {
         }
     }
 
+    /// The same playlist numbering its first segment `first_msn` instead of 0. A server
+    /// that starts from the clock never reuses a segment URI for other media when a
+    /// stream's playlist is made afresh, so caches may keep segments as immutable.
+    pub fn starting_at(mut self, first_msn: u64) -> Self {
+        self.next_msn = first_msn;
+        self
+    }
+
     pub fn settings(&self) -> &PlaylistSettings {
         &self.settings
     }
@@ -143,7 +151,7 @@ impl Playlist {
                     // A discontinuity before the first segment ever has nothing to
                     // separate from.
                     discontinuity: std::mem::take(&mut self.pending_discontinuity)
-                        && self.next_msn > 0,
+                        && !self.segments.is_empty(),
                     init: self.init,
                 }
             }

@@ -577,3 +577,22 @@ fn value<'a>(attrs: &'a [(String, String)], key: &str) -> &'a str {
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("no {key} in {attrs:?}"))
 }
+
+#[test]
+fn numbering_can_start_from_any_msn_and_restarts_still_mark_discontinuities() {
+    let mut p = Playlist::new(settings(3, true)).starting_at(1_000);
+    p.new_init();
+    p.discontinuity();
+    let mut clock = T0;
+    scripted(&mut p, 1, 1, &mut clock);
+    let text = full(&p);
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:1000\n"), "{text}");
+    assert!(
+        !text.contains("#EXT-X-DISCONTINUITY\n"),
+        "nothing before the first segment to separate from:\n{text}"
+    );
+    assert_eq!(p.next_part(), PartId { msn: 1001, part: 1 });
+    p.discontinuity();
+    scripted(&mut p, 1, 0, &mut clock);
+    assert!(full(&p).contains("#EXT-X-DISCONTINUITY\n"));
+}

@@ -41,8 +41,9 @@ fn tool(name: &str) -> bool {
     found
 }
 
-/// Starts `onair` recording every app into `data_dir`; returns it and its RTMP address.
-fn start_recording_server(data_dir: &Path) -> (Killer, String) {
+/// Starts `onair` recording app `live` as `format` into `data_dir`; returns it and its
+/// RTMP address.
+fn start_recording_server(data_dir: &Path, format: &str) -> (Killer, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_onair"))
         .args([
             "--rtmp-listen",
@@ -53,6 +54,7 @@ fn start_recording_server(data_dir: &Path) -> (Killer, String) {
         .arg("--data-dir")
         .arg(data_dir)
         .env("ONAIR_RECORD__APPS", r#"["live"]"#)
+        .env("ONAIR_RECORD__FORMAT", format)
         .env_remove("ONAIR_LOG_FORMAT")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -96,12 +98,21 @@ fn run(program: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn a_recording_cut_by_kill_9_decodes_up_to_its_last_flush() {
+fn an_flv_recording_cut_by_kill_9_decodes_up_to_its_last_flush() {
+    cut_by_kill_9("flv");
+}
+
+#[test]
+fn an_fmp4_recording_cut_by_kill_9_decodes_up_to_its_last_fragment() {
+    cut_by_kill_9("fmp4");
+}
+
+fn cut_by_kill_9(format: &str) {
     if !tool("ffprobe") || !tool("ffmpeg") {
         return;
     }
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut server, rtmp) = start_recording_server(data_dir.path());
+    let (mut server, rtmp) = start_recording_server(data_dir.path(), format);
     let publisher = Command::new(env!("CARGO_BIN_EXE_onair"))
         .args([
             "push",
@@ -156,7 +167,7 @@ fn a_recording_cut_by_kill_9_decodes_up_to_its_last_flush() {
         .unwrap()
         .parse()
         .unwrap();
-    // At most the last second (one flush interval, one GOP) is lost.
+    // At most the last second (one flush interval or fragment, one GOP) is lost.
     assert!(
         (2.0..=4.0).contains(&duration),
         "{duration} s survived a 3.5 s recording"

@@ -38,6 +38,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Prometheus metrics at `GET /metrics` (docs/operations.md).
     pub metrics: MetricsSettings,
+    /// HLS and Low-Latency HLS playback (docs/hls.md).
+    pub hls: crate::hls::HlsSettings,
     /// Recording live streams to disk (docs/recording.md).
     pub record: crate::record::RecordSettings,
     /// The web pages: stream list, watch page, admin dashboard (docs/pages.md).
@@ -383,6 +385,7 @@ impl Default for Settings {
             webhooks: crate::webhooks::WebhookSettings::default(),
             tls: TlsSettings::default(),
             metrics: MetricsSettings::default(),
+            hls: crate::hls::HlsSettings::default(),
             record: crate::record::RecordSettings::default(),
             pages: PagesSettings::default(),
         }
@@ -557,6 +560,7 @@ impl Settings {
         self.webhooks.validate()?;
         self.tls.validate()?;
         self.pages.validate()?;
+        self.hls.validate()?;
         if self.metrics.listen.is_some() && !self.metrics.enabled {
             return fail("metrics.listen", "is set but metrics.enabled is false");
         }

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod hls;
 mod http;
 pub mod hub;
 mod limits;
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     pub store: store::Store,
     /// Server-wide counters and gauges for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The HLS side of every stream.
+    pub hls: Arc<hls::Hls>,
     /// The recordings directory and the files being written.
     pub recordings: record::Recordings,
 }
@@ -157,6 +160,8 @@ impl Server {
         )?;
         let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
         hub.set_observer(webhooks.hub_observer());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub), Arc::clone(&metrics));
         rooms.set_event_tap(metrics::RoomCounters::tap(
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
@@ -174,7 +179,8 @@ impl Server {
                 live: live::Live::new(live_state),
                 webhooks,
                 store,
-                metrics: Arc::new(metrics::Metrics::new()),
+                metrics,
+                hls,
                 recordings,
             }),
             rtmp_listener,
@@ -257,6 +263,7 @@ impl Server {
             ));
         }
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
+        tracker.spawn(Arc::clone(&shared.hls).run(inner_shutdown.clone()));
         record::start(&shared, &tracker, &inner_shutdown);
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));

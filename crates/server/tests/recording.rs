@@ -481,12 +481,45 @@ async fn the_api_lists_downloads_and_deletes_recordings_and_nothing_else() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn fmp4_is_refused_at_start_rather_than_written_as_flv() {
-    let mut settings = onair_server::Settings::default();
-    settings.record.format = onair_server::record::RecordFormat::Fmp4;
-    let error = settings.validate().unwrap_err();
-    assert_eq!(error.key, "record.format");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fmp4_recordings_decode_and_last_the_broadcast() {
+    if !tool("ffprobe") || !tool("ffmpeg") {
+        return;
+    }
+    let server = start_server(|s| {
+        s.record.apps = vec!["live".into()];
+        s.record.format = onair_server::record::RecordFormat::Fmp4;
+    })
+    .await;
+    let live_for = publish_for(&server, "live/mp4", Duration::from_secs(6)).await;
+    let recordings = wait_finished(&server, 1).await;
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert_eq!(recordings[0]["format"], "fmp4");
+    let file = recordings_dir(&server).join(recordings[0]["file"].as_str().unwrap());
+    assert!(
+        file.to_str().unwrap().ends_with("Z.mp4"),
+        "{}",
+        file.display()
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(&bytes[4..8], b"ftyp");
+    let (codecs, duration) = probe(&file).await;
+    assert_eq!(codecs, ["aac", "h264"]);
+    let broadcast = live_for.as_secs_f64();
+    assert!(
+        (duration - broadcast).abs() <= GOP,
+        "recorded {duration} s of a {broadcast} s broadcast"
+    );
+    decode_cleanly(&file).await;
+    let download = admin(reqwest::Client::new().get(server.http_url(&format!(
+        "/api/v1/recordings/{}",
+        recordings[0]["id"].as_str().unwrap()
+    ))))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(download.headers()["content-type"], "video/mp4");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod flv;
 mod health;
+mod hls;
 mod keys_api;
 mod listener;
 mod live_api;
@@ -89,6 +90,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             put(moderation_api::slow_mode),
         )
         .route("/{app}/{file}", get(flv::play))
+        .route("/{app}/{name}/{file}", get(hls::serve))
         .merge(metrics_route(&shared))
         .merge(pages::routes(&shared))
         .fallback(not_found)

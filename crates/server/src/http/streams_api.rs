@@ -74,6 +74,8 @@ pub struct ViewersView {
     total: u64,
     rtmp: u64,
     http_flv: u64,
+    /// HLS sessions: players that fetched a playlist within `hls.session_timeout_ms`.
+    hls: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,6 +111,7 @@ impl From<StreamSnapshot> for StreamView {
                 total: s.viewers,
                 rtmp: s.viewers_rtmp,
                 http_flv: s.viewers_flv,
+                hls: s.viewers_hls,
             },
             uptime_seconds: s.uptime_seconds,
             started_at: s.started_at_unix,

@@ -43,6 +43,8 @@ pub struct StreamSnapshot {
     pub viewers: u64,
     pub viewers_rtmp: u64,
     pub viewers_flv: u64,
+    /// HLS sessions (a player polling playlists), counted by the HLS module.
+    pub viewers_hls: u64,
     pub uptime_seconds: u64,
     pub started_at_unix: u64,
     pub viewer_skips: u64,
@@ -61,6 +63,7 @@ pub struct Stream {
     started: Instant,
     started_at: SystemTime,
     pub(super) viewers: ViewerCounts,
+    hls_viewers: AtomicU64,
     bytes_in: AtomicU64,
     frames_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -106,6 +109,7 @@ impl Stream {
         Self {
             path,
             ring: FrameRing::new(settings.viewer_queue_frames),
+            hls_viewers: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 ended: false,
                 publisher_id,
@@ -169,6 +173,7 @@ impl Stream {
             )
         };
         let (rtmp, flv) = self.viewers.counts();
+        let hls = self.hls_viewers.load(Ordering::Relaxed);
         StreamSnapshot {
             path: self.path.to_string(),
             codecs,
@@ -176,9 +181,10 @@ impl Stream {
             frames_in: self.frames_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             rates,
-            viewers: rtmp + flv,
+            viewers: rtmp + flv + hls,
             viewers_rtmp: rtmp,
             viewers_flv: flv,
+            viewers_hls: hls,
             uptime_seconds: self.started.elapsed().as_secs(),
             started_at_unix: self
                 .started_at
@@ -189,6 +195,11 @@ impl Stream {
             viewers_dropped_slow: self.viewers_dropped_slow.load(Ordering::Relaxed),
             timestamp_discontinuities: discontinuities,
         }
+    }
+
+    /// The HLS sessions watching now; HLS viewers are sessions, not connections.
+    pub fn set_hls_viewers(&self, sessions: u64) {
+        self.hls_viewers.store(sessions, Ordering::Relaxed);
     }
 
     pub(super) fn take_over(&self, publisher_id: u64) {

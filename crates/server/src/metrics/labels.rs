@@ -12,10 +12,11 @@ pub(crate) enum Proto {
     HttpFlv,
     Ws,
     Sse,
+    Hls,
 }
 
 impl Proto {
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 8;
 
     /// Listeners: what a TCP connection is at accept.
     pub(crate) const CONNECTIONS: [Proto; 4] =
@@ -23,7 +24,8 @@ impl Proto {
     /// Who may publish.
     pub(crate) const PUBLISHERS: [Proto; 2] = [Proto::Rtmp, Proto::Rtmps];
     /// How viewers watch.
-    pub(crate) const VIEWERS: [Proto; 3] = [Proto::Rtmp, Proto::Rtmps, Proto::HttpFlv];
+    /// HLS viewers are sessions, not connections.
+    pub(crate) const VIEWERS: [Proto; 4] = [Proto::Rtmp, Proto::Rtmps, Proto::HttpFlv, Proto::Hls];
     /// How room members connect.
     pub(crate) const MEMBERS: [Proto; 2] = [Proto::Ws, Proto::Sse];
 
@@ -36,6 +38,7 @@ impl Proto {
             Proto::HttpFlv => "http-flv",
             Proto::Ws => "ws",
             Proto::Sse => "sse",
+            Proto::Hls => "hls",
         }
     }
 

@@ -100,6 +100,16 @@ impl Metrics {
         bump(&self.publishes_refused[slot], 1);
     }
 
+    /// HLS sessions over every stream now (they are swept, not held like connections).
+    pub(crate) fn set_hls_viewers(&self, sessions: u64) {
+        self.viewers[Proto::Hls.index()].store(sessions, Ordering::Relaxed);
+    }
+
+    /// A player started an HLS session.
+    pub(crate) fn hls_play_started(&self) {
+        bump(&self.plays[Proto::Hls.index()], 1);
+    }
+
     /// A viewer was let go for not keeping up. Too-slow viewers are counted by the hub.
     pub(crate) fn viewer_write_timeout(&self) {
         bump(&self.viewers_write_timeout, 1);

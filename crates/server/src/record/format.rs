@@ -2,15 +2,16 @@
 //! begin and end (a keyframe, rotation, a codec change) and rebases timestamps so each
 //! file starts at 0; a [`RecordingFormat`] only turns that into bytes to append.
 //!
-//! Adding a container is a type implementing the trait and one arm in [`writer_for`]:
-//! fMP4 is `begin` = init segment (`ftyp`+`moov` from the codec headers), `frame` =
-//! nothing until a fragment is complete, then its `moof`+`mdat`, `finish` = the last
-//! fragment. The recorder flushes what it is given at every keyframe and once per
+//! Adding a container is a type implementing the trait and one arm in [`writer_for`].
+//! FLV writes each tag as it comes; fMP4 writes the init segment, then nothing until
+//! a fragment is complete, then its `moof`+`mdat`, and the last fragment at the end.
+//! The recorder flushes what it is given at every keyframe and once per
 //! `record.flush_interval_ms`, so a file is playable up to its last flushed fragment.
 
 use onair_media::MediaFrame;
 
 use super::flv_file::FlvFile;
+use super::fmp4_file::Fmp4File;
 use super::settings::RecordFormat;
 
 /// What a new file starts with: the stream's latest metadata and codec headers, and
@@ -35,11 +36,10 @@ pub(crate) trait RecordingFormat: Send {
     fn finish(&mut self, out: &mut Vec<u8>);
 }
 
-/// A fresh writer for one file, or `None` when this build cannot write `format`.
-pub(crate) fn writer_for(format: RecordFormat) -> Option<Box<dyn RecordingFormat>> {
+/// A fresh writer for one file.
+pub(crate) fn writer_for(format: RecordFormat) -> Box<dyn RecordingFormat> {
     match format {
-        RecordFormat::Flv => Some(Box::new(FlvFile)),
-        // fMP4 plugs in here: `Some(Box::new(Fmp4File::new()))` around onair_fmp4::Segmenter.
-        RecordFormat::Fmp4 => None,
+        RecordFormat::Flv => Box::new(FlvFile),
+        RecordFormat::Fmp4 => Box::new(Fmp4File::new()),
     }
 }

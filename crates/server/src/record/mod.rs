@@ -3,7 +3,7 @@
 //! A supervisor follows the hub's live changes and starts a [`recorder`] task for each
 //! stream of a recorded app (`record.apps`); the task reads the stream through a hub
 //! tap (not a viewer) and writes files through a [`format::RecordingFormat`] (FLV
-//! now; fMP4 plugs in at [`format::writer_for`]). [`Recordings`] knows which files are
+//! or fragmented MP4). [`Recordings`] knows which files are
 //! being written and reads the directory back for the REST API: files are the only
 //! record, so recordings survive restarts without a database.
 //!
@@ -13,6 +13,7 @@
 
 mod file;
 mod flv_file;
+mod fmp4_file;
 mod format;
 mod listing;
 mod name;

@@ -214,9 +214,7 @@ impl Recorder {
         self.retry_at = None;
         let settings = &self.shared.settings;
         let format = settings.record.format;
-        let Some(mut writer) = writer_for(format) else {
-            return;
-        };
+        let mut writer = writer_for(format);
         let dir = settings.record.dir(&settings.data_dir);
         let started = SystemTime::now();
         let file = match RecordingFile::create(&dir, &self.path, format, started).await {

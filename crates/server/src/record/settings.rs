@@ -86,11 +86,6 @@ impl RecordFormat {
             RecordFormat::Fmp4 => "video/mp4",
         }
     }
-
-    /// Whether this build can write it.
-    pub fn available(self) -> bool {
-        super::format::writer_for(self).is_some()
-    }
 }
 
 impl RecordSettings {
@@ -117,15 +112,6 @@ impl RecordSettings {
                 "record.apps",
                 format!(
                     "{app:?} is not \"*\" or a valid app name ([A-Za-z0-9_-]{{1,64}}, not reserved)"
-                ),
-            );
-        }
-        if !self.format.available() {
-            return fail(
-                "record.format",
-                format!(
-                    "{:?} is not available in this build yet; use \"flv\"",
-                    self.format.as_str()
                 ),
             );
         }
@@ -171,13 +157,5 @@ mod tests {
             assert!(settings.validate().is_err(), "{bad}");
         }
         assert!(toml::from_str::<RecordSettings>("format = \"mkv\"").is_err());
-    }
-
-    #[test]
-    fn fmp4_is_refused_until_it_can_be_written() {
-        let settings: RecordSettings = toml::from_str("format = \"fmp4\"").unwrap();
-        let error = settings.validate().unwrap_err();
-        assert_eq!(error.key, "record.format");
-        assert!(error.reason.contains("not available"), "{error}");
     }
 }

@@ -1,18 +1,21 @@
-// Plays an HTTP-FLV URL with mpegts.js in headless Chromium and reports whether the
-// video really advanced.
+// Plays a live stream in headless Chromium and reports whether the video really
+// advanced: HTTP-FLV with mpegts.js, or HLS / LL-HLS with hls.js in low-latency mode.
 //
-//   node tests/browser/flv_play.mjs http://127.0.0.1:8080/live/demo.flv
+//   node tests/browser/play.mjs flv http://127.0.0.1:8080/live/demo.flv
+//   node tests/browser/play.mjs hls http://127.0.0.1:8080/live/demo/index.m3u8
 //
 // Prints one JSON line on stdout and exits 0 when the video played:
 //   {"ok":true,"currentTime":…,"videoWidth":…,"videoHeight":…,"firstFrameMs":…,
-//    "played":…,"frames":…}
-// (played: seconds of continuous playback, seeks excluded; frames: decoded video frames)
+//    "played":…,"frames":…,"latency":…}
+// (played: seconds of continuous playback, seeks excluded; frames: decoded video frames;
+// latency: hls only, seconds hls.js sits behind the live edge by the playlist's
+// EXT-X-PROGRAM-DATE-TIME, measured once playback has run)
 // else {"ok":false,"reason":…,"console":[…]} and exits 1. The page's console errors
 // and warnings also go to stderr.
 //
-// Environment: CHROMIUM (default /usr/bin/chromium), FLV_PLAY_TIMEOUT_MS (how long to
-// wait for playback, default 20000), FLV_PLAY_ADVANCE_S (how far currentTime must
-// advance, default 2), FLV_PLAY_VERBOSE=1 (copy every console message to stderr).
+// Environment: CHROMIUM (default /usr/bin/chromium), PLAY_TIMEOUT_MS (how long to
+// wait for playback, default 20000), PLAY_ADVANCE_S (how far currentTime must
+// advance, default 2), PLAY_VERBOSE=1 (copy every console message to stderr).
 //
 // Never downloads a browser: playwright-core drives the Chromium that is installed.
 
@@ -25,9 +28,9 @@ import { chromium } from "playwright-core";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const PLAY_TIMEOUT_MS = Number(process.env.FLV_PLAY_TIMEOUT_MS || 20_000);
-const ADVANCE_S = Number(process.env.FLV_PLAY_ADVANCE_S || 2);
-const VERBOSE = Boolean(process.env.FLV_PLAY_VERBOSE);
+const PLAY_TIMEOUT_MS = Number(process.env.PLAY_TIMEOUT_MS || 20_000);
+const ADVANCE_S = Number(process.env.PLAY_ADVANCE_S || 2);
+const VERBOSE = Boolean(process.env.PLAY_VERBOSE);
 // Launch + page load + playback, with room to spare; past it the process just exits.
 const HARD_TIMEOUT_MS = PLAY_TIMEOUT_MS + 40_000;
 
@@ -44,10 +47,11 @@ const CHROMIUM_ARGS = [
 ];
 
 const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>onair HTTP-FLV</title></head>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>onair playback</title></head>
 <body>
 <video id="v" muted autoplay playsinline width="640" height="360"></video>
 <script src="/mpegts.js"></script>
+<script src="/hls.js"></script>
 </body></html>
 `;
 
@@ -62,16 +66,20 @@ function fail(reason) {
   finish({ ok: false, reason, console: consoleLines });
 }
 
-/// Serves the test page and mpegts.js from node_modules on 127.0.0.1, port chosen by the OS.
+/// Serves the test page, mpegts.js and hls.js from node_modules on 127.0.0.1, port
+/// chosen by the OS.
 async function startPageServer() {
-  const mpegts = await readFile(join(HERE, "node_modules/mpegts.js/dist/mpegts.js"));
+  const scripts = {
+    "/mpegts.js": await readFile(join(HERE, "node_modules/mpegts.js/dist/mpegts.js")),
+    "/hls.js": await readFile(join(HERE, "node_modules/hls.js/dist/hls.min.js")),
+  };
   const server = createServer((req, res) => {
     if (req.url === "/" || req.url === "/index.html") {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(PAGE);
-    } else if (req.url === "/mpegts.js") {
+    } else if (scripts[req.url]) {
       res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
-      res.end(mpegts);
+      res.end(scripts[req.url]);
     } else {
       res.writeHead(404);
       res.end();
@@ -85,10 +93,13 @@ async function startPageServer() {
 }
 
 /// Runs in the page: starts the player and records what the video element does.
-function startPlayer(url) {
+function startPlayer([kind, url]) {
   const video = document.getElementById("v");
   const state = {
-    supported: typeof mpegts !== "undefined" && mpegts.isSupported(),
+    supported:
+      kind === "hls"
+        ? typeof Hls !== "undefined" && Hls.isSupported()
+        : typeof mpegts !== "undefined" && mpegts.isSupported(),
     h264Aac:
       typeof MediaSource !== "undefined" &&
       MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"'),
@@ -102,12 +113,21 @@ function startPlayer(url) {
   };
   window.__flv = state;
   if (!state.supported || !state.h264Aac) return state;
-  const player = mpegts.createPlayer({ type: "flv", isLive: true, url });
+  let player;
+  if (kind === "hls") {
+    player = new Hls({ lowLatencyMode: true, liveDurationInfinity: true });
+    player.on(Hls.Events.ERROR, (_event, data) => {
+      if (data.fatal) state.errors.push(`hls.js ${data.type} ${data.details}`);
+    });
+    player.attachMedia(video);
+  } else {
+    player = mpegts.createPlayer({ type: "flv", isLive: true, url });
+    player.on(mpegts.Events.ERROR, (type, detail, info) => {
+      state.errors.push(`${type} ${detail} ${JSON.stringify(info)}`);
+    });
+    player.attachMediaElement(video);
+  }
   window.__player = player;
-  player.on(mpegts.Events.ERROR, (type, detail, info) => {
-    state.errors.push(`${type} ${detail} ${JSON.stringify(info)}`);
-  });
-  player.attachMediaElement(video);
   let loadedAt = 0;
   const firstFrame = () => {
     if (state.firstFrameMs !== null) return;
@@ -133,8 +153,14 @@ function startPlayer(url) {
     state.errors.push(`video element error ${e && e.code}: ${e && e.message}`);
   });
   loadedAt = performance.now();
-  player.load();
-  const played = player.play();
+  let played;
+  if (kind === "hls") {
+    player.loadSource(url);
+    played = video.play();
+  } else {
+    player.load();
+    played = player.play();
+  }
   if (played && played.catch) {
     played.catch((e) => state.errors.push(`play() rejected: ${e}`));
   }
@@ -158,6 +184,7 @@ function snapshot() {
     firstFrameMs: s.firstFrameMs,
     played: s.played,
     errors: s.errors,
+    latency: typeof window.__player.latency === "number" ? window.__player.latency : null,
   };
 }
 
@@ -181,9 +208,9 @@ async function openPage(browser) {
 }
 
 async function main() {
-  const url = process.argv[2];
-  if (!url) {
-    fail("usage: node flv_play.mjs HTTP-FLV-URL");
+  const [kind, url] = process.argv.slice(2);
+  if (!url || !["flv", "hls"].includes(kind)) {
+    fail("usage: node play.mjs flv|hls URL");
     return;
   }
   let pageServer;
@@ -201,9 +228,9 @@ async function main() {
     });
     const page = await openPage(context);
     await page.goto(pageUrl, { waitUntil: "load", timeout: 15_000 });
-    const start = await page.evaluate(startPlayer, url);
+    const start = await page.evaluate(startPlayer, [kind, url]);
     if (!start.supported) {
-      fail("mpegts.isSupported() is false: this Chromium has no Media Source Extensions");
+      fail(`${kind} player isSupported() is false: this Chromium has no Media Source Extensions`);
       return;
     }
     if (!start.h264Aac) {
@@ -235,6 +262,7 @@ async function main() {
           firstFrameMs: last.firstFrameMs,
           played: Number(last.played.toFixed(3)),
           frames: last.frames,
+          latency: last.latency === null ? null : Number(last.latency.toFixed(3)),
         });
         return;
       }

@@ -1,0 +1,180 @@
+//! HLS and Low-Latency HLS: every live stream is cut into CMAF parts and segments in
+//! memory (`onair_fmp4`) and described by a playlist (`onair_hls`); the HTTP side
+//! (`http::hls`) serves them, holding blocking playlist reloads and preload-hint part
+//! requests until what they ask for exists.
+//!
+//! A stream's HLS state outlives its publisher for `hls.linger_ms`: a publisher that
+//! comes back continues the same playlist after an `EXT-X-DISCONTINUITY`, and players
+//! keep going instead of meeting a 404.
+
+mod muxer;
+mod sessions;
+mod settings;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use onair_media::StreamPath;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+
+pub use sessions::{session_in, session_param, SessionId};
+pub use settings::HlsSettings;
+pub use store::{Fetch, HlsStream};
+
+/// How often idle sessions and lingering playlists are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The HLS side of every stream.
+#[derive(Debug)]
+pub struct Hls {
+    entries: Mutex<HashMap<StreamPath, Entry>>,
+    settings: HlsSettings,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    stream: Arc<HlsStream>,
+    /// The muxer of the latest publish; the next one waits for it to finish.
+    muxer: Option<JoinHandle<()>>,
+}
+
+impl Hls {
+    pub(crate) fn new(settings: HlsSettings, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            entries: Mutex::new(HashMap::new()),
+            settings,
+            hub,
+            metrics,
+        })
+    }
+
+    pub fn settings(&self) -> &HlsSettings {
+        &self.settings
+    }
+
+    /// A player started a session (it fetched the multivariant playlist).
+    pub fn session_started(&self) {
+        self.metrics.hls_play_started();
+    }
+
+    /// The HLS state of `path`: live, or lingering after its publisher left.
+    pub fn stream(&self, path: &StreamPath) -> Option<Arc<HlsStream>> {
+        self.lock().get(path).map(|entry| Arc::clone(&entry.stream))
+    }
+
+    /// Follows streams going live until `shutdown`, and sweeps idle sessions and
+    /// playlists whose publisher left too long ago.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if !self.settings.enabled {
+            return;
+        }
+        let mut live_changes = self.hub.live_changes();
+        for stream in self.hub.streams() {
+            self.start(stream.path(), &shutdown);
+        }
+        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                change = live_changes.recv() => match change {
+                    Ok(change) if change.live => self.start(&change.path, &shutdown),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => {
+                        for stream in self.hub.streams() {
+                            if !self.stream(stream.path()).is_some_and(|s| s.is_live()) {
+                                self.start(stream.path(), &shutdown);
+                            }
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = sweep.tick() => self.sweep(Instant::now()),
+                () = shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    /// Starts muxing a publish of `path`, after the previous publish's muxer is done.
+    fn start(&self, path: &StreamPath, shutdown: &CancellationToken) {
+        let Some(tap) = self.hub.tap(path) else {
+            return;
+        };
+        let mut entries = self.lock();
+        self.make_room(&mut entries, path);
+        let (stream, previous, first) = match entries.get_mut(path) {
+            Some(entry) => (Arc::clone(&entry.stream), entry.muxer.take(), false),
+            None => (Arc::new(HlsStream::new(&self.settings)), None, true),
+        };
+        let task = {
+            let stream = Arc::clone(&stream);
+            let settings = self.settings.clone();
+            let shutdown = shutdown.clone();
+            let span = tracing::info_span!("hls", stream = %path);
+            tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    if let Some(previous) = previous {
+                        let _ = previous.await;
+                    }
+                    stream.publisher_started(first);
+                    muxer::run(tap, stream, settings, shutdown).await;
+                },
+                span,
+            ))
+        };
+        entries.insert(
+            path.clone(),
+            Entry {
+                stream,
+                muxer: Some(task),
+            },
+        );
+    }
+
+    /// Lingering playlists are bounded: past `hub.max_streams` of them, the one idle
+    /// longest goes to make room.
+    fn make_room(&self, entries: &mut HashMap<StreamPath, Entry>, adding: &StreamPath) {
+        let max = self.hub.settings().max_streams.saturating_mul(2);
+        if entries.contains_key(adding) || entries.len() < max {
+            return;
+        }
+        let oldest = entries
+            .iter()
+            .filter_map(|(path, entry)| Some((entry.stream.idle_since()?, path)))
+            .min()
+            .map(|(_, path)| path.clone());
+        if let Some(path) = oldest {
+            entries.remove(&path);
+        }
+    }
+
+    fn sweep(&self, now: Instant) {
+        let timeout = Duration::from_millis(self.settings.session_timeout_ms);
+        let linger = Duration::from_millis(self.settings.linger_ms);
+        let mut entries = self.lock();
+        let mut total = 0;
+        entries.retain(|path, entry| {
+            let viewers = entry.stream.expire_sessions(now, timeout);
+            total += viewers as u64;
+            if let Some(live) = self.hub.stream(path) {
+                live.set_hls_viewers(viewers as u64);
+            }
+            entry
+                .stream
+                .idle_since()
+                .is_none_or(|left| now.saturating_duration_since(left) < linger)
+        });
+        self.metrics.set_hls_viewers(total);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<StreamPath, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,266 @@
+//! HLS playback: `GET /{app}/{name}/index.m3u8` (multivariant playlist), the media
+//! playlist `stream.m3u8` with LL-HLS blocking reload and delta updates, and the init
+//! segments, segments and parts it names, all from memory.
+//!
+//! Every URI handed out carries the request's playback signature and the player's
+//! session id, so signed playback works below the first playlist and HLS viewers are
+//! counted per player, not per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use onair_hls::{Readiness, Resource, Variant};
+use onair_media::StreamPath;
+
+use super::ApiError;
+use crate::hls::{session_in, session_param, Fetch, HlsStream};
+use crate::signing::{signature_params, with_params};
+use crate::Shared;
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+/// Playlists change with every part; media under a URI never changes.
+const PLAYLIST_CACHE: &str = "no-cache";
+const MEDIA_CACHE: &str = "public, max-age=3600, immutable";
+/// Advertised when the stream's bitrate is not known yet.
+const DEFAULT_BANDWIDTH: u64 = 2_000_000;
+
+pub(super) async fn serve(
+    State(shared): State<Arc<Shared>>,
+    Path((app, name, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    match respond(&shared, &app, &name, &file, &query).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn respond(
+    shared: &Shared,
+    app: &str,
+    name: &str,
+    file: &str,
+    query: &str,
+) -> Result<Response, ApiError> {
+    let path = StreamPath::new(app, name)
+        .map_err(|error| ApiError::bad_request("invalid_stream", error.to_string()))?;
+    shared
+        .live
+        .get()
+        .playback
+        .authorize(&path, query, crate::signing::unix_now())?;
+    let stream = shared
+        .hls
+        .stream(&path)
+        .ok_or_else(|| ApiError::not_found(format!("stream {path} is not live")))?;
+    let now = Instant::now();
+    let session = session_in(query);
+    if let Some(id) = session {
+        stream.touch_session(id, now);
+    }
+    let start_session = || {
+        shared.hls.session_started();
+        stream.start_session(now)
+    };
+    match file {
+        "index.m3u8" => {
+            let id = session.unwrap_or_else(start_session);
+            Ok(multivariant(shared, &path, &stream, &carried(query, id)))
+        }
+        "stream.m3u8" => match session {
+            Some(id) => media_playlist(&stream, query, &carried(query, id)).await,
+            // A player that skipped the multivariant playlist gets a session here.
+            None => {
+                let id = start_session();
+                let location = with_params("stream.m3u8", &with_params(query, &session_param(id)));
+                Ok(redirect(&location))
+            }
+        },
+        "ts.m3u8" => {
+            let id = session.unwrap_or_else(start_session);
+            let text = stream.render_ts(&carried(query, id)).ok_or_else(|| {
+                ApiError::not_found("the MPEG-TS rendition is off (hls.legacy_ts)")
+            })?;
+            Ok(playlist_response(text))
+        }
+        _ if file.ends_with(".ts") => {
+            let bytes = onair_hls::parse_ts_segment(file)
+                .and_then(|msn| stream.ts_segment(msn))
+                .ok_or_else(|| ApiError::not_found("no such segment"))?;
+            Ok(media_bytes("video/mp2t", bytes))
+        }
+        _ => {
+            let resource = onair_hls::parse_resource(file)
+                .ok_or_else(|| ApiError::not_found("no such HLS resource"))?;
+            media(&stream, &resource).await
+        }
+    }
+}
+
+/// What every URI below a playlist carries: the signature and the session.
+fn carried(query: &str, id: crate::hls::SessionId) -> String {
+    let session = session_param(id);
+    match signature_params(query) {
+        Some(signature) => format!("{signature}&{session}"),
+        None => session,
+    }
+}
+
+fn multivariant(shared: &Shared, path: &StreamPath, stream: &HlsStream, carried: &str) -> Response {
+    let live = shared.hub.stream(path).map(|s| s.snapshot());
+    let codecs = live.as_ref().map(|s| &s.codecs);
+    let measured = live.as_ref().map_or(0.0, |s| s.rates.bitrate_in_kbps);
+    let bandwidth = if measured > 0.0 {
+        // BANDWIDTH is a peak: leave headroom over the measured average.
+        (measured * 1000.0 * 1.25) as u64
+    } else {
+        DEFAULT_BANDWIDTH
+    };
+    let variant = Variant {
+        uri: with_params("stream.m3u8", carried),
+        bandwidth,
+        codecs: stream.codecs(),
+        resolution: codecs.and_then(|c| c.width.zip(c.height)),
+        frame_rate: codecs.and_then(|c| c.frame_rate),
+    };
+    playlist_response(onair_hls::multivariant(&[variant]))
+}
+
+async fn media_playlist(
+    stream: &HlsStream,
+    query: &str,
+    carried: &str,
+) -> Result<Response, ApiError> {
+    let value = |key: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let number = |key: &'static str| -> Result<Option<u64>, ApiError> {
+        value(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request("invalid_hls_request", format!("{key} is not a number"))
+                })
+            })
+            .transpose()
+    };
+    let msn = number("_HLS_msn")?;
+    let part = number("_HLS_part")?
+        .map(|p| {
+            u32::try_from(p)
+                .map_err(|_| ApiError::bad_request("invalid_hls_request", "_HLS_part is too large"))
+        })
+        .transpose()?;
+    let skip = value("_HLS_skip").is_some_and(|v| v == "YES" || v == "v2");
+    match (msn, part) {
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_hls_request",
+                "_HLS_part needs _HLS_msn",
+            ))
+        }
+        (Some(msn), part) => wait_until_ready(stream, msn, part).await?,
+        (None, None) => {}
+    }
+    Ok(playlist_response(stream.render(skip, carried)))
+}
+
+/// Holds a blocking playlist reload until the playlist has segment `msn` (and part
+/// `part` of it), for at most three target durations (RFC 8216bis 6.2.5.2).
+async fn wait_until_ready(stream: &HlsStream, msn: u64, part: Option<u32>) -> Result<(), ApiError> {
+    let deadline = tokio::time::Instant::now() + 3 * stream.target_duration();
+    let mut changes = stream.subscribe();
+    loop {
+        match stream.readiness(msn, part) {
+            Readiness::Ready => return Ok(()),
+            Readiness::TooFarAhead => {
+                return Err(ApiError::bad_request(
+                    "hls_msn_too_far_ahead",
+                    format!("segment {msn} is too far beyond the live edge"),
+                ))
+            }
+            Readiness::BadRequest(reason) => {
+                return Err(ApiError::bad_request("invalid_hls_request", reason))
+            }
+            Readiness::Wait if !stream.is_live() => return Ok(()),
+            Readiness::Wait => {}
+        }
+        if !matches!(
+            tokio::time::timeout_at(deadline, changes.changed()).await,
+            Ok(Ok(()))
+        ) {
+            return Err(unavailable("the requested part did not appear in time"));
+        }
+    }
+}
+
+/// An init segment, segment or part; the next part (a preload hint) is waited for.
+async fn media(stream: &HlsStream, resource: &Resource) -> Result<Response, ApiError> {
+    let deadline = tokio::time::Instant::now() + 3 * stream.target_duration();
+    let mut changes = stream.subscribe();
+    loop {
+        match stream.fetch(resource) {
+            Fetch::Ready(bytes) => return Ok(media_response(resource, bytes)),
+            Fetch::Gone => return Err(ApiError::not_found("no longer (or not yet) available")),
+            Fetch::Soon => {}
+        }
+        if !matches!(
+            tokio::time::timeout_at(deadline, changes.changed()).await,
+            Ok(Ok(()))
+        ) {
+            return Err(unavailable("the requested part did not appear in time"));
+        }
+    }
+}
+
+fn unavailable(message: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "hls_timeout", message)
+}
+
+fn playlist_response(text: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, PLAYLIST_TYPE),
+            (header::CACHE_CONTROL, PLAYLIST_CACHE),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+fn media_response(resource: &Resource, bytes: Bytes) -> Response {
+    let content_type = match resource {
+        Resource::Init(_) => "video/mp4",
+        Resource::Segment(_) | Resource::Part(_) => "video/iso.segment",
+    };
+    media_bytes(content_type, bytes)
+}
+
+fn media_bytes(content_type: &'static str, bytes: Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, MEDIA_CACHE),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(PLAYLIST_CACHE),
+    );
+    response
+}
