@@ -47,8 +47,9 @@ async fn respond(
     file: &str,
     query: &str,
 ) -> Result<Response, ApiError> {
-    let path = StreamPath::new(app, name)
-        .map_err(|error| ApiError::bad_request("invalid_stream", error.to_string()))?;
+    // Three segments under a reserved app (`/watch/live/demo` with pages off) are no
+    // HLS request at all.
+    let path = StreamPath::new(app, name).map_err(|_| ApiError::not_found("no such route"))?;
     shared
         .live
         .get()
