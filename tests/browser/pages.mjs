@@ -196,6 +196,11 @@ async function main() {
     await badge(a, "live");
     figures.playback = await waitPlaying(a, 1.5);
 
+    step = "watch page plays LL-HLS";
+    const hls = await openPage(context, `${watchUrl}?player=hls`, "hls");
+    figures.hlsPlayback = await waitPlaying(hls, 1.5);
+    await hls.close();
+
     step = "chat reaches the other page";
     await waitCanSend(a);
     await waitCanSend(b);

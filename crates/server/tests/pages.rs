@@ -486,6 +486,10 @@ async fn pages_work_in_chromium() {
     let playback = &result["playback"];
     assert_eq!(playback["tech"], "flv", "{result}");
     assert_eq!(playback["videoWidth"], 640, "{result}");
+    let hls = &result["hlsPlayback"];
+    assert_eq!(hls["tech"], "hls", "{result}");
+    assert_eq!(hls["videoWidth"], 640, "{result}");
+    assert_eq!(hls["videoHeight"], 360, "{result}");
     assert_eq!(playback["videoHeight"], 360, "{result}");
     assert!(playback["currentTime"].as_f64().unwrap() > 1.5, "{result}");
     assert_eq!(result["tokenLeftUrl"], true, "{result}");
