@@ -9,7 +9,8 @@ use bytes::{Bytes, BytesMut};
 use onair_fmp4::Part;
 use onair_hls::ts::TsSegment;
 use onair_hls::{
-    PartId, PartInfo, Playlist, PlaylistSettings, Readiness, RenderRequest, Resource, SegmentFormat,
+    Directives, PartId, PartInfo, Playlist, PlaylistSettings, Readiness, RenderRequest, Resource,
+    SegmentFormat,
 };
 use tokio::sync::watch;
 
@@ -219,8 +220,8 @@ impl HlsStream {
         self.lock().playlist.render(&RenderRequest { skip, query })
     }
 
-    pub fn readiness(&self, msn: u64, part: Option<u32>) -> Readiness {
-        self.lock().playlist.readiness(msn, part)
+    pub fn readiness(&self, directives: &Directives) -> Readiness {
+        self.lock().playlist.readiness_for(directives)
     }
 
     pub fn target_duration(&self) -> std::time::Duration {

@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use onair_hls::{Readiness, Resource, Variant};
+use onair_hls::{blocking_deadline, Directives, Readiness, Resource, Variant};
 use onair_media::StreamPath;
 
 use super::ApiError;
@@ -137,53 +137,26 @@ async fn media_playlist(
     query: &str,
     carried: &str,
 ) -> Result<Response, ApiError> {
-    let value = |key: &str| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
-    let number = |key: &'static str| -> Result<Option<u64>, ApiError> {
-        value(key)
-            .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request("invalid_hls_request", format!("{key} is not a number"))
-                })
-            })
-            .transpose()
-    };
-    let msn = number("_HLS_msn")?;
-    let part = number("_HLS_part")?
-        .map(|p| {
-            u32::try_from(p)
-                .map_err(|_| ApiError::bad_request("invalid_hls_request", "_HLS_part is too large"))
-        })
-        .transpose()?;
-    let skip = value("_HLS_skip").is_some_and(|v| v == "YES" || v == "v2");
-    match (msn, part) {
-        (None, Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_hls_request",
-                "_HLS_part needs _HLS_msn",
-            ))
-        }
-        (Some(msn), part) => wait_until_ready(stream, msn, part).await?,
-        (None, None) => {}
+    let directives = Directives::parse(query)
+        .map_err(|reason| ApiError::bad_request("invalid_hls_request", reason))?;
+    if directives.blocks() {
+        wait_until_ready(stream, &directives).await?;
     }
-    Ok(playlist_response(stream.render(skip, carried)))
+    Ok(playlist_response(stream.render(directives.skip, carried)))
 }
 
-/// Holds a blocking playlist reload until the playlist has segment `msn` (and part
-/// `part` of it), for at most three target durations (RFC 8216bis 6.2.5.2).
-async fn wait_until_ready(stream: &HlsStream, msn: u64, part: Option<u32>) -> Result<(), ApiError> {
-    let deadline = tokio::time::Instant::now() + 3 * stream.target_duration();
+/// Holds a blocking playlist reload until the playlist has segment `_HLS_msn` (and
+/// part `_HLS_part` of it), for at most three target durations (RFC 8216bis 6.2.5.2).
+async fn wait_until_ready(stream: &HlsStream, directives: &Directives) -> Result<(), ApiError> {
+    let deadline = blocking_deadline(tokio::time::Instant::now(), stream.target_duration());
     let mut changes = stream.subscribe();
     loop {
-        match stream.readiness(msn, part) {
+        match stream.readiness(directives) {
             Readiness::Ready => return Ok(()),
             Readiness::TooFarAhead => {
                 return Err(ApiError::bad_request(
                     "hls_msn_too_far_ahead",
-                    format!("segment {msn} is too far beyond the live edge"),
+                    "the requested segment is too far beyond the live edge",
                 ))
             }
             Readiness::BadRequest(reason) => {
@@ -203,7 +176,7 @@ async fn wait_until_ready(stream: &HlsStream, msn: u64, part: Option<u32>) -> Re
 
 /// An init segment, segment or part; the next part (a preload hint) is waited for.
 async fn media(stream: &HlsStream, resource: &Resource) -> Result<Response, ApiError> {
-    let deadline = tokio::time::Instant::now() + 3 * stream.target_duration();
+    let deadline = blocking_deadline(tokio::time::Instant::now(), stream.target_duration());
     let mut changes = stream.subscribe();
     loop {
         match stream.fetch(resource) {
