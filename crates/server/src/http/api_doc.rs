@@ -390,3 +390,16 @@ mod tests {
         }
     }
 }
+
+/// `?stream=app/name`: the list endpoints' filter.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StreamFilter {
+    /// Only what belongs to this stream.
+    #[param(
+        pattern = "^(?!(?:api|ws|sse|watch|admin|assets|metrics|healthz|readyz)/)[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$",
+        example = "live/demo"
+    )]
+    pub stream: Option<String>,
+}

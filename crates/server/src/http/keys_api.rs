@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::admin::Admin;
-use super::api_doc::ErrorBody;
+use super::api_doc::{ErrorBody, StreamFilter};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::ApiError;
 use crate::store::{KeyRecord, StoreError};
@@ -85,18 +85,6 @@ pub(super) struct KeyList {
     keys: Vec<KeyView>,
 }
 
-/// `GET /api/v1/keys?stream=app/name`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct KeyFilter {
-    /// Only the keys of this stream.
-    #[param(
-        pattern = "^(?!(?:api|ws|sse|watch|admin|assets|metrics|healthz|readyz)/)[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$",
-        example = "live/demo"
-    )]
-    stream: Option<String>,
-}
 
 /// `DELETE /api/v1/keys/{id}`.
 #[derive(Debug, IntoParams)]
@@ -191,7 +179,7 @@ pub(super) async fn create(
 /// The stream keys, without the keys themselves.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     operation_id = "list_keys",
-    params(KeyFilter),
+    params(StreamFilter),
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The keys", body = KeyList),
@@ -203,7 +191,7 @@ pub(super) async fn create(
 pub(super) async fn list(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    ApiQuery(filter): ApiQuery<KeyFilter>,
+    ApiQuery(filter): ApiQuery<StreamFilter>,
 ) -> Result<Json<KeyList>, ApiError> {
     let stream = filter.stream.as_deref().map(stream_path).transpose()?;
     let records = shared

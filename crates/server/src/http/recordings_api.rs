@@ -11,13 +11,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use onair_media::StreamPath;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use utoipa::{IntoParams, ToSchema};
 
 use super::admin::Admin;
-use super::api_doc::ErrorBody;
+use super::api_doc::{ErrorBody, StreamFilter};
 use super::extract::{ApiPath, ApiQuery};
 use super::ApiError;
 use crate::record::{DeleteError, RecordingInfo};
@@ -62,18 +62,6 @@ pub(super) struct RecordingList {
     truncated: bool,
 }
 
-/// `GET /api/v1/recordings?stream=app/name`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RecordingFilter {
-    /// Only the recordings of this stream.
-    #[param(
-        pattern = "^(?!(?:api|ws|sse|watch|admin|assets|metrics|healthz|readyz)/)[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$",
-        example = "live/demo"
-    )]
-    stream: Option<String>,
-}
 
 /// `/api/v1/recordings/{id}`.
 #[derive(Debug, IntoParams)]
@@ -125,7 +113,7 @@ fn unreadable(error: &std::io::Error) -> ApiError {
 /// The recordings on disk, newest first.
 #[utoipa::path(get, path = "/api/v1/recordings", tag = "recordings",
     operation_id = "list_recordings",
-    params(RecordingFilter),
+    params(StreamFilter),
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The recordings", body = RecordingList),
@@ -138,7 +126,7 @@ fn unreadable(error: &std::io::Error) -> ApiError {
 pub(super) async fn list(
     _: Admin,
     State(shared): State<Arc<Shared>>,
-    ApiQuery(filter): ApiQuery<RecordingFilter>,
+    ApiQuery(filter): ApiQuery<StreamFilter>,
 ) -> Result<Json<RecordingList>, ApiError> {
     let stream = filter
         .stream
