@@ -3,7 +3,8 @@
 //! The `onair` binary as a process: it starts with no config, logs JSON when not on a
 //! terminal, and on SIGTERM ends every connection (an RTMP publisher, an HTTP-FLV
 //! viewer, a WebSocket room client and an SSE room client, each told in its protocol's
-//! way) and exits within the drain time.
+//! way) and exits within the drain time. A recording cut by `kill -9` decodes up to
+//! its last flush.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -360,4 +361,129 @@ fn sighup_reloads_what_can_change_and_names_what_needs_a_restart() {
     );
     assert!(!needs_restart.contains("auth"), "{reload}");
     drop(server);
+}
+
+// ------------------------------------------------ a recording cut by kill -9
+
+/// Whether an outside program can be used; without it the test is skipped, unless
+/// ONAIR_REQUIRE_INTEROP is set.
+fn tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("ONAIR_REQUIRE_INTEROP").is_none(),
+            "{name} is required (ONAIR_REQUIRE_INTEROP is set) but not installed"
+        );
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}
+
+fn recordings(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+fn run(program: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_flv_recording_cut_by_kill_9_decodes_up_to_its_last_flush() {
+    cut_by_kill_9("flv");
+}
+
+#[test]
+fn an_fmp4_recording_cut_by_kill_9_decodes_up_to_its_last_fragment() {
+    cut_by_kill_9("fmp4");
+}
+
+fn cut_by_kill_9(format: &str) {
+    if !tool("ffprobe") || !tool("ffmpeg") {
+        return;
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let format_set = format!("record.format={format}");
+    let (mut server, rtmp, _, _) = start_server_with_args(
+        data_dir.path(),
+        &["--set", "record.apps=[\"live\"]", "--set", &format_set],
+    );
+    let publisher = Command::new(env!("CARGO_BIN_EXE_onair"))
+        .args([
+            "push",
+            FIXTURE,
+            &format!("rtmp://{rtmp}/live/crash"),
+            "--loop",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _publisher = Killer(publisher);
+
+    // Publish for about 3.5 s once the recording has begun.
+    let stream_dir = data_dir.path().join("recordings/live/crash");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recordings(&stream_dir).is_empty() {
+        assert!(Instant::now() < deadline, "no recording was started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(3_500));
+    server.0.kill().unwrap(); // SIGKILL: no flush, no finish, no webhook.
+    server.0.wait().unwrap();
+
+    let files = recordings(&stream_dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].to_str().unwrap();
+    let (ok, stdout, stderr) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name:format=duration",
+            "-of",
+            "json",
+            file,
+        ],
+    );
+    assert!(ok, "ffprobe: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut codecs: Vec<&str> = json["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    codecs.sort_unstable();
+    assert_eq!(codecs, ["aac", "h264"]);
+    let duration: f64 = json["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // At most the last second (one flush interval or fragment, one GOP) is lost.
+    assert!(
+        (2.0..=4.0).contains(&duration),
+        "{duration} s survived a 3.5 s recording"
+    );
+    let (ok, _, stderr) = run("ffmpeg", &["-v", "error", "-i", file, "-f", "null", "-"]);
+    assert!(
+        ok && stderr.trim().is_empty(),
+        "decoding reported: {stderr}"
+    );
 }

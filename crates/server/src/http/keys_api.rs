@@ -85,7 +85,6 @@ pub(super) struct KeyList {
     keys: Vec<KeyView>,
 }
 
-
 /// `DELETE /api/v1/keys/{id}`.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]

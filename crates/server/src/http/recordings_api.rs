@@ -62,7 +62,6 @@ pub(super) struct RecordingList {
     truncated: bool,
 }
 
-
 /// `/api/v1/recordings/{id}`.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]
