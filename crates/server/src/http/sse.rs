@@ -81,6 +81,7 @@ fn start(
 }
 
 struct Feed {
+    shutdown: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     member: Member,
     metrics: MemberMetrics,
     shared: Arc<Shared>,
@@ -99,6 +100,8 @@ fn events(
     let mut keepalive = tokio::time::interval(period);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
+        // Registered once for the stream's life, not once per batch.
+        shutdown: Box::pin(shared.shutdown.clone().cancelled_owned()),
         metrics: MemberMetrics::new(&shared.metrics, Proto::Sse),
         member,
         shared,
@@ -113,7 +116,7 @@ fn events(
         let max = feed.shared.settings.http.room_batch_events;
         let mut batch = Vec::new();
         tokio::select! {
-            _ = feed.shared.shutdown.cancelled() => return None,
+            _ = &mut feed.shutdown => return None,
             _ = feed.keepalive.tick() => return Some((Ok(KEEPALIVE), feed)),
             next = feed.member.next_batch(&mut batch, max) => {
                 if let Err(end) = next {

@@ -122,21 +122,26 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>, spa
     let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
     let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
     ping.tick().await;
-    let mut idle_deadline = Instant::now() + idle_timeout;
+    // Registered once, not per wake-up: a fresh `cancelled()` and `sleep_until()` in
+    // every loop would add and remove a waiter and a timer for each batch delivered.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let idle = sleep_until(Instant::now() + idle_timeout);
+    tokio::pin!(idle);
     let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(settings.room_batch_events);
     let mut metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
     span.in_scope(|| tracing::debug!("room connection open"));
     let (code, reason) = loop {
         tokio::select! {
-            _ = shared.shutdown.cancelled() => break (code::GOING_AWAY, "server shutting down".to_owned()),
-            _ = sleep_until(idle_deadline) => break (code::POLICY, "idle timeout".to_owned()),
+            _ = &mut shutdown => break (code::GOING_AWAY, "server shutting down".to_owned()),
+            _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
             _ = ping.tick() => {
                 if send(&mut socket, std::iter::once(Message::Ping(Default::default()))).await.is_err() {
                     break (code::TOO_SLOW, "ping not written".to_owned());
                 }
             }
             incoming = socket.recv() => {
-                idle_deadline = Instant::now() + idle_timeout;
+                idle.as_mut().reset(Instant::now() + idle_timeout);
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
                     Some(Ok(Message::Text(text))) => {
