@@ -377,6 +377,27 @@ async fn players_count_as_viewers_per_session_until_idle() {
         assert!(started.elapsed() < WAIT, "the room never counted them: {room}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // And /metrics, from the same sweep.
+    let metrics = client
+        .get(server.http_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("onair_viewers{protocol=\"hls\"} 2"),
+        "{metrics}"
+    );
+    // A play per multivariant fetch without a session (the waits above made several).
+    let plays: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("onair_plays_total{protocol=\"hls\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(plays >= 2, "{plays}");
     // Silence: they stop counting.
     let started = Instant::now();
     while hls_viewers().await != 0 {
