@@ -23,6 +23,9 @@ const SERVER_SETTINGS: &[&str] = &[
     "http.ws_ping_interval_ms=2000",
     "http.ws_idle_timeout_ms=10000",
     "rooms.room_idle_ms=500",
+    // Ended publishes keep their HLS playlist this long on purpose; the soak looks for
+    // what outlives it.
+    "hls.linger_ms=1000",
     "limits.requests_per_second_per_ip=0",
 ];
 /// Cycles in flight at once.
@@ -98,6 +101,7 @@ struct Sample {
     rooms: f64,
     members: f64,
     streams: f64,
+    hls_playlists: f64,
     fds: f64,
     rss: f64,
 }
@@ -110,6 +114,7 @@ impl Sample {
             && self.rooms == base.rooms
             && self.members == base.members
             && self.streams == base.streams
+            && self.hls_playlists == base.hls_playlists
             && self.fds == base.fds
     }
 }
@@ -147,6 +152,7 @@ fn scrape(http: &str) -> Sample {
         rooms: sum("onair_rooms"),
         members: sum("onair_room_members"),
         streams: sum("onair_streams"),
+        hls_playlists: sum("onair_hls_playlists"),
         fds: sum("onair_process_open_fds"),
         rss: sum("onair_process_resident_memory_bytes"),
     }
@@ -168,7 +174,9 @@ fn settle(http: &str, within: Duration, done: impl Fn(&Sample) -> bool) -> Sampl
 /// task count steady over three scrapes.
 fn quiet(http: &str) -> Sample {
     let idle = |s: &Sample| s.connections == 1.0 && s.members == 0.0 && s.rooms == 0.0;
-    let first = settle(http, SETTLE, |s| idle(s) && s.streams == 0.0);
+    let first = settle(http, SETTLE, |s| {
+        idle(s) && s.streams == 0.0 && s.hls_playlists == 0.0
+    });
     assert!(idle(&first), "the server did not go quiet: {first:?}");
     let mut last = first;
     let mut steady = 0;

@@ -374,7 +374,10 @@ async fn players_count_as_viewers_per_session_until_idle() {
         if room["viewers"] == 2 {
             break;
         }
-        assert!(started.elapsed() < WAIT, "the room never counted them: {room}");
+        assert!(
+            started.elapsed() < WAIT,
+            "the room never counted them: {room}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // And /metrics, from the same sweep.
@@ -480,4 +483,38 @@ async fn the_legacy_mpeg_ts_rendition_decodes() {
     publisher2.abort();
     server.stop().await;
     plain.stop().await;
+}
+
+#[tokio::test]
+async fn ended_publishes_keep_at_most_max_lingering_playlists() {
+    let server = start_server(|s| s.hls.max_lingering = 1).await;
+    let gauge = || async {
+        let metrics = get(&server.http_url("/metrics"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("onair_hls_playlists "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    for path in ["live/gone1", "live/gone2"] {
+        let publisher = spawn_publisher(&server, path).await;
+        wait_for_segments(&server, path, 1).await;
+        publisher.abort();
+    }
+    let started = Instant::now();
+    while gauge().await != 1 {
+        assert!(started.elapsed() < WAIT, "lingering playlists not trimmed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The one kept is the one whose publisher left last.
+    let (status, _) = text(&hls_url(&server, "live/gone2", "stream.m3u8")).await;
+    assert_eq!(status, 200);
+    let (status, _) = text(&hls_url(&server, "live/gone1", "stream.m3u8")).await;
+    assert_eq!(status, 404);
+    server.stop().await;
 }

@@ -71,6 +71,16 @@ impl Hls {
         self.lock().get(path).map(|entry| Arc::clone(&entry.stream))
     }
 
+    /// Playlists held now, live or lingering.
+    pub fn playlist_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Media bytes held over every playlist.
+    pub fn bytes(&self) -> usize {
+        self.lock().values().map(|entry| entry.stream.bytes()).sum()
+    }
+
     /// Follows streams going live until `shutdown`, and sweeps idle sessions and
     /// playlists whose publisher left too long ago.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
@@ -108,7 +118,6 @@ impl Hls {
             return;
         };
         let mut entries = self.lock();
-        self.make_room(&mut entries, path);
         let (stream, previous, first) = match entries.get_mut(path) {
             Some(entry) => (Arc::clone(&entry.stream), entry.muxer.take(), false),
             None => (Arc::new(HlsStream::new(&self.settings)), None, true),
@@ -138,19 +147,19 @@ impl Hls {
         );
     }
 
-    /// Lingering playlists are bounded: past `hub.max_streams` of them, the one idle
-    /// longest goes to make room.
-    fn make_room(&self, entries: &mut HashMap<StreamPath, Entry>, adding: &StreamPath) {
-        let max = self.hub.settings().max_streams.saturating_mul(2);
-        if entries.contains_key(adding) || entries.len() < max {
+    /// Lingering playlists are bounded: past `hls.max_lingering` of them, those whose
+    /// publisher left first go.
+    fn trim_lingering(&self, entries: &mut HashMap<StreamPath, Entry>) {
+        let mut lingering: Vec<(Instant, StreamPath)> = entries
+            .iter()
+            .filter_map(|(path, entry)| Some((entry.stream.idle_since()?, path.clone())))
+            .collect();
+        let excess = lingering.len().saturating_sub(self.settings.max_lingering);
+        if excess == 0 {
             return;
         }
-        let oldest = entries
-            .iter()
-            .filter_map(|(path, entry)| Some((entry.stream.idle_since()?, path)))
-            .min()
-            .map(|(_, path)| path.clone());
-        if let Some(path) = oldest {
+        lingering.sort_unstable();
+        for (_, path) in lingering.drain(..excess) {
             entries.remove(&path);
         }
     }
@@ -161,6 +170,10 @@ impl Hls {
         let mut entries = self.lock();
         let mut total = 0;
         entries.retain(|path, entry| {
+            // A finished task's handle keeps its memory: let it go.
+            if entry.muxer.as_ref().is_some_and(JoinHandle::is_finished) {
+                entry.muxer = None;
+            }
             let viewers = entry.stream.expire_sessions(now, timeout);
             total += viewers as u64;
             if let Some(live) = self.hub.stream(path) {
@@ -171,6 +184,7 @@ impl Hls {
                 .idle_since()
                 .is_none_or(|left| now.saturating_duration_since(left) < linger)
         });
+        self.trim_lingering(&mut entries);
         self.metrics.set_hls_viewers(total);
     }
 

@@ -23,6 +23,9 @@ pub struct HlsSettings {
     /// How long a stream's playlist stays after its publisher leaves, so a publisher
     /// that comes back continues the same playlist after an EXT-X-DISCONTINUITY.
     pub linger_ms: u64,
+    /// Playlists kept after their publisher left, at most; past it the one idle
+    /// longest goes first.
+    pub max_lingering: usize,
     /// A player that has fetched nothing for this long stops counting as a viewer.
     pub session_timeout_ms: u64,
     /// HLS sessions counted per stream; players beyond this still play, uncounted.
@@ -44,9 +47,10 @@ impl Default for HlsSettings {
             segment_target_ms: 2000,
             window_segments: 8,
             linger_ms: 30_000,
+            max_lingering: 100,
             session_timeout_ms: 20_000,
             max_sessions_per_stream: 100_000,
-            max_bytes_per_stream: 256 * 1024 * 1024,
+            max_bytes_per_stream: 64 * 1024 * 1024,
             legacy_ts: false,
         }
     }

@@ -97,6 +97,20 @@ fn media(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
         None,
         shared.hub.stream_count() as u64,
     )?;
+    gauge(
+        e,
+        "onair_hls_playlists",
+        "HLS playlists held in memory: live streams and those kept for hls.linger_ms after their publisher left",
+        None,
+        shared.hls.playlist_count() as u64,
+    )?;
+    gauge(
+        e,
+        "onair_hls_bytes",
+        "Bytes of HLS segments and parts held in memory over every stream",
+        None,
+        shared.hls.bytes() as u64,
+    )?;
     gauge_by(
         e,
         "onair_publishers",
