@@ -31,7 +31,7 @@ pub use error::Error;
 pub use multivariant::{multivariant, Variant};
 pub use playlist::{PartInfo, Playlist, Pushed};
 pub use readiness::{blocking_deadline, BlockingWait, Readiness, WaitOutcome};
-pub use render::RenderRequest;
+pub use render::{with_query, RenderRequest};
 pub use resource::{
     init_uri, parse_resource, parse_ts_segment, part_uri, segment_uri, ts_segment_uri, PartId,
     Resource,

@@ -181,6 +181,42 @@ fn write_parts(out: &mut String, segment: &Segment, query: &str) {
     }
 }
 
+/// A playlist rendered with an empty query, with `?query` added to every URI in it:
+/// the same text [`Playlist::render`] gives for that query. A server renders the
+/// playlist once per change and gives each player its own query (a session, a
+/// signature) with this, which costs a copy instead of a render.
+pub fn with_query(playlist: &str, query: &str) -> String {
+    let query = uri_query(query);
+    if query.is_empty() {
+        return playlist.to_owned();
+    }
+    let uris = playlist.matches('\n').count();
+    let mut out = String::with_capacity(playlist.len() + uris * query.len());
+    for line in playlist.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let ending = &line[body.len()..];
+        if body.is_empty() {
+            out.push_str(line);
+        } else if !body.starts_with('#') {
+            out.push_str(body);
+            out.push_str(&query);
+            out.push_str(ending);
+        } else if let Some(at) = body.find("URI=\"") {
+            let value = at + "URI=\"".len();
+            let close = body[value..]
+                .find('"')
+                .map_or(body.len(), |end| value + end);
+            out.push_str(&body[..close]);
+            out.push_str(&query);
+            out.push_str(&body[close..]);
+            out.push_str(ending);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// `?query`, or nothing. Characters that would end a quoted attribute or a line are
 /// dropped: a playlist must not be re-shaped by what a client put in its URL.
 fn uri_query(query: &str) -> String {

@@ -596,3 +596,31 @@ fn numbering_can_start_from_any_msn_and_restarts_still_mark_discontinuities() {
     scripted(&mut p, 1, 0, &mut clock);
     assert!(full(&p).contains("#EXT-X-DISCONTINUITY\n"));
 }
+
+#[test]
+fn with_query_gives_what_rendering_with_the_query_gives() {
+    let query = "expires=99&sig=ab\"cd&session=1f";
+    let mut shapes = Vec::new();
+    for low_latency in [true, false] {
+        let mut p = Playlist::new(settings(12, low_latency));
+        p.new_init();
+        let mut clock = T0;
+        scripted(&mut p, 9, 1, &mut clock);
+        p.discontinuity();
+        p.new_init();
+        scripted(&mut p, 2, 1, &mut clock);
+        shapes.push(p);
+    }
+    let mut ts = Playlist::with_format(settings(3, false), SegmentFormat::MpegTs);
+    ts.push_segment(Duration::from_secs(1), T0);
+    ts.push_segment(Duration::from_secs(1), T0 + 1000);
+    shapes.push(ts);
+    for p in &shapes {
+        for skip in [false, true] {
+            let plain = p.render(&RenderRequest { skip, query: "" });
+            let direct = p.render(&RenderRequest { skip, query });
+            assert_eq!(onair_hls::with_query(&plain, query), direct, "{direct}");
+            assert_eq!(onair_hls::with_query(&plain, ""), plain);
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! blocked playlist and preload-hint requests wait on.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -55,6 +55,9 @@ struct State {
     codecs: Option<String>,
     /// The legacy MPEG-TS rendition, when `hls.legacy_ts` is on.
     ts: Option<TsRendition>,
+    /// The media playlist as rendered since the last change, without and with
+    /// `_HLS_skip`; every player's request copies it with its own query.
+    rendered: [Option<Arc<str>>; 2],
 }
 
 #[derive(Debug)]
@@ -106,6 +109,7 @@ impl HlsStream {
                 left_at: None,
                 codecs: None,
                 ts,
+                rendered: [None, None],
             }),
             changed: watch::channel(0).0,
             sessions: Mutex::new(Sessions::new(settings.max_sessions_per_stream)),
@@ -116,6 +120,7 @@ impl HlsStream {
     /// discontinuity: the encoder, its timestamps and maybe its codecs are new.
     pub fn publisher_started(&self, first: bool) {
         let mut state = self.lock();
+        state.rendered = [None, None];
         if !first {
             state.playlist.discontinuity();
             if let Some(ts) = &mut state.ts {
@@ -130,6 +135,7 @@ impl HlsStream {
     /// The publisher left: the open segment is closed and waiting requests woken.
     pub fn publisher_left(&self, now: Instant) {
         let mut state = self.lock();
+        state.rendered = [None, None];
         state.playlist.end_segment();
         state.close_open_segment();
         state.live = false;
@@ -158,6 +164,7 @@ impl HlsStream {
 
     pub fn add_init(&self, init: Bytes) {
         let mut state = self.lock();
+        state.rendered = [None, None];
         let version = state.playlist.new_init();
         state.inits.insert(version, init);
         state.current_init = Some(version);
@@ -168,6 +175,7 @@ impl HlsStream {
 
     pub fn add_part(&self, part: Part) {
         let mut state = self.lock();
+        state.rendered = [None, None];
         let wall = state.wall_clock(part.start_ms, part.duration);
         let pushed = state.playlist.push_part(
             PartInfo {
@@ -216,8 +224,21 @@ impl HlsStream {
         self.lock().ts.as_ref()?.segments.get(&msn).cloned()
     }
 
+    /// The media playlist with `query` on every URI. Rendered once per change, not
+    /// once per player: a new part wakes every blocked player at once.
     pub fn render(&self, skip: bool, query: &str) -> String {
-        self.lock().playlist.render(&RenderRequest { skip, query })
+        let rendered = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            let slot = &mut state.rendered[usize::from(skip)];
+            Arc::clone(slot.get_or_insert_with(|| {
+                state
+                    .playlist
+                    .render(&RenderRequest { skip, query: "" })
+                    .into()
+            }))
+        };
+        onair_hls::with_query(&rendered, query)
     }
 
     pub fn readiness(&self, directives: &Directives) -> Readiness {

@@ -106,9 +106,9 @@ fn media(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
     )?;
     gauge(
         e,
-        "onair_hls_bytes",
-        "Bytes of HLS segments and parts held in memory over every stream",
-        None,
+        "onair_hls_memory",
+        "HLS segments and parts held in memory over every stream",
+        Some(&Unit::Bytes),
         shared.hls.bytes() as u64,
     )?;
     gauge_by(
