@@ -1,0 +1,55 @@
+//! A GET bounded by the run's request timeout, with every way it can fail counted.
+
+use std::sync::atomic::Ordering;
+
+use tokio::time::timeout;
+
+use super::context::Context;
+use super::http::{HttpConn, Response};
+
+/// The 2xx response to `GET path`, or `None` with the failure counted.
+pub(super) async fn fetch(ctx: &Context, conn: &mut HttpConn, path: &str) -> Option<Response> {
+    match timeout(ctx.request_timeout, conn.get(path)).await {
+        Err(_) => {
+            ctx.error(&ctx.counts.timeouts, format!("timeout: {}", kind(path)));
+            // The response may still come on this connection: start a new one.
+            *conn = HttpConn::new(ctx.addr);
+            None
+        }
+        Ok(Err(e)) => {
+            ctx.error(&ctx.counts.other_errors, e);
+            None
+        }
+        Ok(Ok(response)) if !(200..300).contains(&response.status) => {
+            let counter = &ctx.counts.non_2xx;
+            ctx.error(counter, format!("HTTP {}: {}", response.status, kind(path)));
+            None
+        }
+        Ok(Ok(response)) => Some(response),
+    }
+}
+
+/// What was asked for, for error messages that group well.
+fn kind(path: &str) -> &'static str {
+    let path = path.split('?').next().unwrap_or(path);
+    if path.ends_with(".m3u8") {
+        "playlist"
+    } else if path.ends_with(".mp4") {
+        "init segment"
+    } else if path
+        .rsplit('/')
+        .next()
+        .is_some_and(|n| n.starts_with("part"))
+    {
+        "part"
+    } else {
+        "segment"
+    }
+}
+
+/// Counts `n` events into `counter` (a window-only figure) while measuring.
+pub(super) fn count_in_window(ctx: &Context, counter: &std::sync::atomic::AtomicU64, n: u64) {
+    if ctx.measuring() {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
