@@ -90,6 +90,7 @@ rm -rf "$OUT/onair-data"
 "${SERVER_CPU[@]}" "$ONAIR" \
   --rtmp-listen "$ONAIR_RTMP" --http-listen "$ONAIR_HTTP" \
   --data-dir "$OUT/onair-data" --log-format json \
+  --allowed-origins '*' \
   --set hls.part_target_ms=200 --set hls.segment_target_ms=1000 \
   --set "limits.max_connections_per_ip=$((VIEWERS * 2 + 100))" \
   --set "limits.max_connections=$((VIEWERS * 2 + 100))" \

@@ -45,6 +45,8 @@ pub(super) struct Counts {
     /// Part requests sent after their closing frame (the viewer was behind): not in the
     /// latency figure.
     pub(super) late_requests: AtomicU64,
+    /// ll: hinted parts that never came (404: the segment ended before them).
+    pub(super) hint_misses: AtomicU64,
     /// Media whose end time matched no published frame (timeline mismatch).
     pub(super) unmatched: AtomicU64,
     pub(super) non_2xx: AtomicU64,

@@ -9,23 +9,41 @@ use super::http::{HttpConn, Response};
 
 /// The 2xx response to `GET path`, or `None` with the failure counted.
 pub(super) async fn fetch(ctx: &Context, conn: &mut HttpConn, path: &str) -> Option<Response> {
-    match timeout(ctx.request_timeout, conn.get(path)).await {
+    fetch_hinted(ctx, conn, path, false).await.ok().flatten()
+}
+
+/// As [`fetch`]; with `hinted`, a 404 is a preload hint that did not come true (the
+/// segment ended before that part): `Ok(None)`, not counted as a failure.
+pub(super) async fn fetch_hinted(
+    ctx: &Context,
+    conn: &mut HttpConn,
+    path: &str,
+    hinted: bool,
+) -> Result<Option<Response>, ()> {
+    let response = match timeout(ctx.request_timeout, conn.get(path)).await {
         Err(_) => {
             ctx.error(&ctx.counts.timeouts, format!("timeout: {}", kind(path)));
             // The response may still come on this connection: start a new one.
             *conn = HttpConn::new(ctx.addr);
-            None
+            return Err(());
         }
         Ok(Err(e)) => {
             ctx.error(&ctx.counts.other_errors, e);
-            None
+            return Err(());
         }
-        Ok(Ok(response)) if !(200..300).contains(&response.status) => {
+        Ok(Ok(response)) => response,
+    };
+    match response.status {
+        200..=299 => Ok(Some(response)),
+        404 if hinted => {
+            count_in_window(ctx, &ctx.counts.hint_misses, 1);
+            Ok(None)
+        }
+        status => {
             let counter = &ctx.counts.non_2xx;
-            ctx.error(counter, format!("HTTP {}: {}", response.status, kind(path)));
-            None
+            ctx.error(counter, format!("HTTP {status}: {}", kind(path)));
+            Err(())
         }
-        Ok(Ok(response)) => Some(response),
     }
 }
 

@@ -112,6 +112,8 @@ pub(super) fn ts_first_video_ms(segment: &[u8]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// A 33-bit timestamp in PES header form, marker bits set.
@@ -123,6 +125,57 @@ mod tests {
             (ticks >> 7) as u8,
             ((ticks << 1) & 0xfe) as u8 | 1,
         ]
+    }
+
+    /// onair's own segmenter on the committed fixture: every part's span, read back,
+    /// ends where the next one starts, at a video frame's FLV timestamp.
+    #[test]
+    fn reads_the_video_span_of_onair_parts() {
+        use onair_fmp4::{Output, Segmenter, SegmenterSettings};
+        use onair_media::{FrameKind, MediaFrame};
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../server/tests/fixtures/ffmpeg_testsrc2_640x360_30fps_6s.flv"
+        );
+        let data = std::fs::read(path).unwrap();
+        let tags = onair_server::client::read_flv_tags(&data, 1 << 24).unwrap();
+        let mut segmenter = Segmenter::new(SegmenterSettings {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(1),
+        });
+        let mut out = Vec::new();
+        let mut video_ts = Vec::new();
+        for tag in &tags {
+            let frame = MediaFrame {
+                kind: tag.kind,
+                timestamp: tag.timestamp,
+                keyframe: tag.kind == FrameKind::Video && tag.payload.first() == Some(&0x17),
+                sequence_header: tag.payload.get(1) == Some(&0),
+                payload: tag.payload.clone(),
+            };
+            if tag.kind == FrameKind::Video && !frame.sequence_header {
+                video_ts.push(f64::from(tag.timestamp));
+            }
+            segmenter.push(&frame, &mut out).unwrap();
+        }
+        let mut track = None;
+        let mut spans = Vec::new();
+        for output in &out {
+            match output {
+                Output::Init(init) => track = video_track(init),
+                Output::Part(part) => {
+                    spans.push(part_span(&part.bytes, track.unwrap()).unwrap());
+                }
+            }
+        }
+        assert_eq!(track.map(|t| t.timescale), Some(90_000));
+        assert!(spans.len() > 20, "{} parts", spans.len());
+        assert!(spans[0].starts_with_keyframe);
+        assert!(spans.iter().any(|s| !s.starts_with_keyframe));
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].end_ms, pair[1].start_ms);
+            assert!(video_ts.contains(&pair[0].end_ms), "{}", pair[0].end_ms);
+        }
     }
 
     #[test]

@@ -243,6 +243,7 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
             blocked: load(&c.blocked),
             late_requests: load(&c.late_requests),
             unmatched: load(&c.unmatched),
+            hint_misses: load(&c.hint_misses),
         },
         timeline: Timeline {
             given_offset_ms: args.timeline_offset_ms,

@@ -13,6 +13,8 @@ pub(super) struct MediaPlaylist {
     pub(super) target_duration_secs: f64,
     pub(super) map_uri: Option<String>,
     pub(super) preload_hint: Option<String>,
+    /// The `EXT-X-PART` URIs, in order.
+    pub(super) parts: Vec<String>,
     pub(super) segments: Vec<Segment>,
 }
 
@@ -41,6 +43,10 @@ pub(super) fn parse_media(text: &str) -> Option<MediaPlaylist> {
             if attribute(v, "TYPE") == Some("PART") {
                 playlist.preload_hint = attribute(v, "URI").map(str::to_owned);
             }
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PART:") {
+            playlist
+                .parts
+                .extend(attribute(v, "URI").map(str::to_owned));
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
             duration = v.split(',').next().and_then(|d| d.trim().parse().ok());
         } else if !line.is_empty() && !line.starts_with('#') {
@@ -135,6 +141,10 @@ mod tests {
         assert_eq!(p.target_duration_secs, 1.0);
         assert_eq!(p.map_uri.as_deref(), Some("init0.mp4?session=ab"));
         assert_eq!(p.preload_hint.as_deref(), Some("part9.1.m4s?session=ab"));
+        assert_eq!(
+            p.parts,
+            ["part8.0.m4s?session=ab", "part9.0.m4s?session=ab"]
+        );
         assert_eq!(p.segments.len(), 2);
         assert_eq!(
             p.segments[1],

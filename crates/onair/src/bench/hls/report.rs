@@ -20,7 +20,9 @@ pub(super) struct Report {
     pub(super) window_secs: f64,
     pub(super) failures: Failures,
     /// ll: from the publisher's write of the frame that closed a part to the part
-    /// downloaded, over every blocked part request of every viewer in the window.
+    /// downloaded, over every blocked part request of every viewer in the window; for
+    /// the first part of a segment (after a preload hint that did not come true), to
+    /// the return of the blocked playlist reload that listed it.
     /// plain: from the write of the frame that closed a segment (the next segment's
     /// first) to the segment downloaded by a viewer polling every half target duration.
     pub(super) latency_ms: Percentiles,
@@ -55,13 +57,17 @@ pub(super) struct Failures {
 pub(super) struct Downloads {
     /// Parts (ll) or segments (plain) downloaded.
     pub(super) count: u64,
-    /// ll: part requests the server held until the part existed (in `latency_ms`).
+    /// ll: parts the server held a request for until they existed, or listed in a
+    /// held playlist reload (in `latency_ms`).
     pub(super) blocked: u64,
     /// ll: part requests sent after the part's closing frame (the viewer was behind;
     /// not in `latency_ms`).
     pub(super) late_requests: u64,
     /// Media whose end matched no published frame (not in `latency_ms`).
     pub(super) unmatched: u64,
+    /// ll: hinted parts answered 404 because the segment ended before them (the part
+    /// after is then fetched from the reloaded playlist, late).
+    pub(super) hint_misses: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,8 +111,8 @@ impl Report {
         let d = &self.downloads;
         let _ = writeln!(
             out,
-            "  downloads          {} ({} blocked, {} requested late, {} unmatched)",
-            d.count, d.blocked, d.late_requests, d.unmatched
+            "  downloads          {} ({} blocked, {} requested late, {} unmatched, {} hints missed)",
+            d.count, d.blocked, d.late_requests, d.unmatched, d.hint_misses
         );
         let _ = writeln!(
             out,
