@@ -82,7 +82,7 @@ run_bench() {
     return 1
   }
   tail -n 1 "$OUT/$name.stdout" | jq -c . >"$OUT/$name.json"
-  jq -r '"    failures \(.failures.total), latency p50 \(.latency_ms.p50) p95 \(.latency_ms.p95) p99 \(.latency_ms.p99) ms (n=\(.latency_ms.count)), timeline offset \(.timeline.measured_offset_ms) ms, CPU-s/viewer-min \(.server.cpu_per_viewer_minute), RSS KB/viewer \(.server.rss_per_viewer_kb), bench cores \(.bench.cores)"' "$OUT/$name.json"
+  jq -r '"    failures \(.failures.total), latency p50 \(.latency_ms.p50) p95 \(.latency_ms.p95) p99 \(.latency_ms.p99) ms (n=\(.latency_ms.count)), timeline offset \(.timeline.measured_offset_ms) ms, CPU-s/viewer-min \(.server.cpu_per_viewer_minute), RSS KB/viewer \(.server.rss_per_viewer_kb), bench cores \(.bench.cores), CPUs busy \(.cpu_busy | map(. * 100 | round))%"' "$OUT/$name.json"
 }
 
 echo "--- starting onair on $ONAIR_RTMP (RTMP) and $ONAIR_HTTP (HTTP), log $OUT/onair-hls.log"
@@ -195,12 +195,14 @@ echo
 echo "=== $VIEWERS viewers, ${DURATION} s window, 720p30 1 s GOP, $(jq -r .bitrate_kbps.source "$OUT/onair-ll.json" | cut -d. -f1) kbit/s source"
 echo "    latency: onair-ll = part ready to download after its closing frame was published (blocked requests);"
 echo "             nginx-plain = segment downloaded by a poller after its closing frame was published"
+echo "    all_*: ll, every part (requests sent after the part existed included): how far behind the viewers are"
 {
-  printf 'server\tfail\tlat_p50_ms\tlat_p95_ms\tlat_p99_ms\tlat_max_ms\tn\tkbps_min\tkbps_med\tcpu_s/viewer_min\tKB/viewer\tbench_cores\n'
+  printf 'server\tfail\treq/s/viewer\tlat_p50_ms\tlat_p95_ms\tlat_p99_ms\tlat_max_ms\tn\tall_p50_ms\tall_p95_ms\tkbps_min\tkbps_med\tcpu_s/viewer_min\tKB/viewer\tbench_cores\n'
   for row in "${ROWS[@]}"; do
-    jq -r --arg row "$row" '[$row, .failures.total,
+    jq -r --arg row "$row" '[$row, .failures.total, (.downloads.requests_per_viewer_sec // "-"),
       (.latency_ms.p50 // "-"), (.latency_ms.p95 // "-"), (.latency_ms.p99 // "-"),
       (.latency_ms.max // "-"), .latency_ms.count,
+      (.delivery_ms.p50 // "-"), (.delivery_ms.p95 // "-"),
       (.bitrate_kbps.min // 0 | floor), (.bitrate_kbps.median // 0 | floor),
       (.server.cpu_per_viewer_minute // "-"), (.server.rss_per_viewer_kb // "-"),
       (.bench.cores * 100 | round / 100)]

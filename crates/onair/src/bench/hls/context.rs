@@ -30,6 +30,9 @@ pub(super) struct Context {
     measured_offset_ms: AtomicI64,
     /// The ready-to-download latency of parts (µs) and of plain segments.
     pub(super) latency_us: Mutex<Histogram>,
+    /// From the closing frame to the download of every part, late requests included
+    /// (µs): how far behind the live edge the viewers are.
+    pub(super) delivery_us: Mutex<Histogram>,
     pub(super) counts: Counts,
     errors: Mutex<BTreeMap<String, usize>>,
 }
@@ -37,6 +40,8 @@ pub(super) struct Context {
 /// Events over all viewers during the whole run.
 #[derive(Debug, Default)]
 pub(super) struct Counts {
+    /// HTTP requests answered (any status), in the window.
+    pub(super) requests: AtomicU64,
     /// Parts (ll) or segments (plain) downloaded.
     pub(super) downloads: AtomicU64,
     /// Part requests sent before their closing frame was published: the server held
@@ -74,6 +79,7 @@ impl Context {
             measuring: AtomicBool::new(false),
             measured_offset_ms: AtomicI64::new(UNSET),
             latency_us: Mutex::new(Histogram::default()),
+            delivery_us: Mutex::new(Histogram::default()),
             counts: Counts::default(),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -145,6 +151,12 @@ impl Context {
     pub(super) fn record_latency(&self, latency: Duration) {
         if let Ok(mut h) = self.latency_us.lock() {
             h.record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        }
+    }
+
+    pub(super) fn record_delivery(&self, delivery: Duration) {
+        if let Ok(mut h) = self.delivery_us.lock() {
+            h.record(u64::try_from(delivery.as_micros()).unwrap_or(u64::MAX));
         }
     }
 }

@@ -33,6 +33,7 @@ pub(super) async fn fetch_hinted(
         }
         Ok(Ok(response)) => response,
     };
+    count_in_window(ctx, &ctx.counts.requests, 1);
     match response.status {
         200..=299 => Ok(Some(response)),
         404 if hinted => {

@@ -149,7 +149,7 @@ impl<'a> Viewer<'a> {
             self.stats.set(State::Playing);
         }
         if let Some((_, track)) = &self.init {
-            account_part(self.ctx, &part.body, *track, asked, available);
+            account_part(self.ctx, &part.body, *track, asked, available, part.done);
         }
         self.last = Some(position);
     }
@@ -244,7 +244,14 @@ fn part_uri(variant: &str, (msn, index): Position) -> String {
 
 /// The latency of one part: from the publisher's write of the frame that closed it to
 /// the part downloaded, when the request was waiting for it.
-fn account_part(ctx: &Context, body: &[u8], track: VideoTrack, asked: Instant, done: Instant) {
+fn account_part(
+    ctx: &Context,
+    body: &[u8],
+    track: VideoTrack,
+    asked: Instant,
+    done: Instant,
+    downloaded: Instant,
+) {
     let Some(span) = part_span(body, track) else {
         ctx.error(
             &ctx.counts.other_errors,
@@ -258,7 +265,11 @@ fn account_part(ctx: &Context, body: &[u8], track: VideoTrack, asked: Instant, d
     if !ctx.measuring() {
         return;
     }
-    match ctx.sent_at(span.end_ms, 0) {
+    let sent = ctx.sent_at(span.end_ms, 0);
+    if let Some(sent) = sent {
+        ctx.record_delivery(downloaded.saturating_duration_since(sent));
+    }
+    match sent {
         None => count_in_window(ctx, &ctx.counts.unmatched, 1),
         Some(sent) if sent >= asked => {
             count_in_window(ctx, &ctx.counts.blocked, 1);

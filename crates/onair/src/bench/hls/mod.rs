@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::cpus::CpuSample;
 use super::media::frame_log::FrameLog;
 use super::media::publisher::start_publisher;
 use super::media::report::BitrateReport;
@@ -154,6 +155,7 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
     sleep(SETTLE).await;
 
     // The measuring window.
+    let cpus_start = CpuSample::now();
     let self_start = sample_proc("self", clk_tck);
     let start = sample_procs(&args.server_pid, clk_tck);
     let bytes_start: Vec<u64> = stats
@@ -175,6 +177,7 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
     let window = window_start.elapsed().as_secs_f64();
     let end = sample_procs(&args.server_pid, clk_tck);
     let self_end = sample_proc("self", clk_tck);
+    let cpu_busy = CpuSample::now().busy_since(&cpus_start);
     let bytes_end: Vec<u64> = stats
         .iter()
         .map(|s| s.bytes.load(Ordering::Relaxed))
@@ -226,6 +229,11 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
         .lock()
         .map(|h| h.percentiles(1000.0))
         .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?;
+    let delivery_ms = ctx
+        .delivery_us
+        .lock()
+        .map(|h| h.percentiles(1000.0))
+        .map_err(|_| anyhow::anyhow!("delivery histogram poisoned"))?;
     let report = Report {
         label: args.label.clone(),
         mode: match args.mode {
@@ -238,7 +246,11 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
         window_secs: window,
         failures,
         latency_ms,
+        delivery_ms,
         downloads: Downloads {
+            requests: load(&c.requests),
+            requests_per_viewer_sec: (playing_at_start > 0)
+                .then(|| load(&c.requests) as f64 / playing_at_start as f64 / window),
             count: load(&c.downloads),
             blocked: load(&c.blocked),
             late_requests: load(&c.late_requests),
@@ -264,6 +276,7 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
             window,
         ),
         bench: BenchSelf::new(self_start, self_end, window),
+        cpu_busy,
         publisher: Some(publish),
         elapsed_secs: bench_start.elapsed().as_secs_f64(),
     };

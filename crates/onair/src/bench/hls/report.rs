@@ -26,11 +26,17 @@ pub(super) struct Report {
     /// plain: from the write of the frame that closed a segment (the next segment's
     /// first) to the segment downloaded by a viewer polling every half target duration.
     pub(super) latency_ms: Percentiles,
+    /// ll: from the write of a part's closing frame to its download, for every part
+    /// (late requests included): how far behind the live edge the viewers fetch.
+    pub(super) delivery_ms: Percentiles,
     pub(super) downloads: Downloads,
     pub(super) timeline: Timeline,
     pub(super) bitrate_kbps: BitrateReport,
     pub(super) server: Option<ServerReport>,
     pub(super) bench: BenchSelf,
+    /// How busy each CPU of the machine was in the window (0..=1), softirq included:
+    /// whether the server's pinned core was saturated.
+    pub(super) cpu_busy: Vec<f64>,
     pub(super) publisher: Option<PublishReport>,
     pub(super) elapsed_secs: f64,
 }
@@ -55,6 +61,10 @@ pub(super) struct Failures {
 /// In the window.
 #[derive(Debug, Serialize)]
 pub(super) struct Downloads {
+    /// HTTP requests answered, any status (playlists, init segments, media).
+    pub(super) requests: u64,
+    /// `requests` per viewer playing per second.
+    pub(super) requests_per_viewer_sec: Option<f64>,
     /// Parts (ll) or segments (plain) downloaded.
     pub(super) count: u64,
     /// ll: parts the server held a request for until they existed, or listed in a
@@ -108,11 +118,22 @@ impl Report {
             ms(l.max),
             l.count
         );
+        let l = &self.delivery_ms;
+        let _ = writeln!(
+            out,
+            "  delivery (all)     p50 {}  p95 {}  p99 {}  max {}  (n={})",
+            ms(l.p50),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.max),
+            l.count
+        );
         let d = &self.downloads;
         let _ = writeln!(
             out,
-            "  downloads          {} ({} blocked, {} requested late, {} unmatched, {} hints missed)",
-            d.count, d.blocked, d.late_requests, d.unmatched, d.hint_misses
+            "  downloads          {} ({} blocked, {} requested late, {} unmatched, {} hints missed); {} requests, {} per viewer-second",
+            d.count, d.blocked, d.late_requests, d.unmatched, d.hint_misses, d.requests,
+            d.requests_per_viewer_sec.map_or("-".to_owned(), |r| format!("{r:.2}"))
         );
         let _ = writeln!(
             out,
@@ -138,6 +159,13 @@ impl Report {
             &self.bench,
             self.publisher.as_ref(),
         );
+        let busy: Vec<String> = self
+            .cpu_busy
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("cpu{i} {:.0}%", b * 100.0))
+            .collect();
+        let _ = writeln!(out, "  machine CPUs busy  {}", busy.join("  "));
         out
     }
 }
