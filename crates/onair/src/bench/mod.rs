@@ -3,6 +3,10 @@
 //! - `media`: publishes an FLV file in a loop at real-time pace, opens N RTMP or
 //!   HTTP-FLV viewers of one stream, and reports per-viewer bitrate, time to the first
 //!   video keyframe, the latency the server adds, failures, and the server's CPU and RSS.
+//! - `hls`: the same publisher, N HLS viewers of the stream: low-latency ones (blocking
+//!   playlist reload and the hinted part at once, as hls.js does) or plain pollers of
+//!   MPEG-TS segments (nginx-rtmp); reports how soon after the frame that closes a part
+//!   the part can be downloaded, failures, and the server's CPU and RSS per viewer.
 //! - `rooms`: opens N WebSocket clients in one room (onair's, or a socket.io server's),
 //!   sends chat at a fixed total rate from K of them, and reports deliveries per second,
 //!   end-to-end latency, failures, and the server's CPU and RSS per connection.
@@ -12,13 +16,14 @@
 //!   publisher keeps a stream live; the caller checks `/metrics` before and after.
 //!
 //! All only talk to loopback addresses and stop by themselves: every phase has a bound.
-//! Deliberately absent: decoding media, other media protocols (HLS), more than one
-//! stream or room per run.
+//! Deliberately absent: decoding media, more than one stream or room per run.
 
 mod cpus;
 mod histogram;
+mod hls;
 mod media;
 mod process;
+mod report;
 mod rooms;
 mod soak;
 mod stats;
@@ -31,6 +36,8 @@ use anyhow::{bail, Context};
 pub enum BenchCommand {
     /// N RTMP or HTTP-FLV viewers of one published stream.
     Media(media::MediaArgs),
+    /// N HLS viewers of one published stream: low-latency (onair) or plain (nginx-rtmp).
+    Hls(hls::HlsArgs),
     /// N WebSocket clients in one room, K of them sending chat.
     Rooms(rooms::RoomsArgs),
     /// Connection churn: N connect/disconnect cycles of every kind of client.
@@ -40,6 +47,7 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Media(args) => media::run(args).await,
+        BenchCommand::Hls(args) => hls::run(args).await,
         BenchCommand::Rooms(args) => rooms::run(args).await,
         BenchCommand::Soak(args) => soak::run(args).await,
     }

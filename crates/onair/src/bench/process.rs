@@ -49,6 +49,28 @@ pub(super) fn sample_procs(pids: &[u32], clk_tck: f64) -> Option<ProcSample> {
     )
 }
 
+/// Waits `warmup` (the publisher filling the server), sampling `pids` half-way and at
+/// the end: the last sample (the baseline before viewers) and the CPU seconds per
+/// minute between the two (ingest only).
+pub(super) async fn warmup(
+    pids: &[u32],
+    clk_tck: f64,
+    warmup: std::time::Duration,
+) -> (Option<ProcSample>, Option<f64>) {
+    tokio::time::sleep(warmup / 2).await;
+    let idle_start = sample_procs(pids, clk_tck);
+    let idle_start_at = std::time::Instant::now();
+    tokio::time::sleep(warmup - warmup / 2).await;
+    let before = sample_procs(pids, clk_tck);
+    let idle_cpu_per_minute = match (&idle_start, &before) {
+        (Some(a), Some(b)) => {
+            Some((b.cpu_secs - a.cpu_secs) / idle_start_at.elapsed().as_secs_f64().max(1e-3) * 60.0)
+        }
+        _ => None,
+    };
+    (before, idle_cpu_per_minute)
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks.
 pub(super) fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses: split after the last ')'.

@@ -5,7 +5,7 @@ mod chunked;
 pub(super) mod flv_viewer;
 pub(super) mod frame_log;
 pub(super) mod publisher;
-mod report;
+pub(super) mod report;
 pub(super) mod rtmp_conn;
 mod rtmp_viewer;
 mod video_tag;
@@ -17,29 +17,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use onair_server::client::RtmpUrl;
+use anyhow::bail;
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::process::{clock_ticks_per_second, sample_proc, sample_procs};
-use super::require_loopback;
+use super::process::{clock_ticks_per_second, sample_proc, sample_procs, warmup};
+use super::report::{BenchSelf, ServerReport};
 use super::stats::{mean, percentile, Percentiles};
 use frame_log::FrameLog;
-use publisher::{file_kbps, publish_loop, read_tags, PublishStats};
-use report::{BenchSelf, BitrateReport, Failures, PublishReport, Report, ServerReport};
-use rtmp_conn::RtmpConn;
+use publisher::start_publisher;
+use report::{BitrateReport, Failures, Report};
 use viewer::{viewer, PlayUrl, Shared, State, ViewerStats};
 
 /// Largest FLV tag read from the file or from a server.
 pub(super) const MAX_TAG_SIZE: usize = 8 << 20;
-/// Read buffer of the publisher (it only reads acknowledgements and status).
-const PUBLISH_READ_BUF: usize = 4 << 10;
 /// Published video frames remembered for latency lookups.
 const FRAME_LOG_LEN: usize = 2048;
 /// Longest a viewer may take to connect and start playing.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the bench waits, after the last connect, for every viewer's first keyframe.
 const WARM_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause between "every viewer warm" and the start of the measuring window.
@@ -89,51 +85,18 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
     let bench_start = Instant::now();
 
     // Publisher first, so the stream is live (and its GOP cached) before viewers come.
-    let mut publisher = None;
-    let mut source_kbps = None;
     let log = Arc::new(FrameLog::new(FRAME_LOG_LEN));
-    if let (Some(file), Some(url)) = (&args.publish, &args.publish_url) {
-        let tags = read_tags(file)?;
-        source_kbps = Some(file_kbps(&tags));
-        let url = RtmpUrl::parse(url)?;
-        require_loopback(&url.host_port)?;
-        let mut client = timeout(CONNECT_TIMEOUT, RtmpConn::connect(&url, PUBLISH_READ_BUF))
-            .await
-            .context("connecting the publisher: timed out")?
-            .with_context(|| format!("connecting the publisher to {}", url.tc_url()))?;
-        timeout(CONNECT_TIMEOUT, client.publish(&url.name))
-            .await
-            .context("publishing: timed out")?
-            .context("publishing")?;
-        let stats = Arc::new(PublishStats::default());
-        let task = tokio::spawn(publish_loop(
-            client,
-            tags,
-            log.clone(),
-            stats.clone(),
-            cancel.clone(),
-        ));
-        publisher = Some((task, stats));
-        progress(
-            &args,
-            format_args!(
-                "publishing to {}",
-                args.publish_url.as_deref().unwrap_or("")
-            ),
-        );
-    }
-    let warmup = Duration::from_secs(args.warmup);
-    sleep(warmup / 2).await;
-    let idle_start = sample_procs(&args.server_pid, clk_tck);
-    let idle_start_at = Instant::now();
-    sleep(warmup - warmup / 2).await;
-    let before = sample_procs(&args.server_pid, clk_tck);
-    let idle_cpu_per_min = match (&idle_start, &before) {
-        (Some(a), Some(b)) => {
-            Some((b.cpu_secs - a.cpu_secs) / idle_start_at.elapsed().as_secs_f64().max(1e-3) * 60.0)
+    let publisher = match (&args.publish, &args.publish_url) {
+        (Some(file), Some(url)) => {
+            let publisher = start_publisher(file, url, log.clone(), cancel.clone()).await?;
+            progress(&args, format_args!("publishing to {url}"));
+            Some(publisher)
         }
         _ => None,
     };
+    let source_kbps = publisher.as_ref().map(|p| p.source_kbps);
+    let (before, idle_cpu_per_min) =
+        warmup(&args.server_pid, clk_tck, Duration::from_secs(args.warmup)).await;
 
     // Viewers, at the ramp rate.
     let shared = Arc::new(Shared {
@@ -214,21 +177,7 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
         tasks.abort_all();
     }
     let publish = match publisher {
-        Some((task, stats)) => {
-            let result = timeout(Duration::from_secs(5), task).await;
-            let error = match result {
-                Ok(Ok(Ok(()))) => None,
-                Ok(Ok(Err(e))) => Some(e.to_string()),
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some("did not stop in time".to_owned()),
-            };
-            Some(PublishReport {
-                video_frames: stats.video_frames.load(Ordering::Relaxed),
-                late_writes: stats.late_writes.load(Ordering::Relaxed),
-                max_lag_ms: stats.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
-                error,
-            })
-        }
+        Some(publisher) => Some(publisher.finish().await),
         None => None,
     };
 
@@ -260,30 +209,15 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
         .zip(&states)
         .filter(|(s, state)| **state == State::Playing && s.first_keyframe().is_none())
         .count();
-    let server = match (&before, &start, &end) {
-        (Some(before), Some(start), Some(end)) => {
-            let cpu = end.cpu_secs - start.cpu_secs;
-            let viewer_minutes = playing_at_start as f64 * window / 60.0;
-            Some(ServerReport {
-                cpu_seconds: cpu,
-                cpu_per_viewer_minute: (viewer_minutes > 0.0).then(|| cpu / viewer_minutes),
-                idle_cpu_per_minute: idle_cpu_per_min,
-                rss_before_kb: before.rss_kb,
-                rss_with_viewers_kb: end.rss_kb,
-                rss_per_viewer_kb: (playing_at_start > 0)
-                    .then(|| (end.rss_kb as f64 - before.rss_kb as f64) / playing_at_start as f64),
-            })
-        }
-        _ => None,
-    };
-    let bench = match (&self_start, &self_end) {
-        (Some(a), Some(b)) => BenchSelf {
-            cpu_seconds: b.cpu_secs - a.cpu_secs,
-            cores: (b.cpu_secs - a.cpu_secs) / window,
-            rss_kb: b.rss_kb,
-        },
-        _ => BenchSelf::default(),
-    };
+    let server = ServerReport::new(
+        before,
+        start,
+        end,
+        idle_cpu_per_min,
+        playing_at_start,
+        window,
+    );
+    let bench = BenchSelf::new(self_start, self_end, window);
     let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     let report = Report {
         label: args.label.clone(),

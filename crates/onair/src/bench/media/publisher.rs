@@ -9,14 +9,75 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use onair_media::FrameKind;
 use onair_rtmp::{ClientEvent, MediaKind};
-use onair_server::client::{read_flv_tags, ClientError, Tag};
+use onair_server::client::{read_flv_tags, ClientError, RtmpUrl, Tag};
+use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::super::report::PublishReport;
+use super::super::require_loopback;
 use super::frame_log::FrameLog;
 use super::rtmp_conn::RtmpConn;
-use super::video_tag::is_sequence_header;
-use super::MAX_TAG_SIZE;
+use super::video_tag::{is_keyframe, is_sequence_header};
+use super::{CONNECT_TIMEOUT, MAX_TAG_SIZE};
+
+/// Read buffer of the publisher (it only reads acknowledgements and status).
+const PUBLISH_READ_BUF: usize = 4 << 10;
+
+/// A publisher running in its own task.
+pub(in crate::bench) struct Publisher {
+    task: JoinHandle<Result<(), ClientError>>,
+    stats: Arc<PublishStats>,
+    /// The file's audio+video rate, kbit/s.
+    pub(in crate::bench) source_kbps: f64,
+}
+
+/// Connects to `url` (loopback only), publishes, and starts sending `file` in a loop
+/// until `cancel`.
+pub(in crate::bench) async fn start_publisher(
+    file: &Path,
+    url: &str,
+    log: Arc<FrameLog>,
+    cancel: CancellationToken,
+) -> anyhow::Result<Publisher> {
+    let tags = read_tags(file)?;
+    let source_kbps = file_kbps(&tags);
+    let url = RtmpUrl::parse(url)?;
+    require_loopback(&url.host_port)?;
+    let mut client = timeout(CONNECT_TIMEOUT, RtmpConn::connect(&url, PUBLISH_READ_BUF))
+        .await
+        .context("connecting the publisher: timed out")?
+        .with_context(|| format!("connecting the publisher to {}", url.tc_url()))?;
+    timeout(CONNECT_TIMEOUT, client.publish(&url.name))
+        .await
+        .context("publishing: timed out")?
+        .context("publishing")?;
+    let stats = Arc::new(PublishStats::default());
+    let task = tokio::spawn(publish_loop(client, tags, log, stats.clone(), cancel));
+    Ok(Publisher {
+        task,
+        stats,
+        source_kbps,
+    })
+}
+
+impl Publisher {
+    /// Waits (5 s at most) for the task, cancelled by the caller, and reports.
+    pub(in crate::bench) async fn finish(self) -> PublishReport {
+        let error = match timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => Some(e.to_string()),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("did not stop in time".to_owned()),
+        };
+        PublishReport {
+            video_frames: self.stats.video_frames.load(Ordering::Relaxed),
+            late_writes: self.stats.late_writes.load(Ordering::Relaxed),
+            max_lag_ms: self.stats.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            error,
+        }
+    }
+}
 
 /// A publisher write this much behind its schedule counts as late.
 pub(super) const LATE_WRITE: Duration = Duration::from_millis(50);
@@ -83,7 +144,8 @@ pub(in crate::bench) async fn publish_loop(
                 FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
                 FrameKind::Video => {
                     if !is_sequence_header(&tag.payload) {
-                        log.record(&tag.payload, Instant::now());
+                        let keyframe = is_keyframe(&tag.payload);
+                        log.record(&tag.payload, offset, keyframe, Instant::now());
                         stats.video_frames.fetch_add(1, Ordering::Relaxed);
                     }
                     client.send_media(MediaKind::Video, timestamp, &tag.payload);

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::super::report::{render_tail, BenchSelf, PublishReport, ServerReport};
 use super::super::stats::Percentiles;
 
 #[derive(Debug, Serialize)]
@@ -39,41 +40,12 @@ pub(super) struct Failures {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct BitrateReport {
-    pub(super) min: Option<f64>,
-    pub(super) median: Option<f64>,
-    pub(super) mean: Option<f64>,
+pub(in crate::bench) struct BitrateReport {
+    pub(in crate::bench) min: Option<f64>,
+    pub(in crate::bench) median: Option<f64>,
+    pub(in crate::bench) mean: Option<f64>,
     /// The published file's audio+video rate.
-    pub(super) source: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct ServerReport {
-    /// CPU seconds (user + system) the server used during the window.
-    pub(super) cpu_seconds: f64,
-    pub(super) cpu_per_viewer_minute: Option<f64>,
-    /// CPU seconds per minute before the viewers came (ingest only).
-    pub(super) idle_cpu_per_minute: Option<f64>,
-    pub(super) rss_before_kb: u64,
-    pub(super) rss_with_viewers_kb: u64,
-    pub(super) rss_per_viewer_kb: Option<f64>,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub(super) struct BenchSelf {
-    pub(super) cpu_seconds: f64,
-    /// Average cores the bench used during the window.
-    pub(super) cores: f64,
-    pub(super) rss_kb: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct PublishReport {
-    pub(super) video_frames: u64,
-    /// Writes more than 50 ms behind schedule (the bench itself falling behind).
-    pub(super) late_writes: u64,
-    pub(super) max_lag_ms: f64,
-    pub(super) error: Option<String>,
+    pub(in crate::bench) source: Option<f64>,
 }
 
 impl Report {
@@ -123,40 +95,12 @@ impl Report {
             kbps(b.mean),
             kbps(b.source)
         );
-        if let Some(s) = &self.server {
-            let _ = writeln!(
-                out,
-                "  server CPU         {:.2} s = {} CPU-s per viewer-minute (ingest only: {} CPU-s/min)",
-                s.cpu_seconds,
-                s.cpu_per_viewer_minute.map_or("-".to_owned(), |v| format!("{v:.4}")),
-                s.idle_cpu_per_minute.map_or("-".to_owned(), |v| format!("{v:.3}")),
-            );
-            let _ = writeln!(
-                out,
-                "  server RSS         {} KB before, {} KB with viewers = {} KB per viewer",
-                s.rss_before_kb,
-                s.rss_with_viewers_kb,
-                s.rss_per_viewer_kb
-                    .map_or("-".to_owned(), |v| format!("{v:.1}")),
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  bench itself       {:.2} CPU-s ({:.2} cores), RSS {} KB",
-            self.bench.cpu_seconds, self.bench.cores, self.bench.rss_kb
+        render_tail(
+            &mut out,
+            self.server.as_ref(),
+            &self.bench,
+            self.publisher.as_ref(),
         );
-        if let Some(p) = &self.publisher {
-            let _ = writeln!(
-                out,
-                "  publisher          {} video frames, {} late writes, max lag {:.1} ms{}",
-                p.video_frames,
-                p.late_writes,
-                p.max_lag_ms,
-                p.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!(", error: {e}"))
-            );
-        }
         out
     }
 }
