@@ -16,6 +16,7 @@ use bytes::Bytes;
 use onair_hls::{blocking_deadline, Directives, Readiness, Resource, Variant};
 use onair_media::StreamPath;
 
+use super::request_context::QuietLog;
 use super::ApiError;
 use crate::hls::{session_in, session_param, Fetch, HlsStream};
 use crate::signing::{signature_params, with_params};
@@ -178,11 +179,20 @@ async fn wait_until_ready(stream: &HlsStream, directives: &Directives) -> Result
 async fn media(stream: &HlsStream, resource: &Resource) -> Result<Response, ApiError> {
     let deadline = blocking_deadline(tokio::time::Instant::now(), stream.target_duration());
     let mut changes = stream.subscribe();
+    let mut waited = false;
     loop {
         match stream.fetch(resource) {
             Fetch::Ready(bytes) => return Ok(media_response(resource, bytes)),
+            // A preload hint that did not come true (the segment ended first): every
+            // player meets one per segment, so it is not worth a log line each.
+            Fetch::Gone if waited => {
+                let mut response =
+                    ApiError::not_found("the hinted part was not made").into_response();
+                response.extensions_mut().insert(QuietLog);
+                return Ok(response);
+            }
             Fetch::Gone => return Err(ApiError::not_found("no longer (or not yet) available")),
-            Fetch::Soon => {}
+            Fetch::Soon => waited = true,
         }
         if !matches!(
             tokio::time::timeout_at(deadline, changes.changed()).await,

@@ -102,6 +102,11 @@ pub(crate) fn redact_query(query: &str) -> String {
 /// Middleware: gives the request its context and span, logs it once its response head
 /// is ready (a WebSocket, SSE or FLV body goes on after that, in spans of its own),
 /// and echoes the request id.
+/// Put on a response whose error status is routine (a preload hint that did not come
+/// true): it is logged at debug like a success, not at info like other errors.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QuietLog;
+
 pub(super) async fn log_requests(mut request: Request, next: Next) -> Response {
     let context = RequestContext::from_headers(request.headers());
     let route = request
@@ -132,8 +137,9 @@ pub(super) async fn log_requests(mut request: Request, next: Next) -> Response {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.record("status", status);
     span.record("duration_ms", duration_ms);
+    let quiet = response.extensions().get::<QuietLog>().is_some();
     span.in_scope(|| {
-        if status >= 400 {
+        if status >= 400 && !quiet {
             tracing::info!(status, duration_ms, "request finished");
         } else {
             tracing::debug!(status, duration_ms, "request finished");
