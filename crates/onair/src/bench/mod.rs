@@ -27,6 +27,7 @@ mod report;
 mod rooms;
 mod soak;
 mod stats;
+mod window;
 
 use std::net::SocketAddr;
 

@@ -21,14 +21,14 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::cpus::CpuSample;
 use super::media::frame_log::FrameLog;
 use super::media::publisher::start_publisher;
 use super::media::report::BitrateReport;
-use super::process::{clock_ticks_per_second, sample_proc, sample_procs, warmup};
+use super::process::{clock_ticks_per_second, warmup};
 use super::report::{BenchSelf, ServerReport};
 use super::require_loopback;
 use super::stats::{mean, percentile};
+use super::window::Window;
 use context::{Context, State, ViewerStats};
 use report::{Downloads, Failures, Report, Timeline};
 
@@ -155,16 +155,7 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
     sleep(SETTLE).await;
 
     // The measuring window.
-    let cpus_start = CpuSample::now();
-    let self_start = sample_proc("self", clk_tck);
-    let start = sample_procs(&args.server_pid, clk_tck);
-    let bytes_start: Vec<u64> = stats
-        .iter()
-        .map(|s| s.bytes.load(Ordering::Relaxed))
-        .collect();
     let playing_at_start = stats.iter().filter(|s| s.state() == State::Playing).count();
-    let window_start = Instant::now();
-    ctx.measuring.store(true, Ordering::Relaxed);
     progress(
         &args,
         format_args!(
@@ -172,16 +163,19 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
             args.duration
         ),
     );
-    sleep(Duration::from_secs(args.duration)).await;
-    ctx.measuring.store(false, Ordering::Relaxed);
-    let window = window_start.elapsed().as_secs_f64();
-    let end = sample_procs(&args.server_pid, clk_tck);
-    let self_end = sample_proc("self", clk_tck);
-    let cpu_busy = CpuSample::now().busy_since(&cpus_start);
-    let bytes_end: Vec<u64> = stats
-        .iter()
-        .map(|s| s.bytes.load(Ordering::Relaxed))
-        .collect();
+    let window = Window::measure(
+        Duration::from_secs(args.duration),
+        &args.server_pid,
+        clk_tck,
+        &ctx.measuring,
+        || {
+            stats
+                .iter()
+                .map(|s| s.bytes.load(Ordering::Relaxed))
+                .collect()
+        },
+    )
+    .await;
 
     cancel.cancel();
     if timeout(Duration::from_secs(10), async {
@@ -194,11 +188,7 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
     }
     let publish = publisher.finish().await;
 
-    let mut kbps: Vec<f64> = bytes_start
-        .iter()
-        .zip(&bytes_end)
-        .map(|(a, b)| (b - a) as f64 * 8.0 / window / 1000.0)
-        .collect();
+    let mut kbps = window.kbps();
     kbps.sort_by(f64::total_cmp);
     let never_started = stats
         .iter()
@@ -243,14 +233,14 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
         url: args.play.clone(),
         viewers: args.viewers,
         playing_at_window_start: playing_at_start,
-        window_secs: window,
+        window_secs: window.secs,
         failures,
         latency_ms,
         delivery_ms,
         downloads: Downloads {
             requests: load(&c.requests),
             requests_per_viewer_sec: (playing_at_start > 0)
-                .then(|| load(&c.requests) as f64 / playing_at_start as f64 / window),
+                .then(|| load(&c.requests) as f64 / playing_at_start as f64 / window.secs),
             count: load(&c.downloads),
             blocked: load(&c.blocked),
             late_requests: load(&c.late_requests),
@@ -269,14 +259,14 @@ pub async fn run(args: HlsArgs) -> anyhow::Result<()> {
         },
         server: ServerReport::new(
             before,
-            start,
-            end,
+            window.server_start,
+            window.server_end,
             idle_cpu_per_min,
             playing_at_start,
-            window,
+            window.secs,
         ),
-        bench: BenchSelf::new(self_start, self_end, window),
-        cpu_busy,
+        bench: BenchSelf::new(window.self_start, window.self_end, window.secs),
+        cpu_busy: window.cpu_busy,
         publisher: Some(publish),
         elapsed_secs: bench_start.elapsed().as_secs_f64(),
     };

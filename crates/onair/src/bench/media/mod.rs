@@ -22,9 +22,10 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::process::{clock_ticks_per_second, sample_proc, sample_procs, warmup};
+use super::process::{clock_ticks_per_second, warmup};
 use super::report::{BenchSelf, ServerReport};
 use super::stats::{mean, percentile, Percentiles};
+use super::window::Window;
 use frame_log::FrameLog;
 use publisher::start_publisher;
 use report::{BitrateReport, Failures, Report};
@@ -136,15 +137,7 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
     sleep(SETTLE).await;
 
     // The measuring window.
-    let self_start = sample_proc("self", clk_tck);
-    let start = sample_procs(&args.server_pid, clk_tck);
-    let bytes_start: Vec<u64> = stats
-        .iter()
-        .map(|s| s.bytes.load(Ordering::Relaxed))
-        .collect();
     let playing_at_start = stats.iter().filter(|s| s.state() == State::Playing).count();
-    let window_start = Instant::now();
-    shared.measuring.store(true, Ordering::Relaxed);
     progress(
         &args,
         format_args!(
@@ -152,15 +145,19 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
             args.duration
         ),
     );
-    sleep(Duration::from_secs(args.duration)).await;
-    shared.measuring.store(false, Ordering::Relaxed);
-    let window = window_start.elapsed().as_secs_f64();
-    let end = sample_procs(&args.server_pid, clk_tck);
-    let self_end = sample_proc("self", clk_tck);
-    let bytes_end: Vec<u64> = stats
-        .iter()
-        .map(|s| s.bytes.load(Ordering::Relaxed))
-        .collect();
+    let window = Window::measure(
+        Duration::from_secs(args.duration),
+        &args.server_pid,
+        clk_tck,
+        &shared.measuring,
+        || {
+            stats
+                .iter()
+                .map(|s| s.bytes.load(Ordering::Relaxed))
+                .collect()
+        },
+    )
+    .await;
     let states: Vec<State> = stats.iter().map(|s| s.state()).collect();
 
     // Stop everything and collect the latency samples (bounded).
@@ -193,11 +190,7 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
         .map(|&us| f64::from(us) / 1000.0)
         .collect();
     latency_ms.sort_by(f64::total_cmp);
-    let mut kbps: Vec<f64> = bytes_start
-        .iter()
-        .zip(&bytes_end)
-        .map(|(a, b)| (b - a) as f64 * 8.0 / window / 1000.0)
-        .collect();
+    let mut kbps = window.kbps();
     kbps.sort_by(f64::total_cmp);
     let connect_failures = states
         .iter()
@@ -211,13 +204,13 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
         .count();
     let server = ServerReport::new(
         before,
-        start,
-        end,
+        window.server_start,
+        window.server_end,
         idle_cpu_per_min,
         playing_at_start,
-        window,
+        window.secs,
     );
-    let bench = BenchSelf::new(self_start, self_end, window);
+    let bench = BenchSelf::new(window.self_start, window.self_end, window.secs);
     let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     let report = Report {
         label: args.label.clone(),
@@ -225,7 +218,7 @@ pub async fn run(args: MediaArgs) -> anyhow::Result<()> {
         play_url: args.play.clone(),
         viewers: args.viewers,
         playing_at_window_start: playing_at_start,
-        window_secs: window,
+        window_secs: window.secs,
         failures: Failures {
             total: connect_failures + disconnected + no_keyframe,
             connect: connect_failures,
