@@ -92,6 +92,7 @@ start_onair() {
     --set "limits.max_connections_per_ip=$((VIEWERS * 2 + 100))" \
     --set "limits.max_connections=$((VIEWERS * 2 + 100))" \
     --set limits.requests_per_second_per_ip=0 \
+    --set hls.enabled=false \
     >"$OUT/onair-$1.log" 2>&1 &
   ONAIR_PID=$!
   PIDS+=("$ONAIR_PID")

@@ -97,7 +97,13 @@ impl ChunkReader {
 
     /// Appends bytes read from the peer.
     pub fn handle_input(&mut self, input: &[u8]) {
-        self.buf.extend_from_slice(input);
+        if self.buf.is_empty() {
+            // A fresh buffer of this size: the old one may be far larger (a burst) and
+            // would otherwise stay with a connection that now sends a few bytes a minute.
+            self.buf = BytesMut::from(input);
+        } else {
+            self.buf.extend_from_slice(input);
+        }
     }
 
     /// The chunk size the peer currently sends with.
@@ -114,6 +120,10 @@ impl ChunkReader {
     pub fn poll_message(&mut self) -> Result<Option<RawMessage>, Error> {
         loop {
             let Some(header) = self.parse_header()? else {
+                if self.buf.is_empty() {
+                    // Parsed dry: let go of the allocation (messages may still share it).
+                    self.buf = BytesMut::new();
+                }
                 return Ok(None);
             };
             if let Some(msg) = self.take_chunk(header)? {

@@ -18,6 +18,7 @@ mod limits;
 pub mod live;
 mod metrics;
 mod publish_auth;
+mod read;
 pub mod record;
 mod request_limit;
 pub mod rooms;

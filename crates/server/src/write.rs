@@ -2,18 +2,31 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
 /// Buffers handed to one vectored write.
 const MAX_IOVECS: usize = 16;
 
 /// Writes every buffer in `queue`, front to back, emptying it.
-pub async fn write_queue<W: AsyncWrite + Unpin>(
+pub async fn write_queue<W: AsyncWrite + Unpin + ?Sized>(
     writer: &mut W,
     queue: &mut VecDeque<Bytes>,
 ) -> io::Result<()> {
+    std::future::poll_fn(|cx| poll_write_queue(writer, cx, queue)).await
+}
+
+/// Writes from the front of `queue` until it is empty (`Ready(Ok)`), the socket is
+/// full (`Pending`, with the task's waker registered) or an error. What was written is
+/// taken off the queue either way.
+pub fn poll_write_queue<W: AsyncWrite + Unpin + ?Sized>(
+    writer: &mut W,
+    cx: &mut Context<'_>,
+    queue: &mut VecDeque<Bytes>,
+) -> Poll<io::Result<()>> {
     while !queue.is_empty() {
         let written = {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -22,14 +35,14 @@ pub async fn write_queue<W: AsyncWrite + Unpin>(
                 *slot = IoSlice::new(buf);
                 count += 1;
             }
-            writer.write_vectored(&slices[..count]).await?
+            ready!(Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count]))?
         };
         if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
         advance(queue, written);
     }
-    Ok(())
+    Poll::Ready(Ok(()))
 }
 
 fn advance(queue: &mut VecDeque<Bytes>, mut written: usize) {

@@ -20,7 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::serve::{FlvRequest, Io};
 use super::{ApiError, RequestContext};
-use crate::hub::{http_chunk, ClientInfo, HubFrame, Protocol, Viewer, ViewerEnd};
+use crate::hub::{
+    http_chunk, ClientInfo, HubFrame, Protocol, SeatEnd, SeatEndReason, Viewer, ViewerEnd,
+    WireFormat,
+};
 use crate::metrics::{Proto, Tracked};
 use crate::trace_context::TraceContext;
 use crate::write::write_queue;
@@ -122,7 +125,7 @@ pub(super) async fn serve_direct<S: Io>(
         stream = tracing::field::Empty,
     );
     let client = ClientInfo::new(conn_id, Some(peer), query).with_trace(trace);
-    let (mut viewer, header) = match subscribe(&shared, app, file, client, &span) {
+    let (viewer, header) = match subscribe(&shared, app, file, client, &span) {
         Ok(subscribed) => subscribed,
         Err(error) => {
             let body = error.body().to_string();
@@ -144,51 +147,49 @@ pub(super) async fn serve_direct<S: Io>(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
          X-Request-Id: {request_id}\r\n{cors}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
-    let mut out: VecDeque<Bytes> = VecDeque::from([Bytes::from(head), http_chunk(&header)]);
-    let mut batch = Vec::new();
+    let initial = VecDeque::from([Bytes::from(head), http_chunk(&header)]);
+    let timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
+    // The stream's delivery group writes the response from here on; the socket comes
+    // back when the play ends, for the last chunk.
+    let mut seat = viewer.seat(Box::new(socket), initial, WireFormat::HttpFlv, timeout);
     let shutdown = shared.shutdown.cancelled();
-    tokio::pin!(shutdown);
-    let end = loop {
-        if let Err(error) = write_queue(&mut socket, &mut out).await {
-            break Some(Err(error));
-        }
-        if out.capacity() > 8 {
-            out.shrink_to(8);
-        }
-        tokio::select! {
-            _ = &mut shutdown => break None,
-            next = viewer.next_batch(&mut batch, MAX_BATCH) => match next {
-                Ok(()) => {
-                    let before = out.len();
-                    out.extend(batch.drain(..).map(|frame| frame.flv_chunk()));
-                    let bytes = out.range(before..).map(Bytes::len).sum();
-                    viewer.stream().add_bytes_out(bytes);
-                }
-                Err(end) => break Some(Ok(end)),
-            },
-        }
+    let ended = tokio::select! {
+        _ = shutdown => seat.stop_and_wait().await,
+        ended = seat.ended() => ended,
     };
-    match &end {
-        Some(Err(error)) => {
+    let Some(SeatEnd {
+        viewer,
+        mut writer,
+        unwritten: mut out,
+        reason,
+    }) = ended.map(|end| *end)
+    else {
+        return;
+    };
+    match &reason {
+        SeatEndReason::Write(error) => {
             if error.kind() == std::io::ErrorKind::TimedOut {
                 shared.metrics.viewer_write_timeout();
             }
             span.in_scope(|| tracing::info!(reason = %error, "viewer left"));
         }
-        Some(Ok(ViewerEnd::StreamEnded)) | None => {
+        SeatEndReason::WriteTimeout(_) => {
+            shared.metrics.viewer_write_timeout();
+            span.in_scope(|| tracing::info!(%reason, "viewer left"));
+        }
+        SeatEndReason::Viewer(ViewerEnd::StreamEnded) | SeatEndReason::Stopped => {
             span.in_scope(|| tracing::info!("play ended"));
-            // The last chunk: a clean end of the body.
             out.push_back(Bytes::from_static(b"0\r\n\r\n"));
             let _ =
-                tokio::time::timeout(Duration::from_secs(1), write_queue(&mut socket, &mut out))
+                tokio::time::timeout(Duration::from_secs(1), write_queue(&mut writer, &mut out))
                     .await;
         }
-        Some(Ok(end)) => {
+        SeatEndReason::Viewer(end) => {
             span.in_scope(|| tracing::warn!(reason = %end, "viewer disconnected"));
         }
     }
     drop(viewer);
-    let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
 }
 
 fn start(

@@ -118,6 +118,9 @@ impl HttpConnection {
             }
         };
         if let Some(request) = flv_target(&head) {
+            // The player holds its connection for as long as it watches: keep nothing
+            // of the head reading with it.
+            drop((head, router, watcher));
             if let Err(wait) = super::throttle::check(&shared, peer) {
                 refuse_too_many(stream, wait, &request.context.id).await;
                 return;
@@ -125,26 +128,48 @@ impl HttpConnection {
             super::flv::serve_direct(stream, &request, peer, shared).await;
             return;
         }
-        let io = TokioIo::new(Rewind {
-            prefix: head,
-            inner: stream,
-        });
-        // The peer address rides along for the request rate limit and the logs.
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
-        });
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // Without a timer hyper has no head timeout: a kept-alive connection that
-        // stalls in (or never starts) its next request head would be held forever.
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(head_timeout);
-        let connection = builder.serve_connection_with_upgrades(io, service);
-        if let Err(error) = watcher.watch(connection.into_owned()).await {
-            tracing::debug!(%peer, proto = "http", %error, "connection ended with an error");
-        }
+        // Boxed: hyper's connection state is large, and an HTTP-FLV viewer's task
+        // (the other branch) should not carry room for it.
+        Box::pin(serve_hyper(
+            stream,
+            head,
+            router,
+            watcher,
+            peer,
+            head_timeout,
+        ))
+        .await;
+    }
+}
+
+/// Serves the connection with hyper, the head already read put back in front.
+async fn serve_hyper<S: Io>(
+    stream: S,
+    head: Bytes,
+    router: Router,
+    watcher: Watcher,
+    peer: SocketAddr,
+    head_timeout: Duration,
+) {
+    let io = TokioIo::new(Rewind {
+        prefix: head,
+        inner: stream,
+    });
+    // The peer address rides along for the request rate limit and the logs.
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(request)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper has no head timeout: a kept-alive connection that
+    // stalls in (or never starts) its next request head would be held forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    if let Err(error) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(%peer, proto = "http", %error, "connection ended with an error");
     }
 }
 

@@ -6,11 +6,13 @@
 //! pace. A viewer that falls off the end of the ring skips to the next keyframe; one
 //! that keeps falling behind is told to go. The publisher never waits for a viewer.
 
+mod fanout;
 mod frame;
 mod gop;
 mod observer;
 mod rates;
 mod ring;
+mod seat;
 mod stream;
 mod timestamps;
 mod totals;
@@ -28,6 +30,7 @@ use observer::{ObserverSlot, Watch};
 pub use frame::{http_chunk, HubFrame};
 pub use observer::{ClientInfo, HubEvent, HubEventKind, HubObserver, PublishStats};
 pub use rates::Rates;
+pub use seat::{BoxedWriter, SeatEnd, SeatEndReason, SeatHandle, WireFormat, MAX_QUEUED_CONTROL};
 pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
 pub use totals::{HubTotals, TotalsSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};

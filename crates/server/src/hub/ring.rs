@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use onair_media::FrameKind;
 use tokio::sync::watch;
 
+use super::fanout::Fanout;
 use super::frame::HubFrame;
 
 /// Media time audio may wait for the next video frame before viewers are woken anyway.
@@ -23,6 +24,8 @@ pub(super) struct FrameRing {
     inner: Mutex<Inner>,
     /// The sequence number after the last frame viewers were told about.
     wake: watch::Sender<u64>,
+    /// The delivery groups, woken with `wake`.
+    fanout: Fanout,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,7 @@ impl FrameRing {
                 last_wake_ts: 0,
             }),
             wake: watch::Sender::new(0),
+            fanout: Fanout::default(),
         }
     }
 
@@ -81,6 +85,7 @@ impl FrameRing {
         drop(inner);
         if wake {
             self.wake.send_replace(head);
+            self.fanout.wake();
         }
     }
 
@@ -91,6 +96,11 @@ impl FrameRing {
         let head = inner.first_seq + inner.frames.len() as u64;
         drop(inner);
         self.wake.send_replace(head);
+        self.fanout.wake();
+    }
+
+    pub fn fanout(&self) -> &Fanout {
+        &self.fanout
     }
 
     /// A cursor at the head (only frames pushed from now on) and its wake signal.

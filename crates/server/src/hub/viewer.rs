@@ -3,12 +3,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use onair_media::FrameKind;
 use tokio::sync::watch;
 
 use super::frame::HubFrame;
 use super::observer::{HubEvent, HubEventKind, Watch};
 use super::ring::Read;
+use super::seat::{BoxedWriter, SeatHandle, WireFormat};
 use super::stream::Stream;
 use super::totals;
 use crate::config::HubSettings;
@@ -131,6 +133,22 @@ impl Viewer {
         self.skipped_frames
     }
 
+    /// Hands this viewer's delivery to its stream's delivery group, which writes
+    /// `initial` and then the frames to `writer` until the seat ends.
+    pub fn seat(
+        self,
+        writer: BoxedWriter,
+        initial: VecDeque<Bytes>,
+        format: WireFormat,
+        write_timeout: Duration,
+    ) -> SeatHandle {
+        let stream = Arc::clone(&self.stream);
+        stream
+            .ring()
+            .fanout()
+            .join(self, writer, initial, format, write_timeout)
+    }
+
     /// Waits until there is something to send, then appends up to `max` frames to
     /// `out`: everything that is ready, so one write carries it all. Cancel-safe.
     pub async fn next_batch(
@@ -138,6 +156,25 @@ impl Viewer {
         out: &mut Vec<Arc<HubFrame>>,
         max: usize,
     ) -> Result<(), ViewerEnd> {
+        loop {
+            // Seen before reading: a frame pushed after the read wakes us below.
+            self.wake.borrow_and_update();
+            if self.read_ready(out, max)? {
+                return Ok(());
+            }
+            if self.wake.changed().await.is_err() {
+                return Err(ViewerEnd::StreamEnded);
+            }
+        }
+    }
+
+    /// Appends up to `max` frames that are ready to `out`, without waiting; true if
+    /// `out` holds any.
+    pub(super) fn read_ready(
+        &mut self,
+        out: &mut Vec<Arc<HubFrame>>,
+        max: usize,
+    ) -> Result<bool, ViewerEnd> {
         loop {
             while out.len() < max {
                 match self.pending.pop_front() {
@@ -150,10 +187,8 @@ impl Viewer {
                 self.pending = VecDeque::new();
             }
             if !out.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
-            // Seen before reading: a frame pushed after the read wakes us below.
-            self.wake.borrow_and_update();
             match self.stream.ring().read(&mut self.cursor, out, max) {
                 Read::Lagged { skipped } => {
                     self.fell_behind(skipped)?;
@@ -165,12 +200,7 @@ impl Viewer {
             if self.waiting_for_keyframe {
                 self.drop_until_keyframe(out);
             }
-            if !out.is_empty() {
-                return Ok(());
-            }
-            if self.wake.changed().await.is_err() {
-                return Err(ViewerEnd::StreamEnded);
-            }
+            return Ok(!out.is_empty());
         }
     }
 

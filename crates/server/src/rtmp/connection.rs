@@ -6,30 +6,29 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use onair_media::{FrameKind, MediaFrame, StreamPath};
 use onair_rtmp::{MediaKind, ServerConfig, ServerEvent, ServerSession};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::names;
-use crate::hub::{ClientInfo, HubFrame, Protocol, Publisher, Viewer, ViewerEnd};
+use crate::hub::{
+    BoxedWriter, ClientInfo, Protocol, Publisher, SeatEnd, SeatEndReason, SeatHandle, Viewer,
+    ViewerEnd, WireFormat,
+};
 use crate::metrics::{self, Proto, PublishRefusal, Tracked};
 use crate::publish_auth;
+use crate::read::read_some;
 use crate::trace_context::TraceContext;
 use crate::write::write_queue;
 use crate::Shared;
 
-/// Socket read buffer: small to start, since most connections are viewers that only
-/// send acknowledgements; it doubles while reads fill it, up to the maximum.
-const READ_BUF_START: usize = 1024;
-const READ_BUF_MAX: usize = 64 * 1024;
-/// Frames gathered into one vectored write.
-const MAX_BATCH: usize = 128;
-/// Capacity the write queues shrink back to after a large batch.
-const SMALL_QUEUE: usize = 8;
+/// Bytes one read takes to start with; the size doubles while reads fill it (a
+/// publisher), up to `read::MAX_READ`.
+const READ_START: usize = 2048;
 
 /// Why a connection ended, for the log line that closes it.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +47,11 @@ enum End {
     Idle(Duration),
     #[error("viewer socket accepted nothing for {0:?}")]
     WriteTimeout(Duration),
+    #[error(
+        "player sent more than {} requests without reading the replies",
+        crate::hub::MAX_QUEUED_CONTROL
+    )]
+    RepliesUnread,
     #[error("publish refused: {0}")]
     PublishRefused(String),
     #[error("play refused: {0}")]
@@ -80,16 +84,25 @@ impl End {
 enum Role {
     Idle,
     Publishing(Publisher),
-    Playing { viewer: Viewer, stream_id: u32 },
+    /// The stream's delivery group writes the frames; it holds the socket's write half.
+    Playing {
+        seat: SeatHandle,
+        stream_id: u32,
+    },
+    /// The seat ended and gave the socket back; the viewer is let go with the role.
+    Played {
+        viewer: Viewer,
+        stream_id: u32,
+    },
 }
 
-struct Connection<W> {
+struct Connection {
     shared: Arc<Shared>,
     session: ServerSession,
-    writer: W,
+    /// `None` while a delivery group holds it (or if it never gave it back).
+    writer: Option<BoxedWriter>,
+    /// Bytes to write before anything else: what a seat gave back unwritten.
     out: VecDeque<Bytes>,
-    /// Frames a viewer is about to send.
-    batch: Vec<Arc<HubFrame>>,
     app: Option<String>,
     /// The query of connect's `app` or `tcUrl`, where some players put a play signature.
     connect_query: String,
@@ -112,7 +125,7 @@ pub(super) async fn run<R, W>(
     shutdown: CancellationToken,
 ) where
     R: AsyncRead + Unpin + Send,
-    W: AsyncWrite + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let conn_id = super::next_conn_id();
     // RTMP carries no trace header: each connection starts a trace of its own, which
@@ -142,14 +155,11 @@ pub(super) async fn run<R, W>(
             out_chunk_size: settings.out_chunk_size,
             ..ServerConfig::default()
         };
-        let mut random = [0u8; onair_rtmp::RANDOM_LEN];
-        rand::Rng::fill(&mut rand::thread_rng(), &mut random[..]);
         let mut conn = Connection {
-            session: ServerSession::new(config, &random),
+            session: new_session(config),
             shared: Arc::clone(&shared),
-            writer,
+            writer: Some(Box::new(writer)),
             out: VecDeque::new(),
-            batch: Vec::new(),
             app: None,
             connect_query: String::new(),
             role: Role::Idle,
@@ -159,7 +169,8 @@ pub(super) async fn run<R, W>(
             role_gauge: None,
         };
         let end = conn.drive(reader, &shutdown).await;
-        conn.finish(&end).instrument(span.clone()).await;
+        // Boxed: it runs once, and would otherwise add its size to every connection's task.
+        Box::pin(conn.finish(&end).instrument(span.clone())).await;
         span.in_scope(|| {
             if end.is_ordinary() {
                 tracing::info!(reason = %end, "connection closed");
@@ -170,15 +181,14 @@ pub(super) async fn run<R, W>(
     }
 }
 
-impl<W: AsyncWrite + Unpin + Send> Connection<W> {
+impl Connection {
     async fn drive<R: AsyncRead + Unpin>(
         &mut self,
         mut reader: R,
         shutdown: &CancellationToken,
     ) -> End {
         let settings = self.shared.settings.rtmp.clone();
-        let mut buf = BytesMut::with_capacity(READ_BUF_START);
-        let mut buf_size = READ_BUF_START;
+        let mut read_size = READ_START;
         let mut deadline = Instant::now() + settings.handshake_timeout();
         // Registered once: a fresh `cancelled()` per loop would lock the token's waiter
         // list twice per frame for every viewer.
@@ -189,30 +199,25 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return End::Shutdown,
-                event = role_event(&mut self.role, &mut self.batch) => match event {
+                event = role_event(&mut self.role) => match event {
                     RoleEvent::Kicked => return End::Kicked,
-                    RoleEvent::Frames(Err(end)) => return End::Viewer(end),
-                    RoleEvent::Frames(Ok(())) => {
-                        if let Err(end) = self.send_frames().await {
-                            return end;
-                        }
-                    }
+                    RoleEvent::SeatEnded(end) => return self.seat_ended(end),
                 },
-                read = reader.read_buf(&mut buf) => {
-                    let filled = match read {
-                        Ok(0) => return End::PeerClosed,
-                        Ok(n) => n >= buf_size,
+                read = read_some(&mut reader, read_size) => {
+                    let input = match read {
+                        Ok(input) if input.is_empty() => return End::PeerClosed,
+                        Ok(input) => input,
                         Err(error) => return End::Read(error),
                     };
                     let span = self.span.clone();
-                    if let Err(end) = self.handle_input(&buf).instrument(span).await {
+                    // Boxed: publishing awaits webhooks, and that future would otherwise
+                    // make every connection's task, viewers' too, several KiB larger.
+                    if let Err(end) = Box::pin(self.handle_input(&input).instrument(span)).await {
                         return end;
                     }
-                    buf.clear();
-                    if filled && buf_size < READ_BUF_MAX {
-                        buf_size *= 2;
+                    if input.len() == read_size {
+                        read_size = (read_size * 2).min(crate::read::MAX_READ);
                     }
-                    buf.reserve(buf_size);
                     if self.session.is_handshake_done() {
                         deadline = Instant::now() + settings.idle_timeout();
                     }
@@ -255,7 +260,9 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
                 payload,
                 ..
             } => self.handle_media(kind, timestamp, payload),
-            ServerEvent::Unpublish { .. } | ServerEvent::StopPlay { .. } => self.leave_role(false),
+            ServerEvent::Unpublish { .. } | ServerEvent::StopPlay { .. } => {
+                self.leave_role(false).await
+            }
             _ => {}
         }
         Ok(())
@@ -315,7 +322,19 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
             Ok(viewer) => {
                 self.session.accept_play(stream_id);
                 tracing::info!(stream_path = %viewer.stream().path(), "play started");
-                self.role = Role::Playing { viewer, stream_id };
+                let Some(writer) = self.writer.take() else {
+                    return Err(End::Write(std::io::ErrorKind::NotConnected.into()));
+                };
+                let mut initial = std::mem::take(&mut self.out);
+                initial.extend(self.session.poll_transmit());
+                let format = WireFormat::Rtmp {
+                    stream_id,
+                    chunk_size: self.shared.hub.out_chunk_size(),
+                };
+                let timeout =
+                    Duration::from_millis(self.shared.settings.hub.viewer_write_timeout_ms);
+                let seat = viewer.seat(writer, initial, format, timeout);
+                self.role = Role::Playing { seat, stream_id };
                 self.role_gauge = Some(Tracked::viewer(&self.shared.metrics, self.proto));
                 Ok(())
             }
@@ -396,45 +415,51 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
         }
     }
 
-    /// Sends the batch the viewer gathered, in one write.
-    async fn send_frames(&mut self) -> Result<(), End> {
-        let Role::Playing { stream_id, .. } = &self.role else {
-            self.batch.clear();
-            return Ok(());
+    /// The socket is back from a seat that ended by itself: why the connection ends.
+    fn seat_ended(&mut self, end: Option<Box<SeatEnd>>) -> End {
+        let Role::Playing { stream_id, .. } = self.role else {
+            return End::Shutdown;
         };
-        let chunk_size = self.shared.hub.out_chunk_size();
-        let mut bytes = 0;
-        for frame in self.batch.drain(..) {
-            let chunks = frame.rtmp_chunks(*stream_id, chunk_size);
-            bytes += chunks.len();
-            self.out.push_back(chunks);
+        let Some(end) = end.map(|end| *end) else {
+            self.role = Role::Idle;
+            return End::Write(std::io::Error::other("delivery group stopped"));
+        };
+        self.writer = Some(end.writer);
+        self.out = end.unwritten;
+        self.role = Role::Played {
+            viewer: end.viewer,
+            stream_id,
+        };
+        match end.reason {
+            SeatEndReason::Viewer(end) => End::Viewer(end),
+            SeatEndReason::Write(error) => End::Write(error),
+            SeatEndReason::WriteTimeout(timeout) => End::WriteTimeout(timeout),
+            SeatEndReason::Stopped => End::Shutdown,
         }
-        if let Role::Playing { viewer, .. } = &self.role {
-            viewer.stream().add_bytes_out(bytes);
-        }
-        self.flush().await?;
-        // The first batch (headers and the cached GOP) is large; live ones are a frame
-        // or two. Keep idle viewers small.
-        if self.out.capacity() > SMALL_QUEUE {
-            self.out.shrink_to(SMALL_QUEUE);
-        }
-        if self.batch.capacity() > SMALL_QUEUE {
-            self.batch.shrink_to(SMALL_QUEUE);
-        }
-        Ok(())
     }
 
-    /// Writes what the session queued and any pending frames.
+    /// Writes what the session queued: through the seat while playing, else directly
+    /// after what a seat left unwritten.
     async fn flush(&mut self) -> Result<(), End> {
-        // Session output (control, replies) goes before media queued after it.
-        if let Some(bytes) = self.session.poll_transmit() {
-            self.out.push_front(bytes);
+        let output = self.session.poll_transmit();
+        if let Role::Playing { seat, .. } = &self.role {
+            let sent = output.is_none_or(|bytes| seat.send(bytes));
+            return if sent {
+                Ok(())
+            } else {
+                Err(End::RepliesUnread)
+            };
         }
+        self.out.extend(output);
         if self.out.is_empty() {
             return Ok(());
         }
+        let Some(writer) = self.writer.as_mut() else {
+            self.out.clear();
+            return Ok(());
+        };
         let timeout = Duration::from_millis(self.shared.settings.hub.viewer_write_timeout_ms);
-        match tokio::time::timeout(timeout, write_queue(&mut self.writer, &mut self.out)).await {
+        match tokio::time::timeout(timeout, write_queue(writer, &mut self.out)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Write(error)),
             Err(_) => Err(End::WriteTimeout(timeout)),
@@ -443,11 +468,26 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
 
     /// Stops publishing or playing, with a log line; `notify_player` tells a player
     /// its stream ended.
-    fn leave_role(&mut self, notify_player: bool) {
+    async fn leave_role(&mut self, notify_player: bool) {
         self.role_gauge = None;
+        if let Role::Playing { .. } = self.role {
+            let Role::Playing { seat, stream_id } = std::mem::replace(&mut self.role, Role::Idle)
+            else {
+                return;
+            };
+            if let Some(end) = seat.stop_and_wait().await.map(|end| *end) {
+                self.writer = Some(end.writer);
+                self.out = end.unwritten;
+                self.role = Role::Played {
+                    viewer: end.viewer,
+                    stream_id,
+                };
+            }
+        }
         match std::mem::replace(&mut self.role, Role::Idle) {
-            Role::Playing { stream_id, viewer } => {
+            Role::Played { stream_id, viewer } => {
                 tracing::info!(skipped_frames = viewer.skipped_frames(), "play ended");
+                drop(viewer);
                 if notify_player {
                     self.session.end_play(stream_id);
                 }
@@ -461,46 +501,55 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
                     "publish ended"
                 );
             }
-            Role::Idle => {}
+            Role::Playing { .. } | Role::Idle => {}
         }
     }
 
     /// Tells the peer why it is being let go, as far as a bounded write allows.
     async fn finish(&mut self, end: &End) {
-        if matches!(end, End::WriteTimeout(_)) && matches!(self.role, Role::Playing { .. }) {
+        let playing = matches!(self.role, Role::Playing { .. } | Role::Played { .. });
+        if matches!(end, End::WriteTimeout(_)) && playing {
             self.shared.metrics.viewer_write_timeout();
         }
-        self.leave_role(matches!(end, End::Viewer(_) | End::Shutdown));
+        self.leave_role(matches!(end, End::Viewer(_) | End::Shutdown))
+            .await;
         let writable = !matches!(end, End::Write(_) | End::WriteTimeout(_));
         if writable {
-            self.out.clear();
             let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
         }
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            tokio::io::AsyncWriteExt::shutdown(&mut self.writer),
-        )
-        .await;
+        if let Some(writer) = self.writer.as_mut() {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::io::AsyncWriteExt::shutdown(writer),
+            )
+            .await;
+        }
     }
 }
 
+/// A session with fresh randomness for its handshake; the random bytes (1.5 KiB) live
+/// only in this call, not in the connection task's state.
+fn new_session(config: ServerConfig) -> ServerSession {
+    let mut random = [0u8; onair_rtmp::RANDOM_LEN];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut random[..]);
+    ServerSession::new(config, &random)
+}
+
 enum RoleEvent {
-    /// `batch` holds frames to send.
-    Frames(Result<(), ViewerEnd>),
+    /// The seat ended by itself and handed the socket back (or not).
+    SeatEnded(Option<Box<SeatEnd>>),
     Kicked,
 }
 
-/// What the connection's role is waiting for: frames to send, or a kick.
-async fn role_event(role: &mut Role, batch: &mut Vec<Arc<HubFrame>>) -> RoleEvent {
+/// What the connection's role is waiting for: its seat's end, or a kick.
+async fn role_event(role: &mut Role) -> RoleEvent {
     match role {
-        Role::Playing { viewer, .. } => {
-            RoleEvent::Frames(viewer.next_batch(batch, MAX_BATCH).await)
-        }
+        Role::Playing { seat, .. } => RoleEvent::SeatEnded(seat.ended().await),
         Role::Publishing(publisher) => {
             publisher.cancelled().await;
             RoleEvent::Kicked
         }
-        Role::Idle => std::future::pending().await,
+        Role::Played { .. } | Role::Idle => std::future::pending().await,
     }
 }
 
