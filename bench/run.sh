@@ -22,6 +22,10 @@ RAMP=${RAMP:-200}
 PIN=${PIN:-1}
 SKIP_NGINX=${SKIP_NGINX:-0}
 FIXTURE_SECS=${FIXTURE_SECS:-30}
+# Seconds of publishing before the viewers: long enough for every server's per-stream
+# buffers to be full (onair's frame ring, hub.viewer_queue_frames = 1024 frames, is
+# 13 s of this stream), so that the RSS baseline is not per-stream memory still growing.
+WARMUP=${WARMUP:-15}
 NGINX_MODULE=${NGINX_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 ONAIR_RTMP=127.0.0.1:${ONAIR_RTMP_PORT:-19350}
 ONAIR_HTTP=127.0.0.1:${ONAIR_HTTP_PORT:-18080}
@@ -62,7 +66,7 @@ if [ ! -s "$FIXTURE" ]; then
 fi
 
 # A bench run is bounded: ramp + warm-up + 15 s warm + settle + window + teardown.
-BENCH_TIMEOUT=$((VIEWERS / RAMP + DURATION + 60))
+BENCH_TIMEOUT=$((VIEWERS / RAMP + DURATION + WARMUP + 60))
 
 # run_bench NAME PUBLISH_URL PLAY_URL SERVER_PIDS: writes $OUT/NAME.json.
 run_bench() {
@@ -70,7 +74,7 @@ run_bench() {
   echo "--- $name: $VIEWERS viewers, ${DURATION} s"
   RUST_LOG=warn RUST_BACKTRACE=0 timeout "$BENCH_TIMEOUT" "${BENCH_CPU[@]}" "$ONAIR" bench media \
     --publish "$FIXTURE" --publish-url "$publish" --play "$play" \
-    --viewers "$VIEWERS" --ramp-per-sec "$RAMP" --duration "$DURATION" \
+    --viewers "$VIEWERS" --ramp-per-sec "$RAMP" --duration "$DURATION" --warmup "$WARMUP" \
     --server-pid "$pids" --label "$name" --json \
     >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" || {
     echo "the bench failed:" >&2

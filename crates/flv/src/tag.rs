@@ -56,20 +56,25 @@ pub fn file_header(has_audio: bool, has_video: bool) -> Bytes {
 /// message lengths are 24-bit as well, so nothing received over RTMP is ever cut.
 pub fn encode_tag(kind: FrameKind, timestamp: u32, payload: &[u8]) -> Bytes {
     let payload = payload.get(..MAX_TAG_PAYLOAD).unwrap_or(payload);
-    let size = payload.len() as u32;
     let mut buf = BytesMut::with_capacity(TAG_HEADER_LEN + payload.len() + PREVIOUS_TAG_SIZE_LEN);
-    buf.put_u8(kind as u8);
-    put_u24(&mut buf, size);
-    put_u24(&mut buf, timestamp & 0xFF_FFFF);
-    buf.put_u8((timestamp >> 24) as u8);
-    put_u24(&mut buf, 0);
+    buf.put_slice(&tag_header(kind, timestamp, payload.len()));
     buf.put_slice(payload);
-    buf.put_u32(TAG_HEADER_LEN as u32 + size);
+    buf.put_slice(&previous_tag_size(payload.len()));
     buf.freeze()
 }
 
-fn put_u24(buf: &mut BytesMut, value: u32) {
-    buf.put_slice(&value.to_be_bytes()[1..]);
+/// The 11 bytes before a tag's body of `len` bytes (at most [`MAX_TAG_PAYLOAD`]).
+pub fn tag_header(kind: FrameKind, timestamp: u32, len: usize) -> [u8; TAG_HEADER_LEN] {
+    let size = (len.min(MAX_TAG_PAYLOAD) as u32).to_be_bytes();
+    let ts = timestamp.to_be_bytes();
+    [
+        kind as u8, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0,
+    ]
+}
+
+/// The 4 bytes after a tag's body of `len` bytes: the size of the whole tag.
+pub fn previous_tag_size(len: usize) -> [u8; PREVIOUS_TAG_SIZE_LEN] {
+    (TAG_HEADER_LEN as u32 + len.min(MAX_TAG_PAYLOAD) as u32).to_be_bytes()
 }
 
 #[cfg(test)]

@@ -289,7 +289,9 @@ impl ChunkReader {
                 timestamp: s.timestamp,
                 type_id: h.type_id,
                 stream_id: h.stream_id,
-                payload: data.freeze(),
+                // Copied out: a view would keep the whole read buffer alive for as long
+                // as the message lives (an audio frame in a stream's ring, seconds).
+                payload: Bytes::copy_from_slice(&data),
             }));
         }
         let buffered = self.buffered + data.len();
@@ -504,10 +506,95 @@ pub fn encode_media_chunks(
     buf.freeze()
 }
 
+/// The chunks [`encode_media_chunks`] would write, as pieces that share `payload`
+/// instead of copying it: the chunk headers (slices of one small buffer) alternate with
+/// slices of the payload. Written in order (one vectored write), they are the same
+/// bytes; kept in memory, they cost the headers only.
+pub fn media_chunk_parts(
+    kind: MediaKind,
+    message_stream_id: u32,
+    timestamp: u32,
+    payload: &Bytes,
+    chunk_size: u32,
+) -> Vec<Bytes> {
+    if payload.is_empty() || payload.len() > MAX_ENCODABLE_LEN {
+        return vec![encode_media_chunks(
+            kind,
+            message_stream_id,
+            timestamp,
+            payload,
+            chunk_size,
+        )];
+    }
+    let chunk_size = chunk_size.max(1) as usize;
+    let chunks = payload.len().div_ceil(chunk_size).max(1);
+    // The first chunk's header, then each later chunk's.
+    let mut headers = BytesMut::new();
+    let mut ends = Vec::with_capacity(chunks);
+    for (index, chunk) in payload.chunks(chunk_size).enumerate() {
+        let header_start = headers.len();
+        if index == 0 {
+            write_chunks(
+                &mut headers,
+                kind.csid(),
+                kind.type_id(),
+                message_stream_id,
+                timestamp,
+                &[],
+                chunk_size as u32,
+            );
+            // `write_chunks` wrote the length of an empty message: patch in the real one.
+            let len = (payload.len() as u32).to_be_bytes();
+            let at = header_start + basic_header_len(kind.csid()) + 3;
+            headers[at..at + 3].copy_from_slice(&len[1..]);
+        } else {
+            put_basic_header(&mut headers, 3, kind.csid());
+            if timestamp >= EXTENDED {
+                headers.put_u32(timestamp);
+            }
+        }
+        ends.push((headers.len(), chunk.len()));
+    }
+    let headers = headers.freeze();
+    let mut parts = Vec::with_capacity(chunks * 2);
+    let (mut header_start, mut payload_start) = (0, 0);
+    for (header_end, len) in ends {
+        parts.push(headers.slice(header_start..header_end));
+        parts.push(payload.slice(payload_start..payload_start + len));
+        header_start = header_end;
+        payload_start += len;
+    }
+    parts
+}
+
+fn basic_header_len(csid: u32) -> usize {
+    match csid {
+        2..=63 => 1,
+        64..=319 => 2,
+        _ => 3,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::message::CSID_COMMAND;
+
+    #[test]
+    fn chunk_parts_are_the_encoded_chunks() {
+        for len in [0usize, 1, 100, 128, 129, 4096, 4097, 10_000] {
+            let payload = Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>());
+            for timestamp in [0, 1000, 0xFF_FFFF, 0x1234_5678] {
+                for chunk_size in [128, 4096] {
+                    for kind in [MediaKind::Audio, MediaKind::Video, MediaKind::Data] {
+                        let whole = encode_media_chunks(kind, 1, timestamp, &payload, chunk_size);
+                        let parts = media_chunk_parts(kind, 1, timestamp, &payload, chunk_size);
+                        assert_eq!(parts.concat(), whole.to_vec(), "{len} {timestamp} {chunk_size}");
+                    }
+                }
+            }
+        }
+    }
 
     /// Chunk data of the ffmpeg capture, after C0+C1 and C2.
     const FFMPEG_CONNECT: &[u8] = include_bytes!("../testdata/ffmpeg-5.1_publish_connect.bin");

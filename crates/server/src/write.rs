@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
 
 /// Buffers handed to one vectored write.
-const MAX_IOVECS: usize = 16;
+const MAX_IOVECS: usize = 64;
 
 /// Writes every buffer in `queue`, front to back, emptying it.
 pub async fn write_queue<W: AsyncWrite + Unpin + ?Sized>(

@@ -43,13 +43,14 @@ pub enum WireFormat {
 }
 
 impl WireFormat {
-    fn encode(self, frame: &HubFrame) -> Bytes {
+    /// Appends `frame`'s wire form to `out`; returns its length.
+    fn push(self, frame: &HubFrame, out: &mut VecDeque<Bytes>) -> usize {
         match self {
             WireFormat::Rtmp {
                 stream_id,
                 chunk_size,
-            } => frame.rtmp_chunks(stream_id, chunk_size),
-            WireFormat::HttpFlv => frame.flv_chunk(),
+            } => frame.push_rtmp_chunks(stream_id, chunk_size, out),
+            WireFormat::HttpFlv => frame.push_flv_chunk(out),
         }
     }
 }
@@ -220,9 +221,7 @@ impl Seat {
                     Ok(true) => {
                         let mut bytes = 0;
                         for frame in batch.drain(..) {
-                            let wire = self.format.encode(&frame);
-                            bytes += wire.len();
-                            self.out.push_back(wire);
+                            bytes += self.format.push(&frame, &mut self.out);
                         }
                         self.viewer.stream().add_bytes_out(bytes);
                     }
@@ -264,7 +263,7 @@ impl Seat {
 }
 
 /// Capacity a seat's queue shrinks back to after a large batch (the initial GOP).
-const SMALL_QUEUE: usize = 8;
+const SMALL_QUEUE: usize = 16;
 
 fn queued_bytes(out: &VecDeque<Bytes>) -> usize {
     out.iter().map(Bytes::len).sum()
