@@ -41,7 +41,7 @@ pub use hevc::{parse_hevc_config, HevcConfig};
 pub use metadata::{parse_metadata, strip_set_data_frame, Metadata};
 pub use reader::FlvReader;
 pub use tag::{
-    encode_tag, file_header, previous_tag_size, tag_header, FileHeader, Tag, FLV_HEADER_LEN, MAX_TAG_PAYLOAD,
-    PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN,
+    encode_tag, file_header, previous_tag_size, tag_header, FileHeader, Tag, FLV_HEADER_LEN,
+    MAX_TAG_PAYLOAD, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN,
 };
 pub use video::{parse_video_tag, VideoTagInfo};

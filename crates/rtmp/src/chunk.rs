@@ -589,7 +589,11 @@ mod tests {
                     for kind in [MediaKind::Audio, MediaKind::Video, MediaKind::Data] {
                         let whole = encode_media_chunks(kind, 1, timestamp, &payload, chunk_size);
                         let parts = media_chunk_parts(kind, 1, timestamp, &payload, chunk_size);
-                        assert_eq!(parts.concat(), whole.to_vec(), "{len} {timestamp} {chunk_size}");
+                        assert_eq!(
+                            parts.concat(),
+                            whole.to_vec(),
+                            "{len} {timestamp} {chunk_size}"
+                        );
                     }
                 }
             }

@@ -33,7 +33,8 @@ mod server;
 mod session;
 
 pub use chunk::{
-    encode_media_chunks, media_chunk_parts, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE, DEFAULT_OUT_CHUNK_SIZE,
+    encode_media_chunks, media_chunk_parts, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE,
+    DEFAULT_OUT_CHUNK_SIZE,
 };
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use command::{data_message, status_object, Command};

@@ -57,7 +57,10 @@ impl HubFrame {
     /// Appends the FLV tag as one HTTP/1.1 chunk (`size CRLF tag CRLF`), in pieces,
     /// for HTTP-FLV responses written directly to the socket. Returns its length.
     pub fn push_flv_chunk(&self, out: &mut VecDeque<Bytes>) -> usize {
-        let payload = self.frame.payload.slice(..self.frame.payload.len().min(MAX_TAG_PAYLOAD));
+        let payload = self
+            .frame
+            .payload
+            .slice(..self.frame.payload.len().min(MAX_TAG_PAYLOAD));
         let [before, after] = self.flv_chunk.get_or_init(|| {
             let tag_len = TAG_HEADER_LEN + payload.len() + PREVIOUS_TAG_SIZE_LEN;
             let mut before = format!("{tag_len:x}\r\n").into_bytes();

@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::chunked::ChunkedDecoder;
+use super::rx_time;
 use super::viewer::{Receiver, State, ViewerError};
 use super::{CONNECT_TIMEOUT, MAX_TAG_SIZE};
 
@@ -23,7 +24,7 @@ pub(super) async fn play_http(
     rx: &mut Receiver,
 ) -> Result<(), ViewerError> {
     let mut buf = vec![0u8; HTTP_READ_BUF];
-    let (mut socket, body_start, chunked) = timeout(CONNECT_TIMEOUT, async {
+    let (socket, body_start, chunked) = timeout(CONNECT_TIMEOUT, async {
         let mut socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
         let request = format!(
@@ -50,13 +51,15 @@ pub(super) async fn play_http(
     .await
     .map_err(|_| ViewerError::Timeout)??;
     rx.stats.set_state(State::Playing);
+    rx_time::enable(&socket)?;
     let mut body = HttpFlvBody::new(chunked);
     body.feed(&body_start, rx)?;
     loop {
-        let n = socket.read(&mut buf).await?;
+        let (n, arrived) = rx_time::read(&socket, &mut buf).await?;
         if n == 0 {
             return Err(ViewerError::Ended);
         }
+        rx.arrived = arrived;
         body.feed(buf.get(..n).unwrap_or_default(), rx)?;
         if body.done() {
             return Err(ViewerError::Ended);

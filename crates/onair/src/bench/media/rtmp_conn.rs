@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use onair_rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind};
 use onair_server::client::{ClientError, RtmpUrl};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// An RTMP connection driven the lean way a load tool needs (rather than
@@ -17,6 +17,8 @@ pub(in crate::bench) struct RtmpConn {
     socket: TcpStream,
     buf: Vec<u8>,
     pub(in crate::bench) events: VecDeque<ClientEvent>,
+    /// When the data of the last read reached the socket, once stamping is on.
+    pub(in crate::bench) arrived: Option<tokio::time::Instant>,
 }
 
 impl RtmpConn {
@@ -37,6 +39,7 @@ impl RtmpConn {
             socket,
             buf: vec![0; read_buf],
             events: VecDeque::new(),
+            arrived: None,
         };
         conn.flush().await?;
         conn.wait_for(|e| matches!(e, ClientEvent::Connected))
@@ -49,6 +52,11 @@ impl RtmpConn {
         self.flush().await?;
         self.wait_for(|e| matches!(e, ClientEvent::PublishStarted { .. }))
             .await
+    }
+
+    /// Has the kernel stamp the data this connection receives (see `rx_time`).
+    pub(in crate::bench) fn stamp_arrivals(&self) -> std::io::Result<()> {
+        super::rx_time::enable(&self.socket)
     }
 
     pub(in crate::bench) async fn play(&mut self, name: &str) -> Result<(), ClientError> {
@@ -77,10 +85,11 @@ impl RtmpConn {
     /// One read, fed to the session; events go to `self.events`. Cancel-safe; the
     /// caller flushes afterwards.
     pub(in crate::bench) async fn read_events(&mut self) -> Result<(), ClientError> {
-        let n = self.socket.read(&mut self.buf).await?;
+        let (n, arrived) = super::rx_time::read(&self.socket, &mut self.buf).await?;
         if n == 0 {
             return Err(ClientError::Closed);
         }
+        self.arrived = arrived;
         self.session
             .handle_input(self.buf.get(..n).unwrap_or_default())?;
         while let Some(event) = self.session.poll_event() {

@@ -20,9 +20,11 @@ pub(super) async fn play_rtmp(url: &RtmpUrl, rx: &mut Receiver) -> Result<(), Vi
     .await
     .map_err(|_| ViewerError::Timeout)??;
     rx.stats.set_state(State::Playing);
+    client.stamp_arrivals()?;
     loop {
         match client.next_event().await? {
             ClientEvent::Media { kind, payload, .. } => {
+                rx.arrived = client.arrived;
                 rx.on_frame(kind == MediaKind::Video, &payload)
             }
             ClientEvent::StreamEnded => return Err(ViewerError::Ended),

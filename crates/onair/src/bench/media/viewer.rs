@@ -164,6 +164,8 @@ pub(super) struct Receiver {
     pub(super) stats: Arc<ViewerStats>,
     pub(super) shared: Arc<Shared>,
     pub(super) samples: Vec<u32>,
+    /// When the data being parsed reached the socket (kernel stamp), if known.
+    pub(super) arrived: Option<Instant>,
 }
 
 impl Receiver {
@@ -189,7 +191,8 @@ impl Receiver {
             return;
         }
         if let Some(written) = self.shared.log.as_ref().and_then(|l| l.written(payload)) {
-            let us = now.saturating_duration_since(written).as_micros();
+            let received = self.arrived.unwrap_or(now);
+            let us = received.saturating_duration_since(written).as_micros();
             self.samples.push(u32::try_from(us).unwrap_or(u32::MAX));
         }
     }
@@ -207,6 +210,7 @@ pub(super) async fn viewer(
         stats: stats.clone(),
         shared: shared.clone(),
         samples: Vec::new(),
+        arrived: None,
     };
     let result = tokio::select! {
         _ = cancel.cancelled() => Ok(()),
