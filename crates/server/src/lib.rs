@@ -24,6 +24,7 @@ mod request_limit;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
+mod send;
 pub mod signing;
 pub mod store;
 mod tls;

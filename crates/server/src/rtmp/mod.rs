@@ -69,6 +69,7 @@ pub(crate) async fn accept_loop(
             None => {
                 tracker.spawn(async move {
                     let (reader, writer) = socket.into_split();
+                    let writer = crate::send::SendHalf::new(writer);
                     connection::run(reader, writer, peer, "rtmp", shared, shutdown).await;
                     drop((permit, open));
                 });
