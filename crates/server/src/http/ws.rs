@@ -142,24 +142,40 @@ async fn run(mut socket: WsStream, mut member: Member, shared: Arc<Shared>, span
     // Grows to the batches this connection gets; an idle one keeps no room for 64.
     let mut batch: Vec<Arc<Envelope>> = Vec::new();
     let mut metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
+    // Whether tungstenite may hold a frame not yet written (a pong to a ping it read).
+    let mut unflushed = false;
     span.in_scope(|| tracing::debug!("room connection open"));
     let (code, reason) = loop {
+        // In this order, not at random: a batch wake-up (most of them) then polls no other
+        // branch. Reads are not starved: after a write, `next_batch` waits for the flush
+        // interval, or (interval 0) returns pending once the ring is drained.
         tokio::select! {
+            biased;
             _ = &mut shutdown => break (code::GOING_AWAY, "server shutting down".to_owned()),
-            _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
-            _ = ping.tick() => {
-                if Box::pin(send_control(&mut socket, Message::Ping(Default::default()))).await.is_err() {
-                    break (code::TOO_SLOW, "ping not written".to_owned());
+            next = member.next_batch(&mut batch, settings.room_batch_events) => {
+                if let Err(end) = next {
+                    metrics.ended(&member, &end);
+                    break member_close(&end);
+                }
+                metrics.delivered(batch.len(), &member);
+                let frames: Vec<&[u8]> = batch.iter().map(|e| e.ws_frame().as_ref()).collect();
+                let sent = Box::pin(send(&mut socket, &frames, std::mem::take(&mut unflushed))).await;
+                drop(frames);
+                batch.clear();
+                if sent.is_err() {
+                    break (code::TOO_SLOW, "client does not read fast enough".to_owned());
                 }
             }
             incoming = socket.next() => {
+                unflushed = true;
                 idle.as_mut().reset(Instant::now() + idle_timeout);
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
                     Some(Ok(Message::Text(text))) => {
                         if let Err(error) = span.in_scope(|| member.handle_text(text.as_str())) {
                             let reply = error.to_envelope(crate::rooms::now());
-                            if Box::pin(send(&mut socket, &[reply.ws_frame().as_ref()])).await.is_err() {
+                            let frame = [reply.ws_frame().as_ref()];
+                            if Box::pin(send(&mut socket, &frame, std::mem::take(&mut unflushed))).await.is_err() {
                                 break (code::TOO_SLOW, "reply not written".to_owned());
                             }
                         }
@@ -169,18 +185,12 @@ async fn run(mut socket: WsStream, mut member: Member, shared: Arc<Shared>, span
                     Some(Err(error)) => break read_error_close(&error),
                 }
             }
-            next = member.next_batch(&mut batch, settings.room_batch_events) => {
-                if let Err(end) = next {
-                    metrics.ended(&member, &end);
-                    break member_close(&end);
-                }
-                metrics.delivered(batch.len(), &member);
-                let frames: Vec<&[u8]> = batch.iter().map(|e| e.ws_frame().as_ref()).collect();
-                let sent = Box::pin(send(&mut socket, &frames)).await;
-                drop(frames);
-                batch.clear();
-                if sent.is_err() {
-                    break (code::TOO_SLOW, "client does not read fast enough".to_owned());
+            _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
+            _ = ping.tick() => {
+                // Sent (and flushed, a pending pong first) through tungstenite.
+                unflushed = false;
+                if Box::pin(send_control(&mut socket, Message::Ping(Default::default()))).await.is_err() {
+                    break (code::TOO_SLOW, "ping not written".to_owned());
                 }
             }
         }
@@ -191,11 +201,14 @@ async fn run(mut socket: WsStream, mut member: Member, shared: Arc<Shared>, span
 }
 
 /// Writes `frames` (whole frames, each a [`Envelope::ws_frame`]) straight to the socket
-/// and flushes, within the write timeout. Whatever tungstenite has buffered (a pong)
-/// goes first, so frames never interleave.
-async fn send(socket: &mut WsStream, frames: &[&[u8]]) -> Result<(), ()> {
+/// and flushes, within the write timeout. With `unflushed` (the socket was read since
+/// tungstenite last wrote), whatever tungstenite holds (a pong) goes first, so frames
+/// never interleave.
+async fn send(socket: &mut WsStream, frames: &[&[u8]], unflushed: bool) -> Result<(), ()> {
     let write = async {
-        socket.flush().await.map_err(std::io::Error::other)?;
+        if unflushed {
+            socket.flush().await.map_err(std::io::Error::other)?;
+        }
         write_frames(socket.get_mut(), frames).await
     };
     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
