@@ -10,7 +10,8 @@
 # in total), CAP (onair's per-connection chat cap, rooms.viewer_chat_rate_count: 100),
 # DURATION (20 s window), IDLE (5 s idle before the chat), WARMUP (3 s), RAMP (1000
 # connects/s), PIN (1: servers on CPU 0, bench on CPU 1; 0: no pinning), SKIP_SOCKETIO
-# (1 to skip), ONAIR_HTTP_PORT (18070), ONAIR_RTMP_PORT (19370), SOCKETIO_PORT (18090).
+# (1 to skip), ONAIR_HTTP_PORT (18070), ONAIR_RTMP_PORT (19370), SOCKETIO_PORT (18090),
+# ONAIR_SET (more onair settings, "key=value key=value", e.g. "http.room_flush_interval_ms=100").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +28,10 @@ WARMUP=${WARMUP:-3}
 RAMP=${RAMP:-1000}
 PIN=${PIN:-1}
 SKIP_SOCKETIO=${SKIP_SOCKETIO:-0}
+EXTRA_SETS=()
+for setting in ${ONAIR_SET:-}; do
+  EXTRA_SETS+=(--set "$setting")
+done
 ONAIR_HTTP=127.0.0.1:${ONAIR_HTTP_PORT:-18070}
 ONAIR_RTMP=127.0.0.1:${ONAIR_RTMP_PORT:-19370}
 SOCKETIO=127.0.0.1:${SOCKETIO_PORT:-18090}
@@ -89,7 +94,7 @@ start_onair() {
     --set rooms.chat_rate_count=100000 --set rooms.chat_rate_window_ms=1000 \
     --set "limits.max_connections_per_ip=$((MAX_N * 2 + 100))" \
     --set "limits.max_connections=$((MAX_N * 2 + 100))" \
-    --set limits.requests_per_second_per_ip=0 \
+    --set limits.requests_per_second_per_ip=0 "${EXTRA_SETS[@]}" \
     >"$OUT/rooms-onair-$1.log" 2>&1 &
   SERVER_PID=$!
   disown "$SERVER_PID" # no job-control notice if stop_pid has to SIGKILL it

@@ -8,13 +8,14 @@ use crate::event::{Event, EventKind, Seq};
 use crate::Millis;
 
 /// An [`Event`] with its JSON, encoded exactly once. Rooms hand out `Arc<Envelope>`:
-/// every WebSocket connection sends [`json`](Envelope::json) as a text frame and every
-/// SSE connection sends [`sse`](Envelope::sse), both a refcount away from the same bytes.
+/// every WebSocket connection sends [`ws_frame`](Envelope::ws_frame) and every SSE
+/// connection sends [`sse`](Envelope::sse), both a refcount away from the same bytes.
 #[derive(Debug)]
 pub struct Envelope {
     event: Event,
     json: Bytes,
     sse: OnceLock<Bytes>,
+    ws_frame: OnceLock<Bytes>,
 }
 
 impl Envelope {
@@ -25,6 +26,7 @@ impl Envelope {
             event,
             json,
             sse: OnceLock::new(),
+            ws_frame: OnceLock::new(),
         }
     }
 
@@ -76,6 +78,29 @@ impl Envelope {
             out.freeze()
         })
     }
+
+    /// The event as one complete WebSocket text frame from a server (RFC 6455 5.2: FIN,
+    /// opcode 1, unmasked, the shortest length encoding, then the JSON), built on first
+    /// use and then shared: a server's frames are not masked, so every connection sends
+    /// the same bytes.
+    pub fn ws_frame(&self) -> &Bytes {
+        self.ws_frame.get_or_init(|| {
+            let len = self.json.len();
+            let mut out = BytesMut::with_capacity(len + 10);
+            out.put_u8(0x81);
+            if len < 126 {
+                out.put_u8(len as u8);
+            } else if let Ok(len) = u16::try_from(len) {
+                out.put_u8(126);
+                out.put_u16(len);
+            } else {
+                out.put_u8(127);
+                out.put_u64(len as u64);
+            }
+            out.put_slice(&self.json);
+            out.freeze()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -114,5 +139,38 @@ mod tests {
         let b = env.json().clone();
         assert_eq!(a.as_ptr(), b.as_ptr());
         assert_eq!(env.sse().as_ptr(), env.sse().as_ptr());
+    }
+
+    fn system(text_len: usize) -> Envelope {
+        Envelope::new(Event::System(crate::event::SystemEvent {
+            seq: Seq(1),
+            ts: Millis(2),
+            text: "x".repeat(text_len),
+        }))
+    }
+
+    #[test]
+    fn ws_frame_is_a_final_unmasked_text_frame_with_the_shortest_length() {
+        for (text_len, header) in [(0, 2), (200, 4), (70_000, 10)] {
+            let env = system(text_len);
+            let frame = env.ws_frame();
+            let len = env.json().len();
+            assert_eq!(frame[0], 0x81);
+            assert_eq!(&frame[header..], env.json().as_ref());
+            match header {
+                2 => assert_eq!(frame[1] as usize, len),
+                4 => {
+                    assert_eq!(frame[1], 126);
+                    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]) as usize, len);
+                }
+                _ => {
+                    assert_eq!(frame[1], 127);
+                    let mut n = [0; 8];
+                    n.copy_from_slice(&frame[2..10]);
+                    assert_eq!(u64::from_be_bytes(n) as usize, len);
+                }
+            }
+            assert_eq!(env.ws_frame().as_ptr(), frame.as_ptr());
+        }
     }
 }

@@ -24,6 +24,8 @@ mod streams_api;
 mod throttle;
 mod whole_number;
 mod ws;
+mod ws_frames;
+mod ws_upgrade;
 
 use std::sync::Arc;
 

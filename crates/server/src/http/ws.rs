@@ -7,16 +7,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use onair_rooms::{Envelope, Error as RoomError, ErrorCode};
 use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::room_access::{self, RoomQuery};
+use super::ws_frames::write_frames;
+use super::ws_upgrade::{WsStream, WsUpgrade};
 use super::ApiError;
 use crate::metrics::{MemberMetrics, Proto};
 use crate::rooms::{Member, MemberEnd};
@@ -38,6 +42,8 @@ mod code {
 
 /// Longest a batch write may take before the client counts as too slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Each connection's read buffer, allocated at the upgrade.
+const READ_BUFFER: usize = 1024;
 
 pub(super) async fn upgrade(
     State(shared): State<Arc<Shared>>,
@@ -45,7 +51,7 @@ pub(super) async fn upgrade(
     Query(query): Query<RoomQuery>,
     headers: HeaderMap,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: WsUpgrade,
 ) -> Response {
     let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
     let span = room_access::connection_span("ws", peer);
@@ -64,20 +70,21 @@ pub(super) async fn upgrade(
         }
     }
     let settings = &shared.settings.http;
-    let upgrade = upgrade
-        .max_message_size(settings.ws_max_message_bytes)
-        .max_frame_size(settings.ws_max_message_bytes)
-        // Small buffers keep an idle member near a few KiB; a 4 KiB write buffer lets
-        // a batch of events go out in one system call instead of one per event.
-        .read_buffer_size(1024)
-        .write_buffer_size(4 * 1024);
+    // A small read buffer keeps an idle member near a few KiB (client messages are
+    // small; a larger one grows it as needed). Events are written pre-framed, around
+    // tungstenite, which writes only pings, pongs and the close frame.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(settings.ws_max_message_bytes))
+        .max_frame_size(Some(settings.ws_max_message_bytes))
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0);
     let joining = join(&shared, &app, &name, &query, &headers, &span);
-    upgrade.on_upgrade(move |socket| async move {
+    upgrade.on_upgrade(config, move |socket| async move {
         match joining {
             Ok(member) => run(socket, member, shared, span).await,
             Err((code, reason)) => {
                 span.in_scope(|| tracing::debug!(code, %reason, "room connection refused"));
-                close(socket, code, &reason).await;
+                Box::pin(close(socket, code, &reason)).await;
             }
         }
     })
@@ -117,7 +124,11 @@ fn join_close_code(error: &RoomError) -> u16 {
 }
 
 /// Log lines go into `span`, entered for them only: the loop wakes for every event.
-async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>, span: tracing::Span) {
+///
+/// Every write is boxed: this future lives as long as the connection, and an idle
+/// connection should not carry the space of a write in progress (it is most of an idle
+/// member's memory; the allocation is small next to the system call it comes with).
+async fn run(mut socket: WsStream, mut member: Member, shared: Arc<Shared>, span: tracing::Span) {
     let settings = &shared.settings.http;
     let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
     let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
@@ -128,26 +139,43 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>, spa
     tokio::pin!(shutdown);
     let idle = sleep_until(Instant::now() + idle_timeout);
     tokio::pin!(idle);
-    let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(settings.room_batch_events);
+    // Grows to the batches this connection gets; an idle one keeps no room for 64.
+    let mut batch: Vec<Arc<Envelope>> = Vec::new();
     let mut metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
+    // Whether tungstenite may hold a frame not yet written (a pong to a ping it read).
+    let mut unflushed = false;
     span.in_scope(|| tracing::debug!("room connection open"));
     let (code, reason) = loop {
+        // In this order, not at random: a batch wake-up (most of them) then polls no other
+        // branch. Reads are not starved: after a write, `next_batch` waits for the flush
+        // interval, or (interval 0) returns pending once the ring is drained.
         tokio::select! {
+            biased;
             _ = &mut shutdown => break (code::GOING_AWAY, "server shutting down".to_owned()),
-            _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
-            _ = ping.tick() => {
-                if send(&mut socket, std::iter::once(Message::Ping(Default::default()))).await.is_err() {
-                    break (code::TOO_SLOW, "ping not written".to_owned());
+            next = member.next_batch(&mut batch, settings.room_batch_events) => {
+                if let Err(end) = next {
+                    metrics.ended(&member, &end);
+                    break member_close(&end);
+                }
+                metrics.delivered(batch.len(), &member);
+                let frames: Vec<&[u8]> = batch.iter().map(|e| e.ws_frame().as_ref()).collect();
+                let sent = Box::pin(send(&mut socket, &frames, std::mem::take(&mut unflushed))).await;
+                drop(frames);
+                batch.clear();
+                if sent.is_err() {
+                    break (code::TOO_SLOW, "client does not read fast enough".to_owned());
                 }
             }
-            incoming = socket.recv() => {
+            incoming = socket.next() => {
+                unflushed = true;
                 idle.as_mut().reset(Instant::now() + idle_timeout);
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
                     Some(Ok(Message::Text(text))) => {
                         if let Err(error) = span.in_scope(|| member.handle_text(text.as_str())) {
                             let reply = error.to_envelope(crate::rooms::now());
-                            if send(&mut socket, std::iter::once(text_frame(&reply))).await.is_err() {
+                            let frame = [reply.ws_frame().as_ref()];
+                            if Box::pin(send(&mut socket, &frame, std::mem::take(&mut unflushed))).await.is_err() {
                                 break (code::TOO_SLOW, "reply not written".to_owned());
                             }
                         }
@@ -157,36 +185,31 @@ async fn run(mut socket: WebSocket, mut member: Member, shared: Arc<Shared>, spa
                     Some(Err(error)) => break read_error_close(&error),
                 }
             }
-            next = member.next_batch(&mut batch, settings.room_batch_events) => {
-                if let Err(end) = next {
-                    metrics.ended(&member, &end);
-                    break member_close(&end);
-                }
-                metrics.delivered(batch.len(), &member);
-                let frames: Vec<Message> = batch.drain(..).map(|e| text_frame(&e)).collect();
-                if send(&mut socket, frames).await.is_err() {
-                    break (code::TOO_SLOW, "client does not read fast enough".to_owned());
+            _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
+            _ = ping.tick() => {
+                // Sent (and flushed, a pending pong first) through tungstenite.
+                unflushed = false;
+                if Box::pin(send_control(&mut socket, Message::Ping(Default::default()))).await.is_err() {
+                    break (code::TOO_SLOW, "ping not written".to_owned());
                 }
             }
         }
     };
     span.in_scope(|| tracing::debug!(code, %reason, "room connection closed"));
     drop(member);
-    close(socket, code, &reason).await;
+    Box::pin(close(socket, code, &reason)).await;
 }
 
-fn text_frame(event: &Envelope) -> Message {
-    // The room's JSON is UTF-8 by construction; the check is cheap next to the write.
-    Message::Text(Utf8Bytes::try_from(event.json().clone()).unwrap_or_default())
-}
-
-/// Writes `frames` and flushes once, within the write timeout.
-async fn send(socket: &mut WebSocket, frames: impl IntoIterator<Item = Message>) -> Result<(), ()> {
+/// Writes `frames` (whole frames, each a [`Envelope::ws_frame`]) straight to the socket
+/// and flushes, within the write timeout. With `unflushed` (the socket was read since
+/// tungstenite last wrote), whatever tungstenite holds (a pong) goes first, so frames
+/// never interleave.
+async fn send(socket: &mut WsStream, frames: &[&[u8]], unflushed: bool) -> Result<(), ()> {
     let write = async {
-        for frame in frames {
-            socket.feed(frame).await?;
+        if unflushed {
+            socket.flush().await.map_err(std::io::Error::other)?;
         }
-        socket.flush().await
+        write_frames(socket.get_mut(), frames).await
     };
     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
         Ok(Ok(())) => Ok(()),
@@ -194,7 +217,15 @@ async fn send(socket: &mut WebSocket, frames: impl IntoIterator<Item = Message>)
     }
 }
 
-fn read_error_close(error: &axum::Error) -> (u16, String) {
+/// Sends a control frame through tungstenite, within the write timeout.
+async fn send_control(socket: &mut WsStream, message: Message) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+fn read_error_close(error: &tokio_tungstenite::tungstenite::Error) -> (u16, String) {
     let text = error.to_string();
     if text.contains("Space limit exceeded")
         || text.contains("too long")
@@ -218,9 +249,9 @@ fn member_close(end: &MemberEnd) -> (u16, String) {
     (code, end.to_string())
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+async fn close(mut socket: WsStream, code: u16, reason: &str) {
     let frame = CloseFrame {
-        code,
+        code: CloseCode::from(code),
         reason: Utf8Bytes::from(reason.chars().take(120).collect::<String>()),
     };
     let _ = tokio::time::timeout(

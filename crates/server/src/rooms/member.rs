@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use onair_media::StreamPath;
-use onair_rooms::{CloseReason, ConnId, Envelope, Error, Identity, Sampler, Seq};
+use onair_rooms::{CloseReason, ConnId, Envelope, Error, Identity, Millis, Sampler, Seq};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -148,7 +148,7 @@ impl Member {
                 reason = &mut self.closed => {
                     return Err(reason.map_or(MemberEnd::RoomGone, MemberEnd::Closed));
                 }
-                received = self.receiver.recv() => self.accept(received)?,
+                received = self.receiver.recv() => self.accept(received, now())?,
                 _ = notice => {
                     if let Some(skipped) = self.sampler.poll_skipped(now()) {
                         self.pending.push_back(skipped);
@@ -156,6 +156,8 @@ impl Member {
                 }
             }
         }
+        // One clock read for the whole batch: they all arrived within this wake-up.
+        let now = now();
         while out.len() < max {
             if let Some(event) = self.pending.pop_front() {
                 out.push(event);
@@ -167,34 +169,37 @@ impl Member {
                 Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
-            self.accept(received)?;
+            self.accept(received, now)?;
         }
         Ok(())
     }
 
-    fn accept(&mut self, received: Result<Arc<Envelope>, RecvError>) -> Result<(), MemberEnd> {
+    fn accept(
+        &mut self,
+        received: Result<Arc<Envelope>, RecvError>,
+        now: Millis,
+    ) -> Result<(), MemberEnd> {
         match received {
             Ok(event) => {
-                if self.sampler.admit(&event, now()) {
+                if self.sampler.admit(&event, now) {
                     self.pending.push_back(event);
                 }
                 Ok(())
             }
-            Err(RecvError::Lagged(missed)) => self.catch_up(missed),
+            Err(RecvError::Lagged(missed)) => self.catch_up(missed, now),
             Err(RecvError::Closed) => Err(MemberEnd::RoomGone),
         }
     }
 
     /// Fell off the fan-out ring: refill the kept events from history (the ephemeral
     /// ones, likes and viewer counts, are superseded by the next anyway).
-    fn catch_up(&mut self, missed: u64) -> Result<(), MemberEnd> {
+    fn catch_up(&mut self, missed: u64, now: Millis) -> Result<(), MemberEnd> {
         let since = self.sampler.last_seq();
         let resume = self.cell.since(since);
         if !resume.is_complete() {
             return Err(MemberEnd::TooSlow);
         }
         tracing::debug!(room = self.cell.key(), conn = %self.conn, missed, "member caught up from history");
-        let now = now();
         for event in resume.events {
             if self.sampler.admit(&event, now) {
                 self.pending.push_back(event);

@@ -111,16 +111,32 @@ fn classify_socketio(frame: &str) -> Incoming<'_> {
     }
 }
 
-/// The digits after the first `"t:` in the frame.
+/// The digits after the last `"t:` in the frame: the text, the chat event's last field.
+/// Searched backwards byte by byte: a substring search from the start (`str::find`)
+/// was a fifth of the bench's CPU at a million messages a second.
 fn stamp(frame: &str) -> Option<u64> {
-    number_after(frame, STAMP)
+    let bytes = frame.as_bytes();
+    let mut end = bytes.len();
+    // Each `:` from the end, until one follows `"t`.
+    while let Some(colon) = bytes.get(..end)?.iter().rposition(|&b| b == b':') {
+        if colon >= 2 && bytes.get(colon - 2..=colon) == Some(STAMP.as_bytes()) {
+            return digits(frame.get(colon + 1..)?);
+        }
+        end = colon;
+    }
+    None
 }
 
 fn number_after(frame: &str, key: &str) -> Option<u64> {
     let start = frame.find(key)? + key.len();
-    let rest = frame.get(start..)?;
+    digits(frame.get(start..)?)
+}
+
+/// The number `rest` starts with.
+fn digits(rest: &str) -> Option<u64> {
     let end = rest
-        .find(|c: char| !c.is_ascii_digit())
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
         .unwrap_or(rest.len());
     rest.get(..end)?.parse().ok()
 }
