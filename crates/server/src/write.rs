@@ -16,19 +16,21 @@ pub async fn write_queue<W: AsyncWrite + Unpin + ?Sized>(
     writer: &mut W,
     queue: &mut VecDeque<Bytes>,
 ) -> io::Result<()> {
-    std::future::poll_fn(|cx| poll_write_queue(writer, cx, queue)).await
+    let mut written = 0;
+    std::future::poll_fn(|cx| poll_write_queue(writer, cx, queue, &mut written)).await
 }
 
 /// Writes from the front of `queue` until it is empty (`Ready(Ok)`), the socket is
 /// full (`Pending`, with the task's waker registered) or an error. What was written is
-/// taken off the queue either way.
+/// taken off the queue either way, and added to `written`.
 pub fn poll_write_queue<W: AsyncWrite + Unpin + ?Sized>(
     writer: &mut W,
     cx: &mut Context<'_>,
     queue: &mut VecDeque<Bytes>,
+    written: &mut usize,
 ) -> Poll<io::Result<()>> {
     while !queue.is_empty() {
-        let written = {
+        let wrote = {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
             for (slot, buf) in slices.iter_mut().zip(queue.iter()) {
@@ -37,10 +39,11 @@ pub fn poll_write_queue<W: AsyncWrite + Unpin + ?Sized>(
             }
             ready!(Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count]))?
         };
-        if written == 0 {
+        if wrote == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        advance(queue, written);
+        *written += wrote;
+        advance(queue, wrote);
     }
     Poll::Ready(Ok(()))
 }

@@ -342,16 +342,17 @@ async fn players_count_as_viewers_per_session_until_idle() {
     let (second, _) = wait_for_segments(&server, "live/count", 1).await;
     assert_ne!(session_of(&first), session_of(&second));
     let client = reqwest::Client::new();
+    let admin_get = |path: &'static str| {
+        let request = client
+            .get(server.http_url(path))
+            .bearer_auth(common::ADMIN_TOKEN);
+        async move {
+            let json: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            json
+        }
+    };
     let hls_viewers = || async {
-        let stream: serde_json::Value = client
-            .get(server.http_url("/api/v1/streams/live/count"))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stream = admin_get("/api/v1/streams/live/count").await;
         stream["viewers"]["hls"].as_u64().unwrap()
     };
     // Polling playlists keeps both sessions; the count follows within a sweep.
@@ -370,15 +371,7 @@ async fn players_count_as_viewers_per_session_until_idle() {
     loop {
         text(&first).await;
         text(&second).await;
-        let room: serde_json::Value = client
-            .get(server.http_url("/api/v1/rooms/live/count"))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let room = admin_get("/api/v1/rooms/live/count").await;
         if room["viewers"] == 2 {
             break;
         }

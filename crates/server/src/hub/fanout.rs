@@ -151,13 +151,14 @@ async fn run(group: Arc<Group>, stream: Arc<super::Stream>) {
     let mut seats: Vec<Seat> = Vec::with_capacity(GROUP_SIZE);
     let mut batch: Vec<Arc<HubFrame>> = Vec::new();
     let mut tick: Option<Pin<Box<Sleep>>> = None;
-    poll_fn(|cx| poll_group(cx, &group, &mut seats, &mut batch, &mut tick)).await;
+    poll_fn(|cx| poll_group(cx, &group, &stream, &mut seats, &mut batch, &mut tick)).await;
     stream.ring().fanout().remove(&group);
 }
 
 fn poll_group(
     cx: &mut Context<'_>,
     group: &Group,
+    stream: &super::Stream,
     seats: &mut Vec<Seat>,
     batch: &mut Vec<Arc<HubFrame>>,
     tick: &mut Option<Pin<Box<Sleep>>>,
@@ -166,11 +167,12 @@ fn poll_group(
     group.waker.register(cx.waker());
     seats.append(&mut group.lock().joining);
     let now = std::time::Instant::now();
+    let mut bytes_out = 0;
     let mut ended = 0;
     let mut blocked = false;
     let mut i = 0;
     while i < seats.len() {
-        match seats[i].service(cx, batch, now) {
+        match seats[i].service(cx, batch, now, &mut bytes_out) {
             Some(reason) => {
                 seats.swap_remove(i).end(reason);
                 ended += 1;
@@ -180,6 +182,10 @@ fn poll_group(
                 i += 1;
             }
         }
+    }
+    // Counted once per wake-up, not once per viewer: the counters are shared.
+    if bytes_out > 0 {
+        stream.add_bytes_out(bytes_out);
     }
     if ended > 0 {
         let mut state = group.lock();

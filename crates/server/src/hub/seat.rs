@@ -192,12 +192,14 @@ impl Seat {
     }
 
     /// Moves control bytes and ready frames to the socket as far as it takes them,
-    /// registering the group's waker where it has to wait. `Some` when the seat is over.
+    /// registering the group's waker where it has to wait, and adds the frames' bytes
+    /// to `bytes_out`. `Some` when the seat is over.
     pub(super) fn service(
         &mut self,
         cx: &mut Context<'_>,
         batch: &mut Vec<std::sync::Arc<HubFrame>>,
         now: Instant,
+        bytes_out: &mut usize,
     ) -> Option<SeatEndReason> {
         if self.inbox.stop.load(Ordering::SeqCst) {
             return Some(SeatEndReason::Stopped);
@@ -219,23 +221,21 @@ impl Seat {
                         return None;
                     }
                     Ok(true) => {
-                        let mut bytes = 0;
                         for frame in batch.drain(..) {
-                            bytes += self.format.push(&frame, &mut self.out);
+                            *bytes_out += self.format.push(&frame, &mut self.out);
                         }
-                        self.viewer.stream().add_bytes_out(bytes);
                     }
                 }
             }
-            let queued = queued_bytes(&self.out);
-            match poll_write_queue(&mut self.writer, cx, &mut self.out) {
+            let mut written = 0;
+            match poll_write_queue(&mut self.writer, cx, &mut self.out, &mut written) {
                 Poll::Ready(Ok(())) => {
                     self.blocked_since = None;
                     self.out.shrink_to(SMALL_QUEUE);
                 }
                 Poll::Ready(Err(error)) => return Some(SeatEndReason::Write(error)),
                 Poll::Pending => {
-                    let since = if queued_bytes(&self.out) < queued {
+                    let since = if written > 0 {
                         *self.blocked_since.insert(now)
                     } else {
                         *self.blocked_since.get_or_insert(now)
@@ -264,7 +264,3 @@ impl Seat {
 
 /// Capacity a seat's queue shrinks back to after a large batch (the initial GOP).
 const SMALL_QUEUE: usize = 16;
-
-fn queued_bytes(out: &VecDeque<Bytes>) -> usize {
-    out.iter().map(Bytes::len).sum()
-}
