@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod fanout;
 pub mod hls;
 mod http;
 pub mod hub;

@@ -158,7 +158,7 @@ pub(super) async fn serve_direct<S: Io>(
         ended = seat.ended() => ended,
     };
     let Some(SeatEnd {
-        viewer,
+        feed,
         mut writer,
         unwritten: mut out,
         reason,
@@ -177,18 +177,18 @@ pub(super) async fn serve_direct<S: Io>(
             shared.metrics.viewer_write_timeout();
             span.in_scope(|| tracing::info!(%reason, "viewer left"));
         }
-        SeatEndReason::Viewer(ViewerEnd::StreamEnded) | SeatEndReason::Stopped => {
+        SeatEndReason::Feed(ViewerEnd::StreamEnded) | SeatEndReason::Stopped => {
             span.in_scope(|| tracing::info!("play ended"));
             out.push_back(Bytes::from_static(b"0\r\n\r\n"));
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), write_queue(&mut writer, &mut out))
                     .await;
         }
-        SeatEndReason::Viewer(end) => {
+        SeatEndReason::Feed(end) => {
             span.in_scope(|| tracing::warn!(reason = %end, "viewer disconnected"));
         }
     }
-    drop(viewer);
+    drop(feed);
     let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
 }
 

@@ -24,7 +24,7 @@ mod streams_api;
 mod throttle;
 mod whole_number;
 mod ws;
-mod ws_frames;
+mod ws_read_side;
 mod ws_upgrade;
 
 use std::sync::Arc;

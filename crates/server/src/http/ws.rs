@@ -12,18 +12,22 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
-use onair_rooms::{Envelope, Error as RoomError, ErrorCode};
+use onair_rooms::{Error as RoomError, ErrorCode};
+use tokio::io::ReadHalf;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
 
 use super::room_access::{self, RoomQuery};
-use super::ws_frames::write_frames;
-use super::ws_upgrade::{WsStream, WsUpgrade};
+use super::ws_read_side::ReadSide;
+use super::ws_upgrade::{WsIo, WsUpgrade};
 use super::ApiError;
+use crate::fanout::SeatEndReason;
 use crate::metrics::{MemberMetrics, Proto};
-use crate::rooms::{Member, MemberEnd};
+use crate::rooms::{Member, MemberEnd, MemberFeed, MemberSeat, MemberSeatEnd};
+use crate::write::write_queue;
 use crate::Shared;
 
 /// Close codes (docs/rooms.md).
@@ -40,7 +44,7 @@ mod code {
     pub const TOO_MANY: u16 = 4029;
 }
 
-/// Longest a batch write may take before the client counts as too slow.
+/// Longest the socket may take nothing before the client counts as too slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each connection's read buffer, allocated at the upgrade.
 const READ_BUFFER: usize = 1024;
@@ -79,12 +83,12 @@ pub(super) async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0);
     let joining = join(&shared, &app, &name, &query, &headers, &span);
-    upgrade.on_upgrade(config, move |socket| async move {
+    upgrade.on_upgrade(move |io| async move {
         match joining {
-            Ok(member) => run(socket, member, shared, span).await,
+            Ok(member) => run(io, config, member, shared, span).await,
             Err((code, reason)) => {
                 span.in_scope(|| tracing::debug!(code, %reason, "room connection refused"));
-                Box::pin(close(socket, code, &reason)).await;
+                Box::pin(refuse(io, config, code, &reason)).await;
             }
         }
     })
@@ -123,105 +127,149 @@ fn join_close_code(error: &RoomError) -> u16 {
     }
 }
 
-/// Log lines go into `span`, entered for them only: the loop wakes for every event.
+/// Log lines go into `span`, entered for them only.
 ///
-/// Every write is boxed: this future lives as long as the connection, and an idle
-/// connection should not carry the space of a write in progress (it is most of an idle
-/// member's memory; the allocation is small next to the system call it comes with).
-async fn run(mut socket: WsStream, mut member: Member, shared: Arc<Shared>, span: tracing::Span) {
+/// The member is seated in its room's delivery group, which writes its events to the
+/// socket's write half; this task reads the socket, answers through the seat (pongs,
+/// error replies, pings), and wakes only for what the client sends, a ping due, or the
+/// end. Every `await` on the way out is boxed: this future lives as long as the
+/// connection, and an idle connection should not carry the space of its ending.
+async fn run(
+    io: WsIo,
+    config: WebSocketConfig,
+    member: Member,
+    shared: Arc<Shared>,
+    span: tracing::Span,
+) {
     let settings = &shared.settings.http;
+    let (read, write) = tokio::io::split(io);
+    let mut socket =
+        WebSocketStream::from_raw_socket(ReadSide::new(read), Role::Server, Some(config)).await;
+    let voice = member.voice();
+    let metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
+    let mut seat = member.seat(
+        Box::new(write),
+        WRITE_TIMEOUT,
+        settings.room_batch_events,
+        metrics,
+    );
     let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
     let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
     ping.tick().await;
-    // Registered once, not per wake-up: a fresh `cancelled()` and `sleep_until()` in
-    // every loop would add and remove a waiter and a timer for each batch delivered.
     let shutdown = shared.shutdown.cancelled();
     tokio::pin!(shutdown);
     let idle = sleep_until(Instant::now() + idle_timeout);
     tokio::pin!(idle);
-    // Grows to the batches this connection gets; an idle one keeps no room for 64.
-    let mut batch: Vec<Arc<Envelope>> = Vec::new();
-    let mut metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
-    // Whether tungstenite may hold a frame not yet written (a pong to a ping it read).
-    let mut unflushed = false;
     span.in_scope(|| tracing::debug!("room connection open"));
+    let mut ended = None;
     let (code, reason) = loop {
-        // In this order, not at random: a batch wake-up (most of them) then polls no other
-        // branch. Reads are not starved: after a write, `next_batch` waits for the flush
-        // interval, or (interval 0) returns pending once the ring is drained.
         tokio::select! {
-            biased;
             _ = &mut shutdown => break (code::GOING_AWAY, "server shutting down".to_owned()),
-            next = member.next_batch(&mut batch, settings.room_batch_events) => {
-                if let Err(end) = next {
-                    metrics.ended(&member, &end);
-                    break member_close(&end);
-                }
-                metrics.delivered(batch.len(), &member);
-                let frames: Vec<&[u8]> = batch.iter().map(|e| e.ws_frame().as_ref()).collect();
-                let sent = Box::pin(send(&mut socket, &frames, std::mem::take(&mut unflushed))).await;
-                drop(frames);
-                batch.clear();
-                if sent.is_err() {
-                    break (code::TOO_SLOW, "client does not read fast enough".to_owned());
-                }
+            end = seat.ended() => {
+                let Some(end) = end else { return };
+                let close = seat_close(&end.reason);
+                ended = Some(end);
+                break close;
             }
             incoming = socket.next() => {
-                unflushed = true;
                 idle.as_mut().reset(Instant::now() + idle_timeout);
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
                     Some(Ok(Message::Text(text))) => {
-                        if let Err(error) = span.in_scope(|| member.handle_text(text.as_str())) {
+                        if let Err(error) = span.in_scope(|| voice.handle_text(text.as_str())) {
                             let reply = error.to_envelope(crate::rooms::now());
-                            let frame = [reply.ws_frame().as_ref()];
-                            if Box::pin(send(&mut socket, &frame, std::mem::take(&mut unflushed))).await.is_err() {
-                                break (code::TOO_SLOW, "reply not written".to_owned());
+                            if !seat.send(reply.ws_frame().clone()) {
+                                break (code::TOO_SLOW, "replies not read".to_owned());
                             }
                         }
                     }
                     Some(Ok(Message::Binary(_))) => break (code::UNSUPPORTED, "binary frames are not accepted".to_owned()),
-                    Some(Ok(_)) => {} // ping/pong: answered by the library
+                    Some(Ok(Message::Ping(_))) => {
+                        // The pong tungstenite queued goes out through the seat.
+                        if Box::pin(socket.flush()).await.is_err() || !forward(&mut socket, &seat) {
+                            break (code::TOO_SLOW, "pongs not read".to_owned());
+                        }
+                    }
+                    Some(Ok(_)) => {}
                     Some(Err(error)) => break read_error_close(&error),
                 }
             }
             _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
             _ = ping.tick() => {
-                // Sent (and flushed, a pending pong first) through tungstenite.
-                unflushed = false;
-                if Box::pin(send_control(&mut socket, Message::Ping(Default::default()))).await.is_err() {
-                    break (code::TOO_SLOW, "ping not written".to_owned());
+                let sent = Box::pin(socket.send(Message::Ping(Default::default()))).await;
+                if sent.is_err() || !forward(&mut socket, &seat) {
+                    break (code::TOO_SLOW, "pings not read".to_owned());
                 }
             }
         }
     };
     span.in_scope(|| tracing::debug!(code, %reason, "room connection closed"));
-    drop(member);
-    Box::pin(close(socket, code, &reason)).await;
+    Box::pin(finish(socket, seat, ended, code, reason)).await;
 }
 
-/// Writes `frames` (whole frames, each a [`Envelope::ws_frame`]) straight to the socket
-/// and flushes, within the write timeout. With `unflushed` (the socket was read since
-/// tungstenite last wrote), whatever tungstenite holds (a pong) goes first, so frames
-/// never interleave.
-async fn send(socket: &mut WsStream, frames: &[&[u8]], unflushed: bool) -> Result<(), ()> {
-    let write = async {
-        if unflushed {
-            socket.flush().await.map_err(std::io::Error::other)?;
-        }
-        write_frames(socket.get_mut(), frames).await
+/// Takes the member and the write half back from the seat, leaves the room, and
+/// writes what the seat left unwritten, then the close frame.
+async fn finish(
+    mut socket: WebSocketStream<ReadSide<ReadHalf<WsIo>>>,
+    seat: MemberSeat,
+    ended: Option<Box<MemberSeatEnd>>,
+    code: u16,
+    reason: String,
+) {
+    let ended = match ended {
+        Some(end) => Some(end),
+        None => seat.stop_and_wait().await,
     };
-    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+    let Some(end) = ended else { return };
+    let MemberSeatEnd {
+        feed,
+        mut writer,
+        mut unwritten,
+        reason: end_reason,
+    } = *end;
+    let MemberFeed {
+        member,
+        mut metrics,
+        ..
+    } = feed;
+    if let SeatEndReason::Feed(end) = &end_reason {
+        metrics.ended(&member, end);
     }
+    drop(member);
+    if matches!(end_reason, SeatEndReason::Write(_)) {
+        return;
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from(reason.chars().take(120).collect::<String>()),
+    };
+    // Written into the read side (tungstenite may have a close reply queued already).
+    let _ = socket.send(Message::Close(Some(frame))).await;
+    unwritten.extend(socket.get_mut().take_written());
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        write_queue(&mut writer, &mut unwritten),
+    )
+    .await;
 }
 
-/// Sends a control frame through tungstenite, within the write timeout.
-async fn send_control(socket: &mut WsStream, message: Message) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+/// Hands what tungstenite wrote (a pong, a ping) to the seat. False when the seat
+/// refuses it: the client is not reading.
+fn forward(socket: &mut WebSocketStream<ReadSide<ReadHalf<WsIo>>>, seat: &MemberSeat) -> bool {
+    socket
+        .get_mut()
+        .take_written()
+        .is_none_or(|bytes| seat.send(bytes))
+}
+
+fn seat_close(reason: &SeatEndReason<MemberEnd>) -> (u16, String) {
+    match reason {
+        SeatEndReason::Feed(end) => member_close(end),
+        SeatEndReason::Stopped => (code::GOING_AWAY, "stopped".to_owned()),
+        SeatEndReason::Write(_) | SeatEndReason::WriteTimeout(_) => (
+            code::TOO_SLOW,
+            "client does not read fast enough".to_owned(),
+        ),
     }
 }
 
@@ -249,7 +297,9 @@ fn member_close(end: &MemberEnd) -> (u16, String) {
     (code, end.to_string())
 }
 
-async fn close(mut socket: WsStream, code: u16, reason: &str) {
+/// Refuses a connection that could not join: a close frame, then the end.
+async fn refuse(io: WsIo, config: WebSocketConfig, code: u16, reason: &str) {
+    let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: Utf8Bytes::from(reason.chars().take(120).collect::<String>()),

@@ -1,8 +1,9 @@
 //! The WebSocket opening handshake for room connections (RFC 6455 4.2), done here rather
-//! than by axum's `WebSocketUpgrade` because the room writer needs the socket itself:
-//! it writes each event's pre-framed bytes ([`Envelope::ws_frame`](onair_rooms::Envelope::ws_frame))
-//! straight to it (see `ws_frames.rs`), which axum's wrapper does not allow. The checks
-//! and the `101` answer are axum's; a refused upgrade gets the usual JSON error.
+//! than by axum's `WebSocketUpgrade` because a room connection needs the socket itself:
+//! its room's delivery group writes each event's pre-framed bytes
+//! ([`Envelope::ws_frame`](onair_rooms::Envelope::ws_frame)) straight to the write half,
+//! which axum's wrapper does not allow. The checks and the `101` answer are axum's; a
+//! refused upgrade gets the usual JSON error.
 
 use std::future::Future;
 
@@ -14,13 +15,11 @@ use axum::response::Response;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 use super::ApiError;
 
-/// A server-side WebSocket over the upgraded HTTP/1.1 connection.
-pub(super) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+/// The upgraded HTTP/1.1 connection a WebSocket runs on.
+pub(super) type WsIo = TokioIo<Upgraded>;
 
 /// A valid HTTP/1.1 WebSocket upgrade request, not yet answered.
 pub(super) struct WsUpgrade {
@@ -70,10 +69,10 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
 
 impl WsUpgrade {
     /// Answers `101 Switching Protocols` and, once the connection is handed over, runs
-    /// `callback` on the WebSocket in a task of its own.
-    pub(super) fn on_upgrade<F, Fut>(self, config: WebSocketConfig, callback: F) -> Response
+    /// `callback` on it in a task of its own.
+    pub(super) fn on_upgrade<F, Fut>(self, callback: F) -> Response
     where
-        F: FnOnce(WsStream) -> Fut + Send + 'static,
+        F: FnOnce(WsIo) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
@@ -81,13 +80,7 @@ impl WsUpgrade {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
-            let socket = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            callback(socket).await;
+            callback(TokioIo::new(upgraded)).await;
         });
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

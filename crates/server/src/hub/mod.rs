@@ -6,7 +6,6 @@
 //! pace. A viewer that falls off the end of the ring skips to the next keyframe; one
 //! that keeps falling behind is told to go. The publisher never waits for a viewer.
 
-mod fanout;
 mod frame;
 mod gop;
 mod observer;
@@ -27,10 +26,11 @@ use onair_media::StreamPath;
 use crate::config::HubSettings;
 use observer::{ObserverSlot, Watch};
 
+pub use crate::fanout::MAX_QUEUED_CONTROL;
 pub use frame::{http_chunk, HubFrame};
 pub use observer::{ClientInfo, HubEvent, HubEventKind, HubObserver, PublishStats};
 pub use rates::Rates;
-pub use seat::{BoxedWriter, SeatEnd, SeatEndReason, SeatHandle, WireFormat, MAX_QUEUED_CONTROL};
+pub use seat::{BoxedWriter, SeatEnd, SeatEndReason, SeatHandle, ViewerFeed, WireFormat};
 pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
 pub use totals::{HubTotals, TotalsSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};

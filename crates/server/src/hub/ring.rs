@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use onair_media::FrameKind;
 use tokio::sync::watch;
 
-use super::fanout::Fanout;
 use super::frame::HubFrame;
+use super::seat::ViewerFeed;
+use crate::fanout::Fanout;
 
 /// Media time audio may wait for the next video frame before viewers are woken anyway.
 const MAX_QUIET_MS: u32 = 50;
@@ -25,7 +26,7 @@ pub(super) struct FrameRing {
     /// The sequence number after the last frame viewers were told about.
     wake: watch::Sender<u64>,
     /// The delivery groups, woken with `wake`.
-    fanout: Fanout,
+    fanout: Fanout<ViewerFeed>,
 }
 
 #[derive(Debug)]
@@ -99,7 +100,7 @@ impl FrameRing {
         self.fanout.wake();
     }
 
-    pub fn fanout(&self) -> &Fanout {
+    pub fn fanout(&self) -> &Fanout<ViewerFeed> {
         &self.fanout
     }
 

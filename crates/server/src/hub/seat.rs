@@ -1,34 +1,25 @@
-//! A viewer whose frames its stream's delivery group writes straight to the viewer's
-//! socket (see [`fanout`](super::fanout)), and the handle its connection keeps.
-//!
-//! A connection lends the group the write half of its socket for as long as it plays.
-//! It still reads the socket itself; what its protocol has to say in the meantime
-//! (acknowledgements, replies) goes through the handle and out after the frames
-//! already queued, at a message boundary. When the seat ends, for whatever reason,
-//! the connection gets the socket back with the bytes not yet written.
+//! A viewer seated in its stream's delivery groups ([`crate::fanout`]): the group asks
+//! the viewer for the frames that are ready and writes them, in the viewer's wire
+//! format, straight to its socket.
 
 use std::collections::VecDeque;
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::AsyncWrite;
-use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use super::fanout::Group;
 use super::frame::HubFrame;
 use super::viewer::{Viewer, ViewerEnd};
-use crate::write::poll_write_queue;
+use crate::fanout::{self, Feed};
 
-/// The write half of a viewer's socket, whatever its transport (TCP, TLS).
-pub type BoxedWriter = Box<dyn AsyncWrite + Send + Unpin>;
+pub use crate::fanout::BoxedWriter;
 
-/// Control messages a connection may have queued on its seat at most. A player asks
-/// for a reply now and then; a peer that keeps asking while not reading is let go.
-pub const MAX_QUEUED_CONTROL: usize = 64;
+/// The connection's side of a seated viewer.
+pub type SeatHandle = fanout::SeatHandle<ViewerFeed>;
+/// What a connection gets back when its viewer's seat ends.
+pub type SeatEnd = fanout::SeatEnd<ViewerFeed>;
+/// Why a seated viewer's delivery stopped.
+pub type SeatEndReason = fanout::SeatEndReason<ViewerEnd>;
 
 /// Frames gathered into one write.
 const MAX_BATCH: usize = 128;
@@ -55,212 +46,212 @@ impl WireFormat {
     }
 }
 
-/// Why a seat's delivery stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SeatEndReason {
-    #[error("the connection stopped playing")]
-    Stopped,
-    #[error("{0}")]
-    Viewer(ViewerEnd),
-    #[error("write failed: {0}")]
-    Write(io::Error),
-    #[error("viewer socket accepted nothing for {0:?}")]
-    WriteTimeout(Duration),
-}
-
-/// What a connection gets back when its seat ends.
-pub struct SeatEnd {
+/// A viewer and the wire format its connection speaks.
+pub struct ViewerFeed {
     pub viewer: Viewer,
-    pub writer: BoxedWriter,
-    /// Bytes queued but not written, to go out before anything else.
-    pub unwritten: VecDeque<Bytes>,
-    pub reason: SeatEndReason,
-}
-
-/// What a connection and the group share about one seat.
-pub(super) struct Inbox {
-    control: Mutex<VecDeque<Bytes>>,
-    /// Set when `control` holds something or `stop` is set: the group looks at the
-    /// lock only then.
-    flagged: AtomicBool,
-    stop: AtomicBool,
-    group: Arc<Group>,
-}
-
-impl Inbox {
-    pub(super) fn new(group: Arc<Group>) -> Self {
-        Self {
-            control: Mutex::new(VecDeque::new()),
-            flagged: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            group,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Bytes>> {
-        self.control.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn flag(&self) {
-        self.flagged.store(true, Ordering::SeqCst);
-        self.group.wake();
-    }
-}
-
-/// The connection's side of a seat.
-pub struct SeatHandle {
-    inbox: Arc<Inbox>,
-    ended: oneshot::Receiver<Box<SeatEnd>>,
-}
-
-impl SeatHandle {
-    pub(super) fn new(inbox: Arc<Inbox>, ended: oneshot::Receiver<Box<SeatEnd>>) -> Self {
-        Self { inbox, ended }
-    }
-
-    /// Queues `bytes` (whole protocol messages) to go out after what is queued
-    /// already. False when [`MAX_QUEUED_CONTROL`] are waiting: the peer is not reading.
-    pub fn send(&self, bytes: Bytes) -> bool {
-        {
-            let mut control = self.inbox.lock();
-            if control.len() >= MAX_QUEUED_CONTROL {
-                return false;
-            }
-            control.push_back(bytes);
-        }
-        self.inbox.flag();
-        true
-    }
-
-    /// Asks the group to end the seat; [`ended`](Self::ended) then yields it.
-    pub fn stop(&self) {
-        self.inbox.stop.store(true, Ordering::SeqCst);
-        self.inbox.flag();
-    }
-
-    /// Waits for the seat to end. Cancel-safe. `None` only if the group went away
-    /// without handing the socket back (the runtime is shutting down). Boxed: the
-    /// channel's slot is allocated for the seat's life, the end only at the end.
-    pub async fn ended(&mut self) -> Option<Box<SeatEnd>> {
-        (&mut self.ended).await.ok()
-    }
-
-    /// Stops the seat and waits for the socket to come back.
-    pub async fn stop_and_wait(mut self) -> Option<Box<SeatEnd>> {
-        self.stop();
-        self.ended().await
-    }
-}
-
-/// One viewer as its delivery group holds it.
-pub(super) struct Seat {
-    viewer: Viewer,
-    writer: BoxedWriter,
     format: WireFormat,
-    out: VecDeque<Bytes>,
-    inbox: Arc<Inbox>,
-    done: oneshot::Sender<Box<SeatEnd>>,
-    write_timeout: Duration,
-    /// Since when the socket has taken nothing while bytes wait.
-    blocked_since: Option<Instant>,
 }
 
-impl Seat {
-    pub(super) fn new(
-        viewer: Viewer,
-        writer: BoxedWriter,
-        initial: VecDeque<Bytes>,
-        format: WireFormat,
-        write_timeout: Duration,
-        inbox: Arc<Inbox>,
-        done: oneshot::Sender<Box<SeatEnd>>,
-    ) -> Self {
-        Self {
-            viewer,
-            writer,
-            format,
-            out: initial,
-            inbox,
-            done,
-            write_timeout,
-            blocked_since: None,
-        }
+impl ViewerFeed {
+    pub(super) fn new(viewer: Viewer, format: WireFormat) -> Self {
+        Self { viewer, format }
     }
+}
 
-    pub(super) fn is_blocked(&self) -> bool {
-        self.blocked_since.is_some()
-    }
+impl Feed for ViewerFeed {
+    type End = ViewerEnd;
+    type Scratch = Vec<Arc<HubFrame>>;
 
-    /// Moves control bytes and ready frames to the socket as far as it takes them,
-    /// registering the group's waker where it has to wait, and adds the frames' bytes
-    /// to `bytes_out`. `Some` when the seat is over.
-    pub(super) fn service(
+    fn fill(
         &mut self,
-        cx: &mut Context<'_>,
-        batch: &mut Vec<std::sync::Arc<HubFrame>>,
-        now: Instant,
-        bytes_out: &mut usize,
-    ) -> Option<SeatEndReason> {
-        if self.inbox.stop.load(Ordering::SeqCst) {
-            return Some(SeatEndReason::Stopped);
+        batch: &mut Vec<Arc<HubFrame>>,
+        out: &mut VecDeque<Bytes>,
+        _now: Instant,
+    ) -> Result<usize, ViewerEnd> {
+        batch.clear();
+        if !self.viewer.read_ready(batch, MAX_BATCH)? {
+            return Ok(0);
         }
-        loop {
-            // Control messages wait in the inbox (bounded) until the socket has taken
-            // what was queued before them.
-            if self.out.is_empty() && self.inbox.flagged.load(Ordering::SeqCst) {
-                // Cleared before taking, so a message queued meanwhile flags again.
-                self.inbox.flagged.store(false, Ordering::SeqCst);
-                self.out.extend(self.inbox.lock().drain(..));
-            }
-            if self.out.is_empty() {
-                batch.clear();
-                match self.viewer.read_ready(batch, MAX_BATCH) {
-                    Err(end) => return Some(SeatEndReason::Viewer(end)),
-                    Ok(false) => {
-                        self.blocked_since = None;
-                        return None;
-                    }
-                    Ok(true) => {
-                        for frame in batch.drain(..) {
-                            *bytes_out += self.format.push(&frame, &mut self.out);
-                        }
-                    }
-                }
-            }
-            let mut written = 0;
-            match poll_write_queue(&mut self.writer, cx, &mut self.out, &mut written) {
-                Poll::Ready(Ok(())) => {
-                    self.blocked_since = None;
-                    self.out.shrink_to(SMALL_QUEUE);
-                }
-                Poll::Ready(Err(error)) => return Some(SeatEndReason::Write(error)),
-                Poll::Pending => {
-                    let since = if written > 0 {
-                        *self.blocked_since.insert(now)
-                    } else {
-                        *self.blocked_since.get_or_insert(now)
-                    };
-                    if now.duration_since(since) >= self.write_timeout {
-                        return Some(SeatEndReason::WriteTimeout(self.write_timeout));
-                    }
-                    return None;
-                }
-            }
-        }
+        Ok(batch
+            .drain(..)
+            .map(|frame| self.format.push(&frame, out))
+            .sum())
     }
 
-    /// Hands the socket back to the connection.
-    pub(super) fn end(self, reason: SeatEndReason) {
-        let end = Box::new(SeatEnd {
-            viewer: self.viewer,
-            writer: self.writer,
-            unwritten: self.out,
-            reason,
-        });
-        // A connection that is gone has nothing to take back; the viewer is dropped.
-        let _ = self.done.send(end);
+    /// Bytes out, counted once per round of a group: the stream's counters are shared.
+    fn count(&self, bytes: usize) {
+        self.viewer.stream().add_bytes_out(bytes);
     }
 }
 
-/// Capacity a seat's queue shrinks back to after a large batch (the initial GOP).
-const SMALL_QUEUE: usize = 16;
+#[cfg(test)]
+mod tests {
+    use crate::fanout::GROUP_SIZE;
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use onair_media::{FrameKind, MediaFrame, StreamPath};
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    use crate::config::HubSettings;
+    use crate::fanout::MAX_QUEUED_CONTROL;
+    use crate::hub::{Hub, Protocol, Publisher, SeatEndReason, SeatHandle, ViewerEnd, WireFormat};
+
+    fn frame(kind: FrameKind, timestamp: u32, keyframe: bool, fill: u8) -> MediaFrame {
+        MediaFrame {
+            kind,
+            timestamp,
+            keyframe,
+            sequence_header: false,
+            payload: Bytes::from(vec![fill; 100]),
+        }
+    }
+
+    fn publish(hub: &Arc<Hub>) -> (Publisher, StreamPath) {
+        let path = StreamPath::new("live", "fanout").unwrap();
+        (hub.publish(path.clone()).unwrap(), path)
+    }
+
+    /// A seated HTTP-FLV viewer whose socket's far end the test reads.
+    fn seat(hub: &Hub, path: &StreamPath, timeout: Duration) -> (SeatHandle, DuplexStream) {
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let viewer = hub.subscribe(path, Protocol::HttpFlv).unwrap();
+        let initial = VecDeque::from([Bytes::from_static(b"head;")]);
+        let seat = viewer.seat(Box::new(near), initial, WireFormat::HttpFlv, timeout);
+        (seat, far)
+    }
+
+    /// The HTTP chunks (FLV tags) `far` received until it has `count` of them, after the head.
+    async fn read_tags(far: &mut DuplexStream, count: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut tags = Vec::new();
+        let mut buf = [0u8; 4096];
+        while tags.len() < count {
+            let n = tokio::time::timeout(Duration::from_secs(5), far.read(&mut buf))
+                .await
+                .expect("frames arrive")
+                .unwrap();
+            assert!(n > 0, "socket closed early");
+            got.extend_from_slice(&buf[..n]);
+            tags.clear();
+            let mut rest = got.strip_prefix(b"head;").expect("the head goes first");
+            // Each chunk: hex size CRLF, an FLV tag (11-byte header, body, 4-byte size) CRLF.
+            while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+                let size =
+                    usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+                        .unwrap();
+                let Some(tag) = rest.get(line_end + 2..line_end + 2 + size) else {
+                    break;
+                };
+                tags.push(tag[11]);
+                rest = &rest[line_end + 4 + size..];
+            }
+        }
+        tags
+    }
+
+    #[tokio::test]
+    async fn every_seat_gets_every_frame_in_order_across_groups() {
+        let hub = Hub::new(HubSettings::default(), 4096);
+        let (publisher, path) = publish(&hub);
+        let mut seats: Vec<_> = (0..GROUP_SIZE + 3)
+            .map(|_| seat(&hub, &path, Duration::from_secs(5)))
+            .collect();
+        assert_eq!(hub.stream(&path).unwrap().ring().fanout().open_groups(), 2);
+        for i in 0..10u8 {
+            publisher.push(frame(FrameKind::Video, u32::from(i) * 33, i == 0, i));
+        }
+        for (_, far) in &mut seats {
+            assert_eq!(read_tags(far, 10).await, (0..10).collect::<Vec<u8>>());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_socket_times_out_and_the_others_keep_going() {
+        let settings = HubSettings {
+            viewer_queue_frames: 4096,
+            ..HubSettings::default()
+        };
+        let hub = Hub::new(settings, 4096);
+        let (publisher, path) = publish(&hub);
+        let (mut stalled, _far_never_read) = seat(&hub, &path, Duration::from_millis(300));
+        let (_quick, mut far) = seat(&hub, &path, Duration::from_secs(5));
+        let quick = tokio::spawn(async move { read_tags(&mut far, 41).await });
+        for i in 0..40u32 {
+            let mut media = frame(FrameKind::Video, i * 33, i % 10 == 0, 1);
+            media.payload = Bytes::from(vec![1u8; 16 * 1024]);
+            publisher.push(media);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let end = tokio::time::timeout(Duration::from_secs(5), stalled.ended())
+            .await
+            .expect("the stalled seat ends")
+            .expect("the socket comes back");
+        assert!(
+            matches!(end.reason, SeatEndReason::WriteTimeout(_)),
+            "{}",
+            end.reason
+        );
+        assert!(!end.unwritten.is_empty(), "what did not fit comes back");
+        publisher.push(frame(FrameKind::Video, 40 * 33, true, 9));
+        let tags = quick.await.unwrap();
+        assert_eq!(tags.len(), 41);
+        assert_eq!(tags.last(), Some(&9), "the quick viewer kept receiving");
+    }
+
+    #[tokio::test]
+    async fn control_bytes_follow_queued_frames_and_stop_returns_the_socket() {
+        let hub = Hub::new(HubSettings::default(), 4096);
+        let (publisher, path) = publish(&hub);
+        let (seat, mut far) = seat(&hub, &path, Duration::from_secs(5));
+        publisher.push(frame(FrameKind::Video, 0, true, 1));
+        assert_eq!(read_tags(&mut far, 1).await, vec![1]);
+        assert!(seat.send(Bytes::from_static(b"CONTROL")));
+        let mut buf = [0u8; 64];
+        let n = far.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"CONTROL");
+        let end = seat.stop_and_wait().await.expect("the socket comes back");
+        assert!(matches!(end.reason, SeatEndReason::Stopped));
+        assert!(end.unwritten.is_empty());
+        // The group had only this seat: it is gone.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(hub.stream(&path).unwrap().ring().fanout().open_groups(), 0);
+    }
+
+    #[tokio::test]
+    async fn control_for_a_peer_that_never_reads_is_bounded() {
+        let hub = Hub::new(HubSettings::default(), 4096);
+        let (_publisher, path) = publish(&hub);
+        let (seat, _far_never_read) = seat(&hub, &path, Duration::from_secs(5));
+        let tries = MAX_QUEUED_CONTROL * 4;
+        let mut sent = 0;
+        for _ in 0..tries {
+            if seat.send(Bytes::from(vec![0u8; 32 * 1024])) {
+                sent += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(sent < tries, "sends beyond the bound are refused");
+    }
+
+    #[tokio::test]
+    async fn a_seat_ends_with_the_stream() {
+        let hub = Hub::new(HubSettings::default(), 4096);
+        let (publisher, path) = publish(&hub);
+        let (mut seat, mut far) = seat(&hub, &path, Duration::from_secs(5));
+        publisher.push(frame(FrameKind::Video, 0, true, 1));
+        assert_eq!(read_tags(&mut far, 1).await, vec![1]);
+        drop(publisher);
+        let end = tokio::time::timeout(Duration::from_secs(5), seat.ended())
+            .await
+            .expect("the seat ends")
+            .expect("the socket comes back");
+        assert!(
+            matches!(end.reason, SeatEndReason::Feed(ViewerEnd::StreamEnded)),
+            "{}",
+            end.reason
+        );
+    }
+}

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::frame::HubFrame;
 use super::observer::{HubEvent, HubEventKind, Watch};
 use super::ring::Read;
-use super::seat::{BoxedWriter, SeatHandle, WireFormat};
+use super::seat::{BoxedWriter, SeatHandle, ViewerFeed, WireFormat};
 use super::stream::Stream;
 use super::totals;
 use crate::config::HubSettings;
@@ -143,10 +143,12 @@ impl Viewer {
         write_timeout: Duration,
     ) -> SeatHandle {
         let stream = Arc::clone(&self.stream);
-        stream
-            .ring()
-            .fanout()
-            .join(self, writer, initial, format, write_timeout)
+        stream.ring().fanout().join(
+            ViewerFeed::new(self, format),
+            writer,
+            initial,
+            write_timeout,
+        )
     }
 
     /// Waits until there is something to send, then appends up to `max` frames to

@@ -40,7 +40,12 @@ impl MemberMetrics {
         self.count_skipped(member);
     }
 
-    fn count_skipped(&mut self, member: &Member) {
+    /// `events` were written to connections (the sum over a delivery group's round).
+    pub(crate) fn delivered_events(&self, events: usize) {
+        self.metrics.room_delivered(self.proto, events);
+    }
+
+    pub(crate) fn count_skipped(&mut self, member: &Member) {
         let total = member.skipped_chat();
         self.metrics
             .room_chat_skipped(total.saturating_sub(self.skipped_seen));

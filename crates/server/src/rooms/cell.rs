@@ -7,7 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::{RoomBackend, RoomChannel, Subscription};
 use super::now;
+use super::seat::MemberFeed;
 use super::tap::EventTap;
+use crate::fanout::Fanout;
 
 /// Events taken from the shared log at a time ([`Sequencing::External`](onair_rooms::Sequencing)).
 const FOLLOW_BATCH: usize = 256;
@@ -28,6 +30,8 @@ pub struct RoomCell {
     /// Ends the timer task (and the log-following one) when the room is dropped.
     pub(super) stop: CancellationToken,
     tap: Option<EventTap>,
+    /// The delivery groups of the room's WebSocket members, woken for what it sends.
+    fanout: Fanout<MemberFeed>,
 }
 
 impl RoomCell {
@@ -41,6 +45,7 @@ impl RoomCell {
             wake: Notify::new(),
             stop: CancellationToken::new(),
             tap,
+            fanout: Fanout::default(),
         })
     }
 
@@ -53,7 +58,9 @@ impl RoomCell {
         let mut room = self.lock();
         let before = room.poll_timeout();
         let result = f(&mut room);
+        let mut wake_members = false;
         while let Some(output) = room.poll_output() {
+            wake_members = true;
             match output {
                 Output::Broadcast(event) => {
                     if let Some(tap) = &self.tap {
@@ -72,10 +79,17 @@ impl RoomCell {
         }
         let after = room.poll_timeout();
         drop(room);
+        if wake_members {
+            self.fanout.wake();
+        }
         if after.is_some() && (before.is_none() || after < before) {
             self.wake.notify_one();
         }
         result
+    }
+
+    pub fn fanout(&self) -> &Fanout<MemberFeed> {
+        &self.fanout
     }
 
     /// A receiver for every event broadcast from now on; take it before joining.

@@ -100,6 +100,44 @@ impl Member {
         self.hub.handle_text(&self.cell, self.conn, text)
     }
 
+    /// Whether a batch may go out at `now`: the flush interval since the last one is
+    /// over. A member that finds nothing to send then goes back to sending at once.
+    pub(super) fn may_flush(&self, now: Instant) -> bool {
+        self.next_flush.is_none_or(|at| at <= now)
+    }
+
+    /// A batch went out at `now`.
+    pub(super) fn flushed(&mut self, now: Instant, sent: bool) {
+        self.next_flush =
+            (sent && !self.flush_interval.is_zero()).then(|| now + self.flush_interval);
+    }
+
+    /// When this member may have something without a broadcast: the end of its flush
+    /// interval, or its skipped-chat notice.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        let notice = self.sampler.poll_timeout().map(|due| {
+            let wait = due.as_u64().saturating_sub(now().as_u64());
+            Instant::now() + Duration::from_millis(wait)
+        });
+        match (self.next_flush, notice) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What this member's connection says to the room, apart from what it is sent.
+    pub fn voice(&self) -> Voice {
+        Voice {
+            hub: Arc::clone(&self.hub),
+            cell: Arc::clone(&self.cell),
+            conn: self.conn,
+        }
+    }
+
+    pub(super) fn cell(&self) -> &Arc<RoomCell> {
+        &self.cell
+    }
+
     /// Waits for at least one event to send, then takes up to `max` that are ready.
     /// Cancel-safe.
     pub async fn next_batch(
@@ -118,46 +156,55 @@ impl Member {
             }
             self.next_flush = None;
         }
-        let result = self.fill_batch(out, max).await;
-        if !out.is_empty() && !self.flush_interval.is_zero() {
+        loop {
+            self.take_ready(out, max, now())?;
+            if !out.is_empty() {
+                break;
+            }
+            self.wait_for_event().await?;
+        }
+        if !self.flush_interval.is_zero() {
             self.next_flush = Some(Instant::now() + self.flush_interval);
         }
-        result
+        Ok(())
     }
 
-    async fn fill_batch(
+    /// Waits until an event arrives (kept in `pending` if the sampler admits it), the
+    /// skipped-chat notice is due, or the member is closed.
+    async fn wait_for_event(&mut self) -> Result<(), MemberEnd> {
+        let skipped_due = self.sampler.poll_timeout();
+        let notice = async {
+            match skipped_due {
+                Some(at) => {
+                    let wait = at.as_u64().saturating_sub(now().as_u64());
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            reason = &mut self.closed => {
+                Err(reason.map_or(MemberEnd::RoomGone, MemberEnd::Closed))
+            }
+            received = self.receiver.recv() => self.accept(received, now()),
+            _ = notice => Ok(()),
+        }
+    }
+
+    /// Appends up to `max` events that are ready to `out`, without waiting: what is
+    /// pending, then what the room broadcast since, then the skipped-chat notice if due.
+    pub(super) fn take_ready(
         &mut self,
         out: &mut Vec<Arc<Envelope>>,
         max: usize,
+        now: Millis,
     ) -> Result<(), MemberEnd> {
-        while out.is_empty() {
-            if !self.pending.is_empty() {
-                break;
-            }
-            let skipped_due = self.sampler.poll_timeout();
-            let notice = async {
-                match skipped_due {
-                    Some(at) => {
-                        let wait = at.as_u64().saturating_sub(now().as_u64());
-                        tokio::time::sleep(Duration::from_millis(wait)).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                reason = &mut self.closed => {
-                    return Err(reason.map_or(MemberEnd::RoomGone, MemberEnd::Closed));
-                }
-                received = self.receiver.recv() => self.accept(received, now())?,
-                _ = notice => {
-                    if let Some(skipped) = self.sampler.poll_skipped(now()) {
-                        self.pending.push_back(skipped);
-                    }
-                }
-            }
+        use tokio::sync::oneshot::error::TryRecvError as Closed;
+        match self.closed.try_recv() {
+            Ok(reason) => return Err(MemberEnd::Closed(reason)),
+            Err(Closed::Closed) => return Err(MemberEnd::RoomGone),
+            Err(Closed::Empty) => {}
         }
-        // One clock read for the whole batch: they all arrived within this wake-up.
-        let now = now();
         while out.len() < max {
             if let Some(event) = self.pending.pop_front() {
                 out.push(event);
@@ -170,6 +217,15 @@ impl Member {
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
             self.accept(received, now)?;
+        }
+        if out.len() < max {
+            if let Some(skipped) = self.sampler.poll_skipped(now) {
+                out.push(skipped);
+            }
+        }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            // The welcome and backlog are out; don't keep their room for the member's life.
+            self.pending = VecDeque::new();
         }
         Ok(())
     }
@@ -206,6 +262,22 @@ impl Member {
             }
         }
         Ok(())
+    }
+}
+
+/// A member's way to speak to its room, kept by the connection while the member
+/// itself is seated in the room's delivery group.
+#[derive(Debug, Clone)]
+pub struct Voice {
+    hub: Arc<RoomHub>,
+    cell: Arc<RoomCell>,
+    conn: ConnId,
+}
+
+impl Voice {
+    /// A text frame from the member's client. An error goes back to this client only.
+    pub fn handle_text(&self, text: &str) -> Result<(), Error> {
+        self.hub.handle_text(&self.cell, self.conn, text)
     }
 }
 

@@ -9,6 +9,7 @@ mod member;
 mod memory;
 mod moderation;
 mod saved;
+mod seat;
 #[cfg(test)]
 mod shared_log_tests;
 mod tap;
@@ -33,11 +34,12 @@ pub use backend::{
 };
 use cell::Entry;
 pub use cell::RoomCell;
-pub use member::{Member, MemberEnd};
+pub use member::{Member, MemberEnd, Voice};
 pub use memory::MemoryBackend;
 pub use moderation::ModerationError;
 pub use onair_rooms::{Role, User};
 use saved::SavedModeration;
+pub use seat::{MemberFeed, MemberSeat, MemberSeatEnd};
 pub use tap::EventTap;
 
 /// How often idle rooms are swept and media viewer counts refreshed.

@@ -427,11 +427,11 @@ impl Connection {
         self.writer = Some(end.writer);
         self.out = end.unwritten;
         self.role = Role::Played {
-            viewer: end.viewer,
+            viewer: end.feed.viewer,
             stream_id,
         };
         match end.reason {
-            SeatEndReason::Viewer(end) => End::Viewer(end),
+            SeatEndReason::Feed(end) => End::Viewer(end),
             SeatEndReason::Write(error) => End::Write(error),
             SeatEndReason::WriteTimeout(timeout) => End::WriteTimeout(timeout),
             SeatEndReason::Stopped => End::Shutdown,
@@ -479,7 +479,7 @@ impl Connection {
                 self.writer = Some(end.writer);
                 self.out = end.unwritten;
                 self.role = Role::Played {
-                    viewer: end.viewer,
+                    viewer: end.feed.viewer,
                     stream_id,
                 };
             }
