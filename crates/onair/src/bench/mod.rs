@@ -25,6 +25,7 @@ mod media;
 mod process;
 mod report;
 mod rooms;
+mod rx_time;
 mod soak;
 mod stats;
 mod window;

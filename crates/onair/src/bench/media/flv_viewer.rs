@@ -9,9 +9,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::chunked::ChunkedDecoder;
-use super::rx_time;
 use super::viewer::{Receiver, State, ViewerError};
 use super::{CONNECT_TIMEOUT, MAX_TAG_SIZE};
+use crate::bench::rx_time;
 
 /// Largest HTTP response head accepted.
 pub(in crate::bench) const MAX_HTTP_HEAD: usize = 16 << 10;

@@ -8,7 +8,6 @@ pub(super) mod publisher;
 pub(super) mod report;
 pub(super) mod rtmp_conn;
 mod rtmp_viewer;
-mod rx_time;
 mod video_tag;
 pub(super) mod viewer;
 

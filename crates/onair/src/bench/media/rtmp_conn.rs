@@ -56,7 +56,7 @@ impl RtmpConn {
 
     /// Has the kernel stamp the data this connection receives (see `rx_time`).
     pub(in crate::bench) fn stamp_arrivals(&self) -> std::io::Result<()> {
-        super::rx_time::enable(&self.socket)
+        crate::bench::rx_time::enable(&self.socket)
     }
 
     pub(in crate::bench) async fn play(&mut self, name: &str) -> Result<(), ClientError> {
@@ -85,7 +85,7 @@ impl RtmpConn {
     /// One read, fed to the session; events go to `self.events`. Cancel-safe; the
     /// caller flushes afterwards.
     pub(in crate::bench) async fn read_events(&mut self) -> Result<(), ClientError> {
-        let (n, arrived) = super::rx_time::read(&self.socket, &mut self.buf).await?;
+        let (n, arrived) = crate::bench::rx_time::read(&self.socket, &mut self.buf).await?;
         if n == 0 {
             return Err(ClientError::Closed);
         }

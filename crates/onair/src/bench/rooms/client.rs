@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::histogram::Histogram;
 use super::protocol::{Incoming, Protocol};
+use super::stamped::Stamped;
 
 /// Longest a client may take to connect and join.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,7 +159,7 @@ enum ClientError {
     Refused(String),
 }
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Stamped>;
 
 /// One connection, until cancelled.
 pub(super) async fn client(
@@ -225,6 +226,7 @@ impl Conn {
     async fn join(&mut self, addr: SocketAddr, url: &str) -> Result<Ws, ClientError> {
         let socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
+        let socket = Stamped::new(socket)?;
         let config = WebSocketConfig::default().read_buffer_size(READ_BUF);
         let (mut ws, _) =
             tokio_tungstenite::client_async_with_config(url, socket, Some(config)).await?;
@@ -303,7 +305,7 @@ impl Conn {
         }
     }
 
-    /// One received frame. Cheap for chat: no JSON parsing, one clock read.
+    /// One received frame. Cheap for chat: no JSON parsing, no clock read.
     async fn handle(
         &mut self,
         ws: &mut Ws,
@@ -324,7 +326,14 @@ impl Conn {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 if let Some(sent) = stamp {
                     if self.shared.measuring.load(Ordering::Relaxed) {
-                        self.samples.push(unix_micros().saturating_sub(sent));
+                        // Latency ends when the data reached the socket: the stamp of
+                        // tungstenite's latest read. It reads only when its buffer holds
+                        // no whole frame, so that read brought this message's last bytes
+                        // (perhaps with more messages after them). Its stamp is the
+                        // newest segment it took, so a message that came in an earlier
+                        // segment of the same read is charged a little more, never less.
+                        let arrived = ws.get_ref().last_arrival_micros();
+                        self.samples.push(arrived.saturating_sub(sent));
                         if self.samples.len() >= LOCAL_SAMPLES {
                             self.shared.add_samples(&mut self.samples);
                         }

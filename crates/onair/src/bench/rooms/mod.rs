@@ -7,6 +7,7 @@
 mod client;
 mod protocol;
 mod report;
+mod stamped;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

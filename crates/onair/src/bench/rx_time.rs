@@ -1,11 +1,12 @@
-//! When data reached a viewer's socket, from the kernel (`SO_TIMESTAMPNS`).
+//! When data reached a client's socket, from the kernel (`SO_TIMESTAMPNS`); used by
+//! the media bench's viewers and the rooms bench's clients.
 //!
-//! The latency a server adds ends when its bytes arrive at the viewer, not when the
+//! The latency a server adds ends when its bytes arrive at the client, not when the
 //! bench gets round to reading them: with a thousand viewers on one core, the last
 //! one is read milliseconds after the first, whatever the server did. The kernel
 //! stamps each segment as it is queued on the socket; a read reports the stamp of the
-//! newest segment it took. A server writes a frame (with the audio around it) in one
-//! go, and the bench reads far more often than frames come, so a read is one write.
+//! newest segment it took. A media server writes a frame (with the audio around it) in
+//! one go, and the bench reads far more often than frames come, so a read is one write.
 
 use std::io::{self, IoSliceMut};
 use std::os::fd::AsRawFd;
@@ -32,13 +33,16 @@ pub(super) async fn read(
     loop {
         socket.readable().await?;
         match socket.try_io(Interest::READABLE, || receive(socket, buf)) {
+            Ok((n, stamp)) => return Ok((n, stamp.and_then(to_instant))),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return result,
+            Err(error) => return Err(error),
         }
     }
 }
 
-fn receive(socket: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+/// One non-blocking `recvmsg` into `buf` (run it inside `try_io`): the byte count and
+/// the kernel's stamp of the newest data it took, if the socket stamps.
+pub(super) fn receive(socket: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<TimeSpec>)> {
     let mut control = nix::cmsg_space!(TimeSpec);
     let mut iov = [IoSliceMut::new(buf)];
     let message = recvmsg::<()>(
@@ -54,7 +58,14 @@ fn receive(socket: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<Inst
             _ => None,
         })
     });
-    Ok((message.bytes, stamp.and_then(to_instant)))
+    Ok((message.bytes, stamp))
+}
+
+/// A wall-clock stamp as microseconds since the Unix epoch.
+pub(super) fn to_unix_micros(stamp: TimeSpec) -> Option<u64> {
+    let secs = u64::try_from(stamp.tv_sec()).ok()?;
+    let micros = u64::try_from(stamp.tv_nsec()).ok()? / 1000;
+    secs.checked_mul(1_000_000)?.checked_add(micros)
 }
 
 /// A wall-clock stamp as an `Instant`, by its age now.
@@ -98,5 +109,12 @@ mod tests {
             return;
         }
         panic!("the kernel never stamped the data");
+    }
+
+    #[test]
+    fn a_stamp_in_unix_micros() {
+        let stamp = TimeSpec::new(1_700_000_000, 123_456_789);
+        assert_eq!(to_unix_micros(stamp), Some(1_700_000_000_123_456));
+        assert_eq!(to_unix_micros(TimeSpec::new(-1, 0)), None);
     }
 }
