@@ -147,6 +147,10 @@ pub struct HttpSettings {
     /// Least time between two batches to one room connection: events arriving
     /// meanwhile are written together. A quiet connection's next event leaves at once.
     pub room_flush_interval_ms: u64,
+    /// Most batches a second written to one room's members together: a room whose
+    /// members would get more at `room_flush_interval_ms` waits longer between
+    /// batches (members / this). 0: no bound.
+    pub room_writes_per_second: u64,
     /// How often an idle SSE stream gets a keep-alive comment.
     pub sse_keepalive_ms: u64,
     /// Largest request body the API accepts.
@@ -417,6 +421,7 @@ impl Default for HttpSettings {
             room_fanout_events: 1024,
             room_batch_events: 64,
             room_flush_interval_ms: 50,
+            room_writes_per_second: 70_000,
             sse_keepalive_ms: 15_000,
             max_body_bytes: 64 * 1024,
             request_head_timeout_ms: 10_000,

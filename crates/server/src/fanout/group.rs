@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -103,12 +104,15 @@ impl<F: Feed> Fanout<F> {
 pub(super) struct Group<F: Feed> {
     waker: AtomicWaker,
     state: Mutex<GroupState<F>>,
+    /// Set when a connection queued a control message or asked to stop.
+    control: AtomicBool,
 }
 
 impl<F: Feed> Default for Group<F> {
     fn default() -> Self {
         Self {
             waker: AtomicWaker::new(),
+            control: AtomicBool::new(false),
             state: Mutex::new(GroupState {
                 joining: Vec::new(),
                 members: 0,
@@ -128,6 +132,12 @@ struct GroupState<F: Feed> {
 
 impl<F: Feed> Group<F> {
     pub(super) fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Wakes the group for a seat's connection (a control message, a stop).
+    pub(super) fn wake_for_control(&self) {
+        self.control.store(true, Ordering::SeqCst);
         self.waker.wake();
     }
 
@@ -160,6 +170,9 @@ struct Task<F: Feed> {
     timer: Option<Pin<Box<Sleep>>>,
     /// When a group with a blocked socket next looks at write timeouts.
     blocked_tick: Option<Instant>,
+    /// Until when no seat's feed will add anything ([`Feed::quiet_until`]), as of
+    /// the last round; `None` if one may at any time, or a socket is blocked.
+    quiet_until: Option<Instant>,
 }
 
 /// The group's task: services its seats whenever the source has something, a blocked
@@ -170,6 +183,7 @@ async fn run<F: Feed>(group: Arc<Group<F>>) {
         scratch: F::Scratch::default(),
         timer: None,
         blocked_tick: None,
+        quiet_until: None,
     };
     poll_fn(|cx| poll_group(cx, &group, &mut task)).await;
 }
@@ -177,8 +191,25 @@ async fn run<F: Feed>(group: Arc<Group<F>>) {
 fn poll_group<F: Feed>(cx: &mut Context<'_>, group: &Group<F>, task: &mut Task<F>) -> Poll<()> {
     // Registered before looking at anything, so a wake-up after the look is not lost.
     group.waker.register(cx.waker());
-    task.seats.append(&mut group.lock().joining);
+    let joined = {
+        let mut state = group.lock();
+        let joined = !state.joining.is_empty();
+        task.seats.append(&mut state.joining);
+        joined
+    };
+    let control = group.control.swap(false, Ordering::SeqCst);
     let now = Instant::now();
+    if !joined && !control && task.quiet_until.is_some_and(|until| now < until) {
+        // The source woke the group, but every seat waits out its interval: the
+        // timer set for the first of them wakes it again.
+        if let Some(timer) = &mut task.timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
+        }
+        return Poll::Pending;
+    }
+    let mut quiet_until = Some(Instant::now() + Duration::from_secs(3600));
     let mut added = 0;
     let mut ended = 0;
     let mut blocked = false;
@@ -194,6 +225,7 @@ fn poll_group<F: Feed>(cx: &mut Context<'_>, group: &Group<F>, task: &mut Task<F
             None => {
                 blocked |= seat.is_blocked();
                 next = earliest(next, seat.deadline());
+                quiet_until = quiet_until.and_then(|q| seat.quiet_until().map(|s| q.min(s)));
                 i += 1;
             }
         }
@@ -211,6 +243,7 @@ fn poll_group<F: Feed>(cx: &mut Context<'_>, group: &Group<F>, task: &mut Task<F
             return Poll::Ready(());
         }
     }
+    task.quiet_until = quiet_until.filter(|_| !blocked);
     if blocked {
         if task.blocked_tick.is_none_or(|at| at <= now) {
             task.blocked_tick = Some(now + TIMEOUT_TICK);

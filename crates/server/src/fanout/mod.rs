@@ -49,6 +49,13 @@ pub trait Feed: Send + 'static {
         None
     }
 
+    /// Until when `fill` will add nothing, whatever the source does (a feed that
+    /// paces its writes); `None` if it may add something at any time. While every
+    /// seat of a group is quiet, a wake-up from the source costs the group nothing.
+    fn quiet_until(&self) -> Option<Instant> {
+        None
+    }
+
     /// Called once per round of a group, on one of its feeds, with the sum of what
     /// every fill of the round added: the feeds of one group share one source, and its
     /// counters are best touched once.

@@ -81,7 +81,7 @@ impl<F: Feed> Inbox<F> {
 
     fn flag(&self) {
         self.flagged.store(true, Ordering::SeqCst);
-        self.group.wake();
+        self.group.wake_for_control();
     }
 }
 
@@ -168,6 +168,10 @@ impl<F: Feed> Seat<F> {
 
     pub(super) fn deadline(&self) -> Option<Instant> {
         self.feed.deadline()
+    }
+
+    pub(super) fn quiet_until(&self) -> Option<Instant> {
+        self.feed.quiet_until()
     }
 
     pub(super) fn count(&self, total: usize) {

@@ -66,7 +66,9 @@ fn start(
         ApiError::new(status, e.code().as_str(), e.to_string())
     })?;
     let flush = Duration::from_millis(shared.settings.http.room_flush_interval_ms);
-    let member = member.with_flush_interval(flush);
+    let member = member
+        .with_flush_interval(flush)
+        .with_room_write_budget(shared.settings.http.room_writes_per_second);
     span.record("conn_id", member.conn().0);
     span.in_scope(|| tracing::debug!("room connection open"));
     let mut response = Body::from_stream(events(member, Arc::clone(shared), span)).into_response();

@@ -113,7 +113,11 @@ fn join(
     let since = room_access::resume_from(query, headers);
     let flush = Duration::from_millis(shared.settings.http.room_flush_interval_ms);
     let member = Member::join(&shared.rooms, &path, identity, since)
-        .map(|member| member.with_flush_interval(flush))
+        .map(|member| {
+            member
+                .with_flush_interval(flush)
+                .with_room_write_budget(shared.settings.http.room_writes_per_second)
+        })
         .map_err(|e| (join_close_code(&e), e.to_string()))?;
     span.record("conn_id", member.conn().0);
     Ok(member)

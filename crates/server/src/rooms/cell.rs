@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use onair_rooms::{CloseReason, ConnId, Draft, Idle, Millis, Output, Resume, Room, Seq};
@@ -25,6 +26,11 @@ pub struct RoomCell {
     room: Mutex<Room>,
     channel: Box<dyn RoomChannel>,
     closers: Mutex<HashMap<ConnId, oneshot::Sender<CloseReason>>>,
+    /// Connections the room has closed so far; members look at their close channel
+    /// when it moves.
+    closes: AtomicU64,
+    /// The room's member count, as of its last change.
+    members: AtomicUsize,
     /// Wakes the room's timer task when the next deadline may have moved earlier.
     wake: Notify,
     /// Ends the timer task (and the log-following one) when the room is dropped.
@@ -42,6 +48,8 @@ impl RoomCell {
             channel: backend.open(room.key()),
             room: Mutex::new(room),
             closers: Mutex::new(HashMap::new()),
+            closes: AtomicU64::new(0),
+            members: AtomicUsize::new(0),
             wake: Notify::new(),
             stop: CancellationToken::new(),
             tap,
@@ -58,6 +66,7 @@ impl RoomCell {
         let mut room = self.lock();
         let before = room.poll_timeout();
         let result = f(&mut room);
+        self.members.store(room.member_count(), Ordering::Relaxed);
         let mut wake_members = false;
         while let Some(output) = room.poll_output() {
             wake_members = true;
@@ -72,6 +81,7 @@ impl RoomCell {
                 Output::Close { conn, reason } => {
                     if let Some(closer) = self.closers().remove(&conn) {
                         let _ = closer.send(reason);
+                        self.closes.fetch_add(1, Ordering::SeqCst);
                     }
                 }
                 _ => {}
@@ -168,6 +178,16 @@ impl RoomCell {
                 }
             }
         });
+    }
+
+    /// The room's members (WebSocket and SSE connections).
+    pub fn members(&self) -> usize {
+        self.members.load(Ordering::Relaxed)
+    }
+
+    /// How many connections the room has closed (see [`on_close`](Self::on_close)).
+    pub fn closes(&self) -> u64 {
+        self.closes.load(Ordering::SeqCst)
     }
 
     /// Registers `conn` to be told when the room closes it (a ban).

@@ -35,9 +35,14 @@ pub struct Member {
     sampler: Sampler,
     pending: VecDeque<Arc<Envelope>>,
     closed: oneshot::Receiver<CloseReason>,
+    /// The room's count of closes when `closed` was last looked at.
+    closes_seen: u64,
     /// Least time between two batches; events arriving meanwhile wait and leave
     /// together. A quiet member's next event goes out at once.
     flush_interval: Duration,
+    /// Most writes a second to the room's members together: a larger room waits
+    /// longer between batches (0: no bound).
+    room_writes_per_second: u64,
     next_flush: Option<Instant>,
 }
 
@@ -55,6 +60,7 @@ impl Member {
         // Subscribe first: the sampler drops whatever the backlog already carries.
         let receiver = cell.subscribe();
         let closed = cell.on_close(conn);
+        let closes_seen = cell.closes();
         let joined = match cell.with_room(|room| room.join(conn, identity, since, now())) {
             Ok(joined) => joined,
             Err(error) => {
@@ -73,7 +79,9 @@ impl Member {
             sampler: joined.sampler,
             pending,
             closed,
+            closes_seen,
             flush_interval: Duration::ZERO,
+            room_writes_per_second: 0,
             next_flush: None,
         })
     }
@@ -84,6 +92,25 @@ impl Member {
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
+    }
+
+    /// Stretches the flush interval of a large room so that its members together get
+    /// at most `writes_per_second` batches a second (0: no bound): each write costs the
+    /// server about the same whatever it carries, so one hot room cannot take a core.
+    pub fn with_room_write_budget(mut self, writes_per_second: u64) -> Self {
+        self.room_writes_per_second = writes_per_second;
+        self
+    }
+
+    /// The least time from this batch to the next: the flush interval, or longer in
+    /// a room too large for its write budget.
+    fn interval(&self) -> Duration {
+        if self.room_writes_per_second == 0 {
+            return self.flush_interval;
+        }
+        let members = self.cell.members() as u64;
+        let spread = members.saturating_mul(1_000_000) / self.room_writes_per_second;
+        self.flush_interval.max(Duration::from_micros(spread))
     }
 
     pub fn conn(&self) -> ConnId {
@@ -106,10 +133,15 @@ impl Member {
         self.next_flush.is_none_or(|at| at <= now)
     }
 
+    /// Until when the flush interval holds this member's next batch back, if it does.
+    pub(super) fn paced_until(&self) -> Option<Instant> {
+        self.next_flush
+    }
+
     /// A batch went out at `now`.
     pub(super) fn flushed(&mut self, now: Instant, sent: bool) {
-        self.next_flush =
-            (sent && !self.flush_interval.is_zero()).then(|| now + self.flush_interval);
+        let interval = self.interval();
+        self.next_flush = (sent && !interval.is_zero()).then(|| now + interval);
     }
 
     /// When this member may have something without a broadcast: the end of its flush
@@ -163,9 +195,7 @@ impl Member {
             }
             self.wait_for_event().await?;
         }
-        if !self.flush_interval.is_zero() {
-            self.next_flush = Some(Instant::now() + self.flush_interval);
-        }
+        self.flushed(Instant::now(), true);
         Ok(())
     }
 
@@ -200,10 +230,16 @@ impl Member {
         now: Millis,
     ) -> Result<(), MemberEnd> {
         use tokio::sync::oneshot::error::TryRecvError as Closed;
-        match self.closed.try_recv() {
-            Ok(reason) => return Err(MemberEnd::Closed(reason)),
-            Err(Closed::Closed) => return Err(MemberEnd::RoomGone),
-            Err(Closed::Empty) => {}
+        // Looked at only when the room closed someone since: a shared counter is
+        // cheaper to read for every batch than each member's channel.
+        let closes = self.cell.closes();
+        if closes != self.closes_seen {
+            self.closes_seen = closes;
+            match self.closed.try_recv() {
+                Ok(reason) => return Err(MemberEnd::Closed(reason)),
+                Err(Closed::Closed) => return Err(MemberEnd::RoomGone),
+                Err(Closed::Empty) => {}
+            }
         }
         while out.len() < max {
             if let Some(event) = self.pending.pop_front() {
@@ -344,5 +380,45 @@ mod tests {
         member.next_batch(&mut batch, 64).await.unwrap();
         assert_eq!(seqs(&batch), [4]);
         assert_eq!(Instant::now(), quiet);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_too_large_for_its_write_budget_waits_longer_between_batches() {
+        let hub = room_hub();
+        let path = StreamPath::parse("live/budget").unwrap();
+        let interval = Duration::from_millis(50);
+        // 200 members at 1000 writes a second: one batch each per 200 ms.
+        let mut member = Member::join(&hub, &path, Identity::Anonymous, None)
+            .unwrap()
+            .with_flush_interval(interval)
+            .with_room_write_budget(1000);
+        let others: Vec<Member> = (0..199)
+            .map(|_| Member::join(&hub, &path, Identity::Anonymous, None).unwrap())
+            .collect();
+        let cell = hub.room(&path).unwrap();
+        assert_eq!(cell.members(), 200);
+        let mut batch = Vec::new();
+        member.next_batch(&mut batch, 64).await.unwrap();
+        batch.clear();
+        let start = Instant::now();
+        cell.with_room(|room| room.post_system("m1", now()))
+            .unwrap();
+        while !batch.iter().any(|e| e.seq().is_some()) {
+            batch.clear();
+            member.next_batch(&mut batch, 64).await.unwrap();
+        }
+        assert!(Instant::now() - start >= Duration::from_millis(200));
+        drop(others);
+        // Alone again: the flush interval alone paces it.
+        assert_eq!(cell.members(), 1);
+        batch.clear();
+        let start = Instant::now();
+        cell.with_room(|room| room.post_system("m2", now()))
+            .unwrap();
+        while !batch.iter().any(|e| e.seq().is_some()) {
+            batch.clear();
+            member.next_batch(&mut batch, 64).await.unwrap();
+        }
+        assert!(Instant::now() - start <= Duration::from_millis(200));
     }
 }

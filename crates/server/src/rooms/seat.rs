@@ -86,6 +86,10 @@ impl Feed for MemberFeed {
         self.member.deadline()
     }
 
+    fn quiet_until(&self) -> Option<Instant> {
+        self.member.paced_until()
+    }
+
     /// Events delivered, counted once per round of a group.
     fn count(&self, events: usize) {
         self.metrics.delivered_events(events);
