@@ -9,7 +9,8 @@
 # PIN (1: servers on CPU 0, bench on CPU 1; 0: no pinning), NGINX_MODULE,
 # SKIP_NGINX (1 to skip), FIXTURE_SECS (30), ONAIR_RTMP_PORT (19350),
 # ONAIR_HTTP_PORT (18080), NGINX_RTMP_PORT (19351); NMS_APP=.../node-media-server/bin/app.js
-# also runs node-media-server (RTMP 19352, HTTP 18082; see bench/README.md).
+# also runs node-media-server (RTMP 19352, HTTP 18082; see bench/README.md); ONAIR_SET
+# (more onair settings, "key=value key=value", e.g. "rtmp.out_chunk_size=4096").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +32,10 @@ ONAIR_RTMP=127.0.0.1:${ONAIR_RTMP_PORT:-19350}
 ONAIR_HTTP=127.0.0.1:${ONAIR_HTTP_PORT:-18080}
 NGINX_RTMP=127.0.0.1:${NGINX_RTMP_PORT:-19351}
 NMS_APP=${NMS_APP:-}
+EXTRA_SETS=()
+for setting in ${ONAIR_SET:-}; do
+  EXTRA_SETS+=(--set "$setting")
+done
 NMS_RTMP=127.0.0.1:19352
 NMS_HTTP=127.0.0.1:18082
 ONAIR=$ROOT/target/release/onair
@@ -96,7 +101,7 @@ start_onair() {
     --set "limits.max_connections_per_ip=$((VIEWERS * 2 + 100))" \
     --set "limits.max_connections=$((VIEWERS * 2 + 100))" \
     --set limits.requests_per_second_per_ip=0 \
-    --set hls.enabled=false \
+    --set hls.enabled=false "${EXTRA_SETS[@]}" \
     >"$OUT/onair-$1.log" 2>&1 &
   ONAIR_PID=$!
   PIDS+=("$ONAIR_PID")
