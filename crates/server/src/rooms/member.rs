@@ -325,23 +325,8 @@ impl Drop for Member {
 
 #[cfg(test)]
 mod tests {
-    use onair_rooms::RoomSettings;
-
     use super::*;
-    use crate::config::{HubSettings, StoreSettings};
-    use crate::hub::Hub;
-    use crate::rooms::MemoryBackend;
-    use crate::store::Store;
-
-    fn room_hub() -> Arc<RoomHub> {
-        RoomHub::new(
-            RoomSettings::default(),
-            Arc::new(MemoryBackend::new(64)),
-            Hub::new(HubSettings::default(), 4096),
-            Store::open_in_memory(StoreSettings::default()).unwrap(),
-            Default::default(),
-        )
-    }
+    use crate::rooms::test_room_hub as room_hub;
 
     fn seqs(batch: &[Arc<Envelope>]) -> Vec<u64> {
         batch.iter().filter_map(|e| e.seq()).map(|s| s.0).collect()

@@ -291,3 +291,16 @@ impl std::ops::Deref for MappedGlobal<'_> {
         self.0.global()
     }
 }
+
+/// A room hub on the memory backend with default settings, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_room_hub() -> Arc<RoomHub> {
+    RoomHub::new(
+        RoomSettings::default(),
+        Arc::new(MemoryBackend::new(64)),
+        Hub::new(crate::config::HubSettings::default(), 4096),
+        Store::open_in_memory(crate::config::StoreSettings::default())
+            .expect("an in-memory store opens"),
+        Default::default(),
+    )
+}

@@ -100,29 +100,16 @@ impl Feed for MemberFeed {
 mod tests {
     use futures_util::StreamExt;
     use onair_media::StreamPath;
-    use onair_rooms::{CloseReason, Identity, Role, RoomSettings, User};
+    use onair_rooms::{CloseReason, Identity, Role, User};
     use tokio::io::DuplexStream;
     use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::WebSocketStream;
 
     use super::*;
-    use crate::config::{HubSettings, StoreSettings};
     use crate::fanout::SeatEndReason;
-    use crate::hub::Hub;
     use crate::metrics::{Metrics, Proto};
-    use crate::rooms::{MemoryBackend, RoomHub};
-    use crate::store::Store;
-
-    fn room_hub() -> Arc<RoomHub> {
-        RoomHub::new(
-            RoomSettings::default(),
-            Arc::new(MemoryBackend::new(64)),
-            Hub::new(HubSettings::default(), 4096),
-            Store::open_in_memory(StoreSettings::default()).unwrap(),
-            Default::default(),
-        )
-    }
+    use crate::rooms::{test_room_hub as room_hub, RoomHub};
 
     /// A member of `path` seated on one end of a pipe, and a WebSocket client on the other.
     async fn seated(
