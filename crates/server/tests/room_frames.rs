@@ -189,3 +189,39 @@ async fn batched_events_arrive_intact_in_order_with_pongs_between() {
 
     ws.close(None).await.unwrap();
 }
+
+/// A client that sends its first frame in the same write as the upgrade request: the
+/// frame reaches the server's read side (hyper read it ahead), and is answered.
+#[tokio::test]
+async fn a_frame_sent_with_the_upgrade_request_is_read() {
+    let server = start_server(|_| {}).await;
+    let mut stream = TcpStream::connect(server.http).await.unwrap();
+    let request = "GET /ws/live/ahead HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n";
+    // A masked text frame: an anonymous chat, which the server refuses with an error event.
+    let text = br#"{"type":"chat","text":"hi"}"#;
+    let mask = [7u8, 1, 2, 3];
+    let mut bytes = request.as_bytes().to_vec();
+    bytes.extend_from_slice(&[0x81, 0x80 | text.len() as u8]);
+    bytes.extend_from_slice(&mask);
+    bytes.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&bytes).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(r#""type":"error""#) {
+        let n = timeout(WAIT, stream.read(&mut buf))
+            .await
+            .expect("the server answers the early frame")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before answering: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(got.contains(r#""type":"welcome""#), "{got}");
+}

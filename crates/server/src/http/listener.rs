@@ -11,6 +11,7 @@ use std::time::Duration;
 use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
@@ -99,7 +100,25 @@ pub struct LimitedStream {
     write_stalled: Option<Pin<Box<Sleep>>>,
 }
 
+/// What a plain connection taken apart must keep for as long as it lives: its place
+/// under the connection limits and in the open-connection count.
+pub struct ConnectionHold {
+    _permit: ConnectionPermit,
+    _open: Tracked,
+}
+
 impl LimitedStream {
+    /// The socket's own read and write halves (no lock between them), and the hold.
+    /// The write timeout is left behind: whoever writes keeps its own.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf, ConnectionHold) {
+        let (read, write) = self.stream.into_split();
+        let hold = ConnectionHold {
+            _permit: self._permit,
+            _open: self._open,
+        };
+        (read, write, hold)
+    }
+
     fn check_write<T>(
         &mut self,
         cx: &mut Context<'_>,

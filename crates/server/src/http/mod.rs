@@ -25,6 +25,7 @@ mod throttle;
 mod whole_number;
 mod ws;
 mod ws_read_side;
+mod ws_split;
 mod ws_upgrade;
 
 use std::sync::Arc;

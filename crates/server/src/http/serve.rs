@@ -255,12 +255,24 @@ pub(super) struct FlvRequest {
 }
 
 /// A stream that first yields bytes already read from it.
-struct Rewind<S> {
+pub(super) struct Rewind<S> {
     prefix: Bytes,
     inner: S,
 }
 
-impl<S: Io> AsyncRead for Rewind<S> {
+impl<S> Rewind<S> {
+    /// `inner`, with `prefix` read first.
+    pub(super) fn new(prefix: Bytes, inner: S) -> Self {
+        Self { prefix, inner }
+    }
+
+    /// What was not read back yet, and the stream.
+    pub(super) fn into_parts(self) -> (Bytes, S) {
+        (self.prefix, self.inner)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

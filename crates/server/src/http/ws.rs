@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
 use onair_rooms::{Error as RoomError, ErrorCode};
-use tokio::io::ReadHalf;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -22,6 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::room_access::{self, RoomQuery};
 use super::ws_read_side::ReadSide;
+use super::ws_split::{self, BoxedReader, Halves};
 use super::ws_upgrade::{WsIo, WsUpgrade};
 use super::ApiError;
 use crate::fanout::SeatEndReason;
@@ -146,17 +146,12 @@ async fn run(
     span: tracing::Span,
 ) {
     let settings = &shared.settings.http;
-    let (read, write) = tokio::io::split(io);
+    let Halves { read, write, hold } = ws_split::split(io);
     let mut socket =
         WebSocketStream::from_raw_socket(ReadSide::new(read), Role::Server, Some(config)).await;
     let voice = member.voice();
     let metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
-    let mut seat = member.seat(
-        Box::new(write),
-        WRITE_TIMEOUT,
-        settings.room_batch_events,
-        metrics,
-    );
+    let mut seat = member.seat(write, WRITE_TIMEOUT, settings.room_batch_events, metrics);
     let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
     let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
     ping.tick().await;
@@ -209,12 +204,13 @@ async fn run(
     };
     span.in_scope(|| tracing::debug!(code, %reason, "room connection closed"));
     Box::pin(finish(socket, seat, ended, code, reason)).await;
+    drop(hold);
 }
 
 /// Takes the member and the write half back from the seat, leaves the room, and
 /// writes what the seat left unwritten, then the close frame.
 async fn finish(
-    mut socket: WebSocketStream<ReadSide<ReadHalf<WsIo>>>,
+    mut socket: WebSocketStream<ReadSide<BoxedReader>>,
     seat: MemberSeat,
     ended: Option<Box<MemberSeatEnd>>,
     code: u16,
@@ -259,7 +255,7 @@ async fn finish(
 
 /// Hands what tungstenite wrote (a pong, a ping) to the seat. False when the seat
 /// refuses it: the client is not reading.
-fn forward(socket: &mut WebSocketStream<ReadSide<ReadHalf<WsIo>>>, seat: &MemberSeat) -> bool {
+fn forward(socket: &mut WebSocketStream<ReadSide<BoxedReader>>, seat: &MemberSeat) -> bool {
     socket
         .get_mut()
         .take_written()
