@@ -122,11 +122,6 @@ impl Member {
         self.sampler.skipped_total()
     }
 
-    /// A text frame from this member's client. An error goes back to this client only.
-    pub fn handle_text(&self, text: &str) -> Result<(), Error> {
-        self.hub.handle_text(&self.cell, self.conn, text)
-    }
-
     /// Whether a batch may go out at `now`: the flush interval since the last one is
     /// over. A member that finds nothing to send then goes back to sending at once.
     pub(super) fn may_flush(&self, now: Instant) -> bool {
