@@ -50,12 +50,11 @@ pub(super) fn split(io: WsIo) -> Halves {
     }
 }
 
+/// Both, copied out: each is a slice of a read buffer (hyper's is 8 KiB or more), and a
+/// slice keeps its whole buffer alive, even an empty one.
 fn join(first: Bytes, then: Bytes) -> Bytes {
-    if then.is_empty() {
-        return first;
-    }
-    if first.is_empty() {
-        return then;
+    if first.is_empty() && then.is_empty() {
+        return Bytes::new();
     }
     let mut joined = BytesMut::with_capacity(first.len() + then.len());
     joined.extend_from_slice(&first);
