@@ -209,7 +209,8 @@ fn poll_group<F: Feed>(cx: &mut Context<'_>, group: &Group<F>, task: &mut Task<F
         }
         return Poll::Pending;
     }
-    let mut quiet_until = Some(Instant::now() + Duration::from_secs(3600));
+    // Narrowed by every seat; `None` as soon as one may add something at any time.
+    let mut quiet_until = Some(now + Duration::from_secs(3600));
     let mut added = 0;
     let mut ended = 0;
     let mut blocked = false;

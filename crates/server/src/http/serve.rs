@@ -151,10 +151,7 @@ async fn serve_hyper<S: Io>(
     peer: SocketAddr,
     head_timeout: Duration,
 ) {
-    let io = TokioIo::new(Rewind {
-        prefix: head,
-        inner: stream,
-    });
+    let io = TokioIo::new(Rewind::new(head, stream));
     // The peer address rides along for the request rate limit and the logs.
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));

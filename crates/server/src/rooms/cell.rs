@@ -69,9 +69,9 @@ impl RoomCell {
         self.members.store(room.member_count(), Ordering::Relaxed);
         let mut wake_members = false;
         while let Some(output) = room.poll_output() {
-            wake_members = true;
             match output {
                 Output::Broadcast(event) => {
+                    wake_members = true;
                     if let Some(tap) = &self.tap {
                         tap.call(&self.key, &event);
                     }
@@ -82,6 +82,7 @@ impl RoomCell {
                     if let Some(closer) = self.closers().remove(&conn) {
                         let _ = closer.send(reason);
                         self.closes.fetch_add(1, Ordering::SeqCst);
+                        wake_members = true;
                     }
                 }
                 _ => {}

@@ -142,10 +142,7 @@ impl Member {
     /// When this member may have something without a broadcast: the end of its flush
     /// interval, or its skipped-chat notice.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        let notice = self.sampler.poll_timeout().map(|due| {
-            let wait = due.as_u64().saturating_sub(now().as_u64());
-            Instant::now() + Duration::from_millis(wait)
-        });
+        let notice = self.notice_due_in().map(|wait| Instant::now() + wait);
         match (self.next_flush, notice) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -197,13 +194,10 @@ impl Member {
     /// Waits until an event arrives (kept in `pending` if the sampler admits it), the
     /// skipped-chat notice is due, or the member is closed.
     async fn wait_for_event(&mut self) -> Result<(), MemberEnd> {
-        let skipped_due = self.sampler.poll_timeout();
+        let notice_due_in = self.notice_due_in();
         let notice = async {
-            match skipped_due {
-                Some(at) => {
-                    let wait = at.as_u64().saturating_sub(now().as_u64());
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
+            match notice_due_in {
+                Some(wait) => tokio::time::sleep(wait).await,
                 None => std::future::pending().await,
             }
         };
@@ -214,6 +208,14 @@ impl Member {
             received = self.receiver.recv() => self.accept(received, now()),
             _ = notice => Ok(()),
         }
+    }
+
+    /// How long until the sampler's skipped-chat notice is due, if one is pending.
+    fn notice_due_in(&self) -> Option<Duration> {
+        let due = self.sampler.poll_timeout()?;
+        Some(Duration::from_millis(
+            due.as_u64().saturating_sub(now().as_u64()),
+        ))
     }
 
     /// Appends up to `max` events that are ready to `out`, without waiting: what is
@@ -389,16 +391,25 @@ mod tests {
         }
         assert!(Instant::now() - start >= Duration::from_millis(200));
         drop(others);
-        // Alone again: the flush interval alone paces it.
+        // Alone again: after the next batch (still paced by the old size), the flush
+        // interval alone paces it.
         assert_eq!(cell.members(), 1);
-        batch.clear();
-        let start = Instant::now();
-        cell.with_room(|room| room.post_system("m2", now()))
-            .unwrap();
-        while !batch.iter().any(|e| e.seq().is_some()) {
+        for text in ["m2", "m3"] {
             batch.clear();
-            member.next_batch(&mut batch, 64).await.unwrap();
+            let start = Instant::now();
+            cell.with_room(|room| room.post_system(text, now()))
+                .unwrap();
+            while !batch.iter().any(|e| e.seq().is_some()) {
+                batch.clear();
+                member.next_batch(&mut batch, 64).await.unwrap();
+            }
+            if text == "m3" {
+                let waited = Instant::now() - start;
+                assert!(
+                    waited >= interval && waited < Duration::from_millis(200),
+                    "{waited:?}"
+                );
+            }
         }
-        assert!(Instant::now() - start <= Duration::from_millis(200));
     }
 }
