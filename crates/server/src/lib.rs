@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     pub hls: Arc<hls::Hls>,
     /// The recordings directory and the files being written.
     pub recordings: record::Recordings,
+    /// Every task that serves a connection: shutdown waits for them (up to the drain
+    /// time). Connections handed over from hyper (WebSocket upgrades) are spawned here.
+    pub tasks: TaskTracker,
 }
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
@@ -185,6 +188,7 @@ impl Server {
                 metrics,
                 hls,
                 recordings,
+                tasks: TaskTracker::new(),
             }),
             rtmp_listener,
             http_listener,
@@ -247,7 +251,7 @@ impl Server {
         let rtmps_addr = self.rtmps_addr();
         let metrics_addr = self.metrics_addr();
         let shared = self.shared;
-        let tracker = TaskTracker::new();
+        let tracker = shared.tasks.clone();
         let inner_shutdown = shared.shutdown.clone();
         tracker.spawn(rtmp::accept_loop(
             self.rtmp_listener,

@@ -83,7 +83,8 @@ pub(super) async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0);
     let joining = join(&shared, &app, &name, &query, &headers, &span);
-    upgrade.on_upgrade(move |io| async move {
+    let tasks = shared.tasks.clone();
+    upgrade.on_upgrade(&tasks, move |io| async move {
         match joining {
             Ok(member) => run(io, config, member, shared, span).await,
             Err((code, reason)) => {

@@ -15,6 +15,7 @@ use axum::response::Response;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_util::task::TaskTracker;
 
 use super::ApiError;
 
@@ -69,14 +70,15 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
 
 impl WsUpgrade {
     /// Answers `101 Switching Protocols` and, once the connection is handed over, runs
-    /// `callback` on it in a task of its own.
-    pub(super) fn on_upgrade<F, Fut>(self, callback: F) -> Response
+    /// `callback` on it in a task of its own, tracked by `tasks` so that shutdown waits
+    /// for it (hyper's connection, which shutdown also waits for, ends at the upgrade).
+    pub(super) fn on_upgrade<F, Fut>(self, tasks: &TaskTracker, callback: F) -> Response
     where
         F: FnOnce(WsIo) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
