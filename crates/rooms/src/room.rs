@@ -86,6 +86,8 @@ pub struct Room {
     sequencing: Sequencing,
     history: History,
     members: HashMap<ConnId, Identity>,
+    /// Members who count as viewers (see [`Room::viewers`]).
+    audience_members: usize,
     media_viewers: u64,
     viewer_throttle: ViewerThrottle,
     likes: LikeAggregator,
@@ -121,6 +123,7 @@ impl Room {
             sequencing,
             history: History::new(s.history_max_events, s.history_max_age_ms),
             members: HashMap::new(),
+            audience_members: 0,
             media_viewers: 0,
             viewer_throttle: ViewerThrottle::new(s.viewers_interval_ms),
             likes: LikeAggregator::new(s.like_interval_ms),
@@ -173,7 +176,11 @@ impl Room {
         };
         let user = identity.user().cloned();
         tracing::debug!(room = %self.key, conn_id = conn.0, user_id = user.as_ref().map(|u| u.id.as_str()), "room join");
-        self.members.insert(conn, identity);
+        let audience = !identity.role().is_privileged();
+        if let Some(replaced) = self.members.insert(conn, identity) {
+            self.audience_members -= usize::from(!replaced.role().is_privileged());
+        }
+        self.audience_members += usize::from(audience);
         self.update_idle(now);
         self.flush(now);
 
@@ -209,8 +216,10 @@ impl Room {
 
     /// Removes connection `conn`; false if it was not a member.
     pub fn leave(&mut self, conn: ConnId, now: Millis) -> bool {
-        let was = self.members.remove(&conn).is_some();
-        if was {
+        let removed = self.members.remove(&conn);
+        let was = removed.is_some();
+        if let Some(identity) = removed {
+            self.audience_members -= usize::from(!identity.role().is_privileged());
             tracing::debug!(room = %self.key, conn_id = conn.0, "room leave");
             self.update_idle(now);
             self.flush(now);
@@ -240,9 +249,20 @@ impl Room {
         self.media_viewers
     }
 
-    /// The viewer count: members plus media viewers.
+    /// Members who count as viewers: anonymous connections and users with the
+    /// `viewer` role. Moderators, streamers and the platform's own connections (which
+    /// carry a moderator or streamer token) are in the room but do not watch it.
+    pub fn audience_members(&self) -> usize {
+        self.audience_members
+    }
+
+    /// The viewer count: people watching, each counted once. Someone on a watch page
+    /// holds one media playback and one room connection, so the count is the larger of
+    /// the media viewers and the audience members, not their sum. Either alone falls
+    /// short somewhere: media viewers when the video comes through a CDN (one pull per
+    /// edge), audience members when people watch with a player that has no chat.
     pub fn viewers(&self) -> u64 {
-        (self.members.len() as u64).saturating_add(self.media_viewers)
+        self.media_viewers.max(self.audience_members as u64)
     }
 
     // ----- client messages -----------------------------------------------------------
@@ -722,7 +742,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             joined.welcome.json().as_ref(),
-            br#"{"type":"welcome","ts":1700000000005,"room":"live/demo","last_seq":1,"viewers":11,"likes":0,"stream":"live","slow_mode_ms":0,"user":{"id":"alice","name":"ALICE","role":"viewer"},"can_send":true}"#
+            br#"{"type":"welcome","ts":1700000000005,"room":"live/demo","last_seq":1,"viewers":10,"likes":0,"stream":"live","slow_mode_ms":0,"user":{"id":"alice","name":"ALICE","role":"viewer"},"can_send":true}"#
         );
         assert!(joined.backlog.is_empty());
         assert_eq!(joined.sampler.last_seq(), Seq(1));
@@ -1213,6 +1233,39 @@ mod tests {
     }
 
     #[test]
+    fn a_person_watching_and_chatting_is_one_viewer() {
+        let mut r = room();
+        // The watch page: one media playback and one room connection.
+        r.set_media_viewers(1, at(0));
+        r.join(ConnId(1), Identity::Anonymous, None, at(0)).unwrap();
+        assert_eq!(r.viewers(), 1);
+        // The admin page and the platform's connections are in the room, not watching.
+        r.join(ConnId(2), user("mod", Role::Moderator), None, at(0))
+            .unwrap();
+        r.join(ConnId(3), user("host", Role::Streamer), None, at(0))
+            .unwrap();
+        assert_eq!(
+            (r.member_count(), r.audience_members(), r.viewers()),
+            (3, 1, 1)
+        );
+        // Chat readers without video (a CDN plays it): the members are the count.
+        r.join(ConnId(4), user("alice", Role::Viewer), None, at(0))
+            .unwrap();
+        r.join(ConnId(5), Identity::Anonymous, None, at(0)).unwrap();
+        assert_eq!(r.viewers(), 3);
+        // A rejoin with another identity replaces the old one.
+        r.join(ConnId(5), user("mod2", Role::Moderator), None, at(0))
+            .unwrap();
+        assert_eq!(r.audience_members(), 2);
+        r.leave(ConnId(4), at(0));
+        r.leave(ConnId(2), at(0));
+        assert_eq!((r.audience_members(), r.viewers()), (1, 1));
+        r.set_media_viewers(0, at(0));
+        r.leave(ConnId(1), at(0));
+        assert_eq!(r.viewers(), 0);
+    }
+
+    #[test]
     fn viewers_follow_members_and_media_at_most_once_a_second() {
         let mut r = room();
         r.join(ConnId(1), Identity::Anonymous, None, at(0)).unwrap();
@@ -1234,7 +1287,7 @@ mod tests {
             out[0].event(),
             &Event::Viewers(crate::event::ViewersEvent {
                 ts: at(1000),
-                count: 42
+                count: 40
             })
         );
         // A leave and a join inside the next second: no change, no event.

@@ -306,6 +306,10 @@ pub struct StoreSettings {
     /// Mutes, bans and per-room slow modes kept across restarts, over all rooms (all
     /// of them are held in memory); more fail with `list_full`.
     pub max_moderation_entries: usize,
+    /// Streams whose title, description or last-live time are kept. Past it, the
+    /// streams with only a last-live time are forgotten oldest first; setting a title
+    /// when every kept stream has one fails with `too_many_streams`.
+    pub max_stream_infos: usize,
 }
 
 /// TLS: on when both certificate paths are set.
@@ -461,6 +465,7 @@ impl Default for StoreSettings {
             max_keys: 100_000,
             max_keys_per_stream: 16,
             max_moderation_entries: 100_000,
+            max_stream_infos: 100_000,
         }
     }
 }
@@ -571,6 +576,9 @@ impl Settings {
         }
         if self.store.max_keys == 0 || self.store.max_keys_per_stream == 0 {
             return fail("store.max_keys", "key limits must be at least 1");
+        }
+        if self.store.max_stream_infos == 0 {
+            return fail("store.max_stream_infos", "must be at least 1");
         }
         self.record.validate()?;
         if let Err(error) = self.rooms.validate() {

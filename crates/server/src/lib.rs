@@ -28,6 +28,7 @@ pub mod secrets;
 mod send;
 pub mod signing;
 pub mod store;
+mod stream_info;
 mod tls;
 pub mod trace_context;
 pub mod webhooks;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub in_force: std::sync::Mutex<Settings>,
     pub webhooks: webhooks::Webhooks,
     pub store: store::Store,
+    /// Titles and last-live times of streams.
+    pub stream_infos: Arc<stream_info::StreamInfos>,
     /// Server-wide counters and gauges for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// The HLS side of every stream.
@@ -173,6 +176,7 @@ impl Server {
             webhooks.room_tap(),
         ));
         let recordings = record::Recordings::new(&settings);
+        let stream_infos = stream_info::StreamInfos::new(store.clone(), Arc::clone(&hub));
         Ok(Self {
             shared: Arc::new(Shared {
                 in_force: std::sync::Mutex::new(settings.clone()),
@@ -185,6 +189,7 @@ impl Server {
                 live: live::Live::new(live_state),
                 webhooks,
                 store,
+                stream_infos,
                 metrics,
                 hls,
                 recordings,
@@ -271,6 +276,7 @@ impl Server {
         }
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
         tracker.spawn(Arc::clone(&shared.hls).run(inner_shutdown.clone()));
+        tracker.spawn(Arc::clone(&shared.stream_infos).run(inner_shutdown.clone()));
         record::start(&shared, &tracker, &inner_shutdown);
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));

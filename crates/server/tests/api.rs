@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{spawn_publisher, start_server, ADMIN_TOKEN};
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -32,6 +32,8 @@ async fn every_private_endpoint_wants_the_admin_token() {
         (reqwest::Method::GET, "/api/v1/streams/live/x"),
         (reqwest::Method::DELETE, "/api/v1/streams/live/x"),
         (reqwest::Method::GET, "/api/v1/rooms/live/x"),
+        (reqwest::Method::PATCH, "/api/v1/streams/live/x"),
+        (reqwest::Method::POST, "/api/v1/tokens"),
     ] {
         let url = server.http_url(path);
         let none = client.request(method.clone(), &url).send().await.unwrap();
@@ -394,6 +396,7 @@ async fn every_body_endpoint_refuses_bad_bodies_the_same_way() {
 #[tokio::test]
 async fn keys_and_rooms_refuse_bad_fields_paths_and_queries_with_400() {
     let server = start_server(|_| {}).await;
+    server.set_title("live/x", "x").await;
     let client = reqwest::Client::new();
     let json_type = Some("application/json");
     let post = |path: &'static str, body: &'static str| {
@@ -574,5 +577,199 @@ async fn the_openapi_document_describes_the_keys_and_rooms_endpoints() {
         text["pattern"].as_str().unwrap().contains("{0,298}"),
         "{text}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn streams_have_titles_and_an_offline_card() {
+    let server = start_server(|_| {}).await;
+    let client = reqwest::Client::new();
+    let patch = |body: Value| {
+        admin(client.patch(server.http_url("/api/v1/streams/live/card")))
+            .json(&body)
+            .send()
+    };
+    let public = || async {
+        let response = reqwest::get(server.http_url("/api/v1/live/live/card"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        json(response).await
+    };
+    // Never live, nothing saved: still an answer.
+    let state = public().await;
+    assert_eq!(state["live"], false, "{state}");
+    assert_eq!(state["title"], Value::Null);
+    assert_eq!(state["last_live_at"], Value::Null);
+
+    let response = patch(json!({"title": "Card tricks", "description": "Line one\nline two"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let saved = json(response).await;
+    assert_eq!(saved["stream"], "live/card");
+    assert_eq!(saved["title"], "Card tricks");
+    // A field left out stays; null clears.
+    let saved = json(patch(json!({"description": null})).await.unwrap()).await;
+    assert_eq!(saved["title"], "Card tricks", "{saved}");
+    assert_eq!(saved["description"], Value::Null, "{saved}");
+    for (body, code) in [
+        (json!({"title": "x".repeat(141)}), "invalid_title"),
+        (json!({"title": "a\nb"}), "invalid_title"),
+        (json!({"description": "a\u{7}b"}), "invalid_description"),
+        (json!({"title": 5}), "invalid_body"),
+        (json!({"name": "x"}), "invalid_body"),
+    ] {
+        let response = patch(body.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(json(response).await["error"]["code"], code, "{body}");
+    }
+
+    // Live: the title is in every view of the stream.
+    let publisher = spawn_publisher(&server, "live/card").await;
+    server.wait_live("live/card", WAIT).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let list = loop {
+        let list = json(reqwest::get(server.http_url("/api/v1/live")).await.unwrap()).await;
+        if list["streams"][0]["title"] == "Card tricks" {
+            break list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(list["streams"][0]["stream"], "live/card");
+    let state = public().await;
+    assert_eq!(state["live"], true, "{state}");
+    assert_eq!(state["title"], "Card tricks");
+    assert_eq!(state["video"]["codec"], "h264");
+    let view = json(
+        admin(client.get(server.http_url("/api/v1/streams/live/card")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(view["title"], "Card tricks", "{view}");
+    // Changed while live: shown at once.
+    patch(json!({"title": "More card tricks"})).await.unwrap();
+    let list = json(reqwest::get(server.http_url("/api/v1/live")).await.unwrap()).await;
+    assert_eq!(list["streams"][0]["title"], "More card tricks", "{list}");
+
+    // Offline: the card has the last title and when the stream was last live.
+    publisher.abort();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let state = loop {
+        let state = public().await;
+        if state["live"] == false {
+            break state;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(state["title"], "More card tricks");
+    assert_eq!(state["viewers"], 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let last = public().await["last_live_at"].as_u64().unwrap_or(0);
+        if last + 60 >= now {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "last_live_at {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_public_stream_view_follows_the_public_list_rules() {
+    let server = start_server(|s| {
+        s.playback.apps.insert(
+            "paid".to_owned(),
+            onair_server::config::AppPlayback { signed: true },
+        );
+    })
+    .await;
+    let response = reqwest::get(server.http_url("/api/v1/live/paid/x"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let response = reqwest::get(server.http_url("/api/v1/live/live/bad.name"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(json(response).await["error"]["code"], "invalid_stream");
+    server.stop().await;
+    let server = start_server(|s| s.pages.public_stream_list = false).await;
+    let response = reqwest::get(server.http_url("/api/v1/live/live/x"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_makes_chat_tokens_the_rooms_accept() {
+    let server = start_server(|_| {}).await;
+    let client = reqwest::Client::new();
+    let create = |body: Value| {
+        admin(client.post(server.http_url("/api/v1/tokens")))
+            .json(&body)
+            .send()
+    };
+    let response =
+        create(json!({"user": "admin", "name": "Admin", "role": "moderator", "ttl": 60}))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 201);
+    let created = json(response).await;
+    assert_eq!(created["user"], "admin");
+    assert_eq!(created["role"], "moderator");
+    assert!(created["expires_at"].as_u64().unwrap() > 1_600_000_000);
+    let token = created["token"].as_str().unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(server.ws_url(&format!("/ws/live/tokens?token={token}")))
+            .await
+            .unwrap();
+    let welcome = loop {
+        let message = timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            break serde_json::from_str::<Value>(text.as_str()).unwrap();
+        }
+    };
+    assert_eq!(welcome["user"]["role"], "moderator", "{welcome}");
+    assert_eq!(welcome["user"]["name"], "Admin", "{welcome}");
+    assert_eq!(
+        welcome["viewers"], 0,
+        "a moderator is not a viewer: {welcome}"
+    );
+
+    let viewer = json(create(json!({"user": "bob"})).await.unwrap()).await;
+    assert_eq!(viewer["role"], "viewer");
+    for (body, code) in [
+        (json!({"user": ""}), "invalid_user"),
+        (json!({"user": "a\u{1}"}), "invalid_user"),
+        (json!({"user": "x".repeat(129)}), "invalid_user"),
+        (json!({"user": "bob", "ttl": 0}), "invalid_ttl"),
+        (json!({"user": "bob", "ttl": 2_592_001}), "invalid_ttl"),
+        (json!({"user": "bob", "role": "admin"}), "invalid_body"),
+    ] {
+        let response = create(body.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(json(response).await["error"]["code"], code, "{body}");
+    }
+    let anonymous = client
+        .post(server.http_url("/api/v1/tokens"))
+        .json(&json!({"user": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     server.stop().await;
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{start_server, start_server_in, TestServer, ADMIN_TOKEN};
 use futures_util::{SinkExt, StreamExt};
+use onair_server::config::PublishAuth;
 use onair_server::rooms::Role;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
@@ -286,6 +287,8 @@ async fn close_code(ws: &mut Ws) -> u16 {
 async fn moderation_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server_in(dir.path(), |_| {}).await;
+    server.set_title("live/moderated", "Moderated").await;
+    server.set_title("live/other", "Other").await;
     let room = "/api/v1/rooms/live/moderated";
     let mute = post(
         &server,
@@ -393,6 +396,7 @@ async fn moderation_survives_a_restart() {
 #[tokio::test]
 async fn moderation_refusals() {
     let server = start_server(|s| s.store.max_moderation_entries = 3).await;
+    server.set_title("live/full", "Full").await;
     let room = "/api/v1/rooms/live/full";
     let put_slow_mode = |seconds: u64| {
         Client::new()
@@ -445,5 +449,60 @@ async fn moderation_refusals() {
     )
     .await;
     assert_error(long, 400, "invalid_user_id").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_made_while_publishing_is_open_says_it_is_not_checked() {
+    let server = start_server(|_| {}).await;
+    let created = create_key(&server, json!({"stream": "live/open"})).await;
+    assert_eq!(created["keys_checked"], false, "{created}");
+    let warning = created["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("open") && warning.contains("--publish-auth key"),
+        "{warning}"
+    );
+    server.stop().await;
+
+    let server = start_server(|s| s.auth.publish = PublishAuth::Key).await;
+    let created = create_key(&server, json!({"stream": "live/open"})).await;
+    assert_eq!(created["keys_checked"], true, "{created}");
+    assert!(created.get("warning").is_none(), "{created}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_can_carry_the_stream_title() {
+    let server = start_server(|_| {}).await;
+    let created = create_key(
+        &server,
+        json!({"stream": "live/show", "label": "studio", "title": "The Show", "description": "Weekly"}),
+    )
+    .await;
+    assert_eq!(created["label"], "studio");
+    let state: Value = get(&server, "/api/v1/live/live/show")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["title"], "The Show", "{state}");
+    assert_eq!(state["description"], "Weekly", "{state}");
+    let long = "t".repeat(141);
+    assert_error(
+        post(
+            &server,
+            "/api/v1/keys",
+            json!({"stream": "live/show", "title": long}),
+        )
+        .await,
+        400,
+        "invalid_title",
+    )
+    .await;
+    assert_eq!(
+        list_keys(&server, "").await.len(),
+        1,
+        "a refused key is not made"
+    );
     server.stop().await;
 }

@@ -138,14 +138,15 @@ async fn stream_state_and_viewer_counts_follow_the_media() {
     let publisher = spawn_publisher(&server, "live/media").await;
     assert_eq!(wait_for(&mut ws, "stream").await["state"], "live");
 
-    // Two HTTP-FLV viewers join: the count (room member + media viewers) follows.
+    // Two HTTP-FLV viewers join: the count (people: the larger of media viewers and
+    // audience members) follows.
     let mut flv = Vec::new();
     for _ in 0..2 {
         let response = reqwest::get(server.flv_url("live/media")).await.unwrap();
         flv.push(response.bytes_stream());
     }
     loop {
-        if wait_for(&mut ws, "viewers").await["count"] == 3 {
+        if wait_for(&mut ws, "viewers").await["count"] == 2 {
             break;
         }
     }
@@ -301,4 +302,161 @@ async fn shutdown_closes_room_clients_with_going_away() {
     let stop = tokio::spawn(server.stop());
     assert_eq!(close_code(&mut ws).await, 1001);
     timeout(WAIT, stop).await.unwrap().unwrap();
+}
+
+/// A GET that must answer 200, as JSON.
+async fn admin_get(server: &TestServer, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(server.http_url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_person_watching_and_chatting_is_one_viewer_everywhere() {
+    let server = start_server(|_| {}).await;
+    let publisher = spawn_publisher(&server, "live/people").await;
+    server.wait_live("live/people", WAIT).await;
+    // The watch page: one HTTP-FLV playback and one anonymous room connection.
+    let flv = reqwest::get(server.flv_url("live/people")).await.unwrap();
+    let mut flv = flv.bytes_stream();
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = flv.next().await {} });
+    let mut viewer = connect(&server, "/ws/live/people").await;
+    wait_for(&mut viewer, "welcome").await;
+    // The admin page and the platform connect as moderator and streamer: not viewers.
+    let moderator = server.token("admin", Role::Moderator);
+    let mut admin = connect(&server, &format!("/ws/live/people?token={moderator}")).await;
+    wait_for(&mut admin, "welcome").await;
+    let streamer = server.token("host", Role::Streamer);
+    let mut host = connect(&server, &format!("/ws/live/people?token={streamer}")).await;
+    wait_for(&mut host, "welcome").await;
+
+    // The room learns the media count within a second.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let room = loop {
+        let room = admin_get(&server, "/api/v1/rooms/live/people").await;
+        if room["members"] == 3 && room["viewers"] == 1 {
+            break room;
+        }
+        assert!(
+            room["viewers"].as_u64().unwrap() <= 1 && tokio::time::Instant::now() < deadline,
+            "one person watching: {room}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(room["stream"], "live");
+    let mut late = connect(&server, "/ws/live/people").await;
+    let welcome = wait_for(&mut late, "welcome").await;
+    assert_eq!(
+        welcome["viewers"], 2,
+        "a second anonymous reader: {welcome}"
+    );
+    drop(late);
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let room = admin_get(&server, "/api/v1/rooms/live/people").await;
+        if room["members"] == 3 {
+            assert_eq!(room["viewers"], 1, "{room}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{room}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stream = admin_get(&server, "/api/v1/streams/live/people").await;
+    assert_eq!(stream["viewers"]["total"], 1, "{stream}");
+    assert_eq!(stream["viewers"]["http_flv"], 1, "{stream}");
+    assert_eq!(stream["viewers"]["room"], 1, "{stream}");
+    let live = admin_get(&server, "/api/v1/live").await;
+    assert_eq!(live["streams"][0]["viewers"], 1, "{live}");
+    let one = admin_get(&server, "/api/v1/live/live/people").await;
+    assert_eq!(one["viewers"], 1, "{one}");
+    let metrics = reqwest::get(server.http_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line == "onair_audience 1"),
+        "{metrics}"
+    );
+    reader.abort();
+    publisher.abort();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_neither_reads_nor_makes_rooms_nobody_asked_for() {
+    let server = start_server(|_| {}).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str| {
+        client
+            .post(server.http_url(&format!("/api/v1/rooms/{path}/messages")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"text": "hello"}))
+            .send()
+    };
+    let get = |path: &str| {
+        client
+            .get(server.http_url(&format!("/api/v1/rooms/{path}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let rooms_open = || async {
+        let metrics = reqwest::get(server.http_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with("onair_rooms "))
+            .unwrap()
+            .to_owned();
+        line
+    };
+    // A typo'd path: nothing live, no room, nothing saved.
+    for response in [
+        post("live/nope").await.unwrap(),
+        get("live/nope").await.unwrap(),
+    ] {
+        assert_eq!(response.status(), 404);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "room_not_found", "{body}");
+    }
+    let mute = client
+        .post(server.http_url("/api/v1/rooms/live/nope/mutes"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"user_id": "troll"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mute.status(), 404);
+    assert_eq!(rooms_open().await, "onair_rooms 0");
+
+    // A stream the platform described: readable without being made, writable.
+    server.set_title("live/soon", "Starting soon").await;
+    let room: Value = get("live/soon").await.unwrap().json().await.unwrap();
+    assert_eq!(room["members"], 0, "{room}");
+    assert_eq!(room["stream"], "offline", "{room}");
+    assert_eq!(rooms_open().await, "onair_rooms 0", "reading made a room");
+    assert_eq!(post("live/soon").await.unwrap().status(), 201);
+    assert_eq!(rooms_open().await, "onair_rooms 1");
+
+    // A live stream, and a room someone opened, need nothing saved.
+    let publisher = spawn_publisher(&server, "live/on").await;
+    server.wait_live("live/on", WAIT).await;
+    assert_eq!(post("live/on").await.unwrap().status(), 201);
+    let mut ws = connect(&server, "/ws/live/open").await;
+    wait_for(&mut ws, "welcome").await;
+    assert_eq!(post("live/open").await.unwrap().status(), 201);
+    assert_eq!(wait_for(&mut ws, "system").await["text"], "hello");
+    publisher.abort();
+    server.stop().await;
 }

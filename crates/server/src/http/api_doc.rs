@@ -14,7 +14,7 @@ use utoipa::{IntoParams, Modify, Number, OpenApi, ToSchema};
 
 use super::{
     keys_api, live_api, moderation_api, recordings_api, rooms_api, server_api, streams_api,
-    ApiError,
+    tokens_api, ApiError,
 };
 use crate::config::Settings;
 
@@ -61,7 +61,8 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
     info(
         title = "onair REST API",
         description = "Control plane of the onair live-streaming server. Every endpoint \
-            except /api/v1/openapi.json and the public stream list /api/v1/live needs `Authorization: Bearer <admin token>`: \
+            except /api/v1/openapi.json and the public stream list /api/v1/live (and \
+            /api/v1/live/{app}/{name}) needs `Authorization: Bearer <admin token>`: \
             without one the answer is 401, with a wrong one 403. Every error is \
             `{\"error\": {\"code\", \"message\"}}`; docs/api.md lists the codes."
     ),
@@ -69,8 +70,11 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         server_api::info,
         streams_api::list,
         streams_api::get,
+        streams_api::update,
         streams_api::kick,
         live_api::list,
+        live_api::show,
+        tokens_api::create,
         keys_api::create,
         keys_api::list,
         keys_api::revoke,
@@ -92,6 +96,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         (name = "server", description = "The server itself"),
         (name = "streams", description = "Live streams"),
         (name = "keys", description = "Stream keys for `--publish-auth key`"),
+        (name = "tokens", description = "Chat tokens for room connections"),
         (name = "recordings", description = "Recorded streams on disk (`[record]` settings)"),
         (name = "rooms", description = "Rooms: system messages and moderation"),
     )

@@ -13,8 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::admin::Admin;
 use super::api_doc::{ErrorBody, StreamFilter};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::streams_api::set_stream_info;
 use super::ApiError;
-use crate::store::{KeyRecord, StoreError};
+use crate::config::PublishAuth;
+use crate::store::{KeyRecord, StoreError, StreamInfoPatch};
 use crate::Shared;
 
 /// Longest label, in characters.
@@ -40,6 +42,14 @@ pub(super) struct CreateKey {
         example = "OBS at home"
     )]
     label: Option<String>,
+    /// Sets the stream's title, as `PATCH /api/v1/streams/{app}/{name}` does.
+    #[serde(default)]
+    #[schema(max_length = 140, example = "Friday night speedruns")]
+    title: Option<String>,
+    /// Sets the stream's description, as `PATCH /api/v1/streams/{app}/{name}` does.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    description: Option<String>,
 }
 
 /// The answer to `POST /api/v1/keys`: the only time `key` is shown.
@@ -61,6 +71,12 @@ pub(super) struct CreatedKey {
     /// Unix seconds.
     #[schema(example = 1_700_000_000)]
     created_at: u64,
+    /// Whether publishing checks keys now (`auth.publish = "key"`). While publishing
+    /// is open or decided by a webhook, the key is kept but not asked for.
+    keys_checked: bool,
+    /// Present when keys are not checked: says so and how to change it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
 }
 
 /// A key as listed: never the key itself.
@@ -127,6 +143,23 @@ fn check_label(label: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Why a new key would not be asked for, in the publish mode `mode`.
+fn unchecked_warning(mode: PublishAuth) -> Option<String> {
+    match mode {
+        PublishAuth::Key => None,
+        PublishAuth::Open => Some(
+            "publishing is open (auth.publish = \"open\"): anyone may publish and this key \
+             is not checked; start the server with --publish-auth key to require keys"
+                .to_owned(),
+        ),
+        PublishAuth::Webhook => Some(
+            "publishing is decided by the publish webhook (auth.publish = \"webhook\"): this \
+             key is passed on with the stream name but not checked by onair"
+                .to_owned(),
+        ),
+    }
+}
+
 fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::TooManyKeys { .. } => {
@@ -144,12 +177,14 @@ fn store_error(error: StoreError) -> ApiError {
     responses(
         (status = 201, description = "The new key, shown this once", body = CreatedKey),
         (status = 400, description = "`invalid_json`, `invalid_body` (a missing, unknown or \
-            mistyped field), `invalid_stream` (bad or reserved path) or `invalid_label`",
+            mistyped field), `invalid_stream` (bad or reserved path), `invalid_label`, \
+            `invalid_title` or `invalid_description`",
             body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
         (status = 409, description = "`too_many_keys`: store.max_keys_per_stream or \
-            store.max_keys reached", body = ErrorBody),
+            store.max_keys reached; `too_many_streams`: store.max_stream_infos streams have a \
+            title", body = ErrorBody),
         (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
     ))]
 pub(super) async fn create(
@@ -159,6 +194,15 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let stream = stream_path(&body.stream)?;
     check_label(body.label.as_deref())?;
+    let describes = StreamInfoPatch {
+        title: body.title.map(Some),
+        description: body.description.map(Some),
+    };
+    // Saved before the key: a key made and then refused would be lost to its
+    // creator, while a title saved for a refused key is only early.
+    if !describes.is_empty() {
+        set_stream_info(&shared, &stream, describes).await?;
+    }
     let (record, key) = shared
         .store
         .create_key(&stream, body.label)
@@ -171,6 +215,8 @@ pub(super) async fn create(
         key,
         label: record.label,
         created_at: record.created_at,
+        keys_checked: shared.settings.auth.publish == PublishAuth::Key,
+        warning: unchecked_warning(shared.settings.auth.publish),
     };
     Ok((StatusCode::CREATED, Json(created)))
 }

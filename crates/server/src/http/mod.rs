@@ -22,6 +22,7 @@ mod server_api;
 mod sse;
 mod streams_api;
 mod throttle;
+mod tokens_api;
 mod whole_number;
 mod ws;
 mod ws_read_side;
@@ -53,10 +54,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/server", get(server_api::info))
         .route("/api/v1/streams", get(streams_api::list))
         .route("/api/v1/live", get(live_api::list))
+        .route("/api/v1/live/{app}/{name}", get(live_api::show))
         .route(
             "/api/v1/streams/{app}/{name}",
-            get(streams_api::get).delete(streams_api::kick),
+            get(streams_api::get)
+                .patch(streams_api::update)
+                .delete(streams_api::kick),
         )
+        .route("/api/v1/tokens", post(tokens_api::create))
         .route("/api/v1/keys", post(keys_api::create).get(keys_api::list))
         .route("/api/v1/keys/{id}", delete(keys_api::revoke))
         .route("/api/v1/recordings", get(recordings_api::list))

@@ -93,7 +93,8 @@ fn until(seconds: Option<u64>) -> Option<Millis> {
             `invalid_path` or `invalid_user_id`", body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "A reserved app (`api`, `ws`, …) has no rooms",
+        (status = 404, description = "`room_not_found` (the stream is not live, its room is \
+            not open and nothing is saved for it), or a reserved app (`api`, `ws`, …)",
             body = ErrorBody),
         (status = 409, description = "`list_full`: the room's mute list \
             (rooms.max_moderation_entries) or the saved entries \
@@ -109,7 +110,7 @@ pub(super) async fn mute(
     ApiJson(body): ApiJson<UserAction>,
 ) -> Result<StatusCode, ApiError> {
     check_user_id(&body.user_id)?;
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     shared
         .rooms
         .mute(&cell, &body.user_id, until(body.seconds))
@@ -128,7 +129,7 @@ pub(super) async fn mute(
         (status = 400, description = "`invalid_stream` or `invalid_path`", body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "The user is not muted here, or a reserved app",
+        (status = 404, description = "The user is not muted here, `room_not_found`, or a reserved app",
             body = ErrorBody),
         (status = 500, description = "`storage_error`: not saved", body = ErrorBody),
         (status = 503, description = "`too_many_rooms`: rooms.max_rooms exist", body = ErrorBody),
@@ -138,7 +139,7 @@ pub(super) async fn unmute(
     State(shared): State<Arc<Shared>>,
     ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     let unmuted = shared.rooms.unmute(&cell, &user_id).await;
     match unmuted.map_err(moderation_error)? {
         true => Ok(StatusCode::NO_CONTENT),
@@ -159,7 +160,8 @@ pub(super) async fn unmute(
             `invalid_path` or `invalid_user_id`", body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "A reserved app (`api`, `ws`, …) has no rooms",
+        (status = 404, description = "`room_not_found` (the stream is not live, its room is \
+            not open and nothing is saved for it), or a reserved app (`api`, `ws`, …)",
             body = ErrorBody),
         (status = 409, description = "`list_full`: the room's ban list \
             (rooms.max_moderation_entries) or the saved entries \
@@ -175,7 +177,7 @@ pub(super) async fn ban(
     ApiJson(body): ApiJson<UserAction>,
 ) -> Result<Json<Banned>, ApiError> {
     check_user_id(&body.user_id)?;
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     let closed = shared
         .rooms
         .ban(&cell, &body.user_id, until(body.seconds))
@@ -196,7 +198,7 @@ pub(super) async fn ban(
         (status = 400, description = "`invalid_stream` or `invalid_path`", body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "The user is not banned here, or a reserved app",
+        (status = 404, description = "The user is not banned here, `room_not_found`, or a reserved app",
             body = ErrorBody),
         (status = 500, description = "`storage_error`: not saved", body = ErrorBody),
         (status = 503, description = "`too_many_rooms`: rooms.max_rooms exist", body = ErrorBody),
@@ -206,7 +208,7 @@ pub(super) async fn unban(
     State(shared): State<Arc<Shared>>,
     ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     let unbanned = shared.rooms.unban(&cell, &user_id).await;
     match unbanned.map_err(moderation_error)? {
         true => Ok(StatusCode::NO_CONTENT),
@@ -227,7 +229,8 @@ pub(super) async fn unban(
             `invalid_path`", body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "A reserved app (`api`, `ws`, …) has no rooms",
+        (status = 404, description = "`room_not_found` (the stream is not live, its room is \
+            not open and nothing is saved for it), or a reserved app (`api`, `ws`, …)",
             body = ErrorBody),
         (status = 409, description = "`list_full`: the saved entries \
             (store.max_moderation_entries) are full", body = ErrorBody),
@@ -241,7 +244,7 @@ pub(super) async fn slow_mode(
     ApiPath((app, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SlowMode>,
 ) -> Result<StatusCode, ApiError> {
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     shared
         .rooms
         .set_slow_mode(&cell, body.seconds.saturating_mul(1000))

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use onair_rooms::{Error as RoomError, ErrorCode, Millis, RoomSettings, Seq, StreamState};
+use onair_media::StreamPath;
+use onair_rooms::{Error as RoomError, ErrorCode, Millis, Room, RoomSettings, Seq, StreamState};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
@@ -45,9 +46,11 @@ pub(super) struct RoomView {
     room: String,
     /// Whether the room's stream is being published.
     stream: StreamStateView,
-    /// WebSocket and SSE connections in the room.
+    /// WebSocket and SSE connections in the room, moderators and the platform's own
+    /// included.
     members: u64,
-    /// Everyone watching or in the room: members and media viewers.
+    /// People watching, each counted once: the larger of the media viewers and the
+    /// room's audience members (docs/rooms.md, "Viewers"); the room's `viewers` event.
     viewers: u64,
     /// Likes since the room was created.
     likes_total: u64,
@@ -87,9 +90,45 @@ pub(super) struct MessageIdParam {
     id: u64,
 }
 
-pub(super) fn cell(shared: &Shared, app: &str, name: &str) -> Result<Arc<RoomCell>, ApiError> {
+/// The room of a change made through the API, created if needed, but only for a
+/// stream the server knows (see [`known`]): a typo'd path is a 404, not a new room.
+pub(super) async fn cell(
+    shared: &Shared,
+    app: &str,
+    name: &str,
+) -> Result<Arc<RoomCell>, ApiError> {
     let path = stream_path(app, name)?;
+    if let Some(cell) = shared.rooms.existing(&path) {
+        return Ok(cell);
+    }
+    if !known(shared, &path).await? {
+        return Err(no_room(&path));
+    }
     shared.rooms.room(&path).map_err(room_error)
+}
+
+/// Whether the server knows `path`: its room is open, its stream live, or something
+/// is saved for it (moderation, a stream key, a title).
+async fn known(shared: &Shared, path: &StreamPath) -> Result<bool, ApiError> {
+    if shared.rooms.knows(path) {
+        return Ok(true);
+    }
+    shared
+        .store
+        .knows_stream(path)
+        .await
+        .map_err(|e| ApiError::storage(&e))
+}
+
+fn no_room(path: &StreamPath) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "room_not_found",
+        format!(
+            "no room {path}: the stream is not live, its room is not open, and nothing is \
+             saved for it (a stream key, a title or moderation)"
+        ),
+    )
 }
 
 pub(super) fn room_error(error: RoomError) -> ApiError {
@@ -123,8 +162,9 @@ fn listing<'a>(entries: impl Iterator<Item = (&'a str, Option<Millis>)>) -> Vec<
         .collect()
 }
 
-/// The room's state, moderation included. Every valid stream path has a room; it is
-/// made on first use and dropped again when idle.
+/// The room's state, moderation included. A room is made on first use (a WebSocket or
+/// SSE connection, or a change through the API) and dropped again when idle; reading
+/// one that is not open shows it as it would start, for a stream the server knows.
 #[utoipa::path(get, path = "/api/v1/rooms/{app}/{name}", tag = "rooms",
     operation_id = "get_room",
     params(StreamPathParams),
@@ -134,18 +174,29 @@ fn listing<'a>(entries: impl Iterator<Item = (&'a str, Option<Millis>)>) -> Vec<
         (status = 400, description = "`invalid_stream` or `invalid_path`", body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "A reserved app (`api`, `ws`, …) has no rooms",
+        (status = 404, description = "`room_not_found` (the stream is not live, its room is \
+            not open and nothing is saved for it), or a reserved app (`api`, `ws`, …)",
             body = ErrorBody),
-        (status = 503, description = "`too_many_rooms`: rooms.max_rooms exist", body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
     ))]
 pub(super) async fn show(
     _: Admin,
     State(shared): State<Arc<Shared>>,
     ApiPath((app, name)): ApiPath<(String, String)>,
 ) -> Result<Json<RoomView>, ApiError> {
-    let cell = cell(&shared, &app, &name)?;
+    let path = stream_path(&app, &name)?;
+    let view = match shared.rooms.existing(&path) {
+        Some(cell) => cell.with_room(|room: &mut Room| room_view(room)),
+        // Reading never creates: a room not open yet is shown as it would start.
+        None if known(&shared, &path).await? => room_view(&shared.rooms.fresh_room(&path)),
+        None => return Err(no_room(&path)),
+    };
+    Ok(Json(view))
+}
+
+fn room_view(room: &Room) -> RoomView {
     let now = now();
-    let view = cell.with_room(|room| RoomView {
+    RoomView {
         room: room.key().to_owned(),
         stream: match room.stream_state() {
             StreamState::Live => StreamStateView::Live,
@@ -158,8 +209,7 @@ pub(super) async fn show(
         slow_mode_seconds: room.slow_mode_ms() / 1000,
         muted: listing(room.moderation().mutes(now)),
         banned: listing(room.moderation().bans(now)),
-    });
-    Ok(Json(view))
+    }
 }
 
 /// Posts a `system` event to the room: everyone in it sees it, and it is kept in
@@ -176,8 +226,10 @@ pub(super) async fn show(
             body = ErrorBody),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "A reserved app (`api`, `ws`, …) has no rooms",
+        (status = 404, description = "`room_not_found` (the stream is not live, its room is \
+            not open and nothing is saved for it), or a reserved app (`api`, `ws`, …)",
             body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
         (status = 503, description = "`too_many_rooms`: rooms.max_rooms exist", body = ErrorBody),
     ))]
 pub(super) async fn post_message(
@@ -186,7 +238,7 @@ pub(super) async fn post_message(
     ApiPath((app, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, Json<PostedMessage>), ApiError> {
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     let seq = cell
         .with_room(|room| room.post_system(&body.text, now()))
         .map_err(room_error)?;
@@ -209,7 +261,8 @@ pub(super) async fn post_message(
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
         (status = 404, description = "`message_not_found` (never sent, not deletable or \
-            already deleted), or a reserved app", body = ErrorBody),
+            already deleted), `room_not_found`, or a reserved app", body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
         (status = 503, description = "`too_many_rooms`: rooms.max_rooms exist", body = ErrorBody),
     ))]
 pub(super) async fn delete_message(
@@ -217,7 +270,7 @@ pub(super) async fn delete_message(
     State(shared): State<Arc<Shared>>,
     ApiPath((app, name, id)): ApiPath<(String, String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    let cell = cell(&shared, &app, &name)?;
+    let cell = cell(&shared, &app, &name).await?;
     cell.with_room(|room| room.delete_message(Seq(id), now()))
         .map_err(room_error)?;
     Ok(StatusCode::NO_CONTENT)

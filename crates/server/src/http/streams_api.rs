@@ -1,19 +1,22 @@
 //! Stream endpoints of the REST API (admin token): the live streams with their codecs
-//! and live figures, one stream, and disconnecting a publisher.
+//! and live figures, one stream, its title and description, and disconnecting a
+//! publisher.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Serialize;
+use onair_media::StreamPath;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::admin::Admin;
 use super::api_doc::{stream_path, ErrorBody, StreamPathParams};
-use super::extract::ApiPath;
+use super::extract::{ApiJson, ApiPath};
 use super::{ApiError, RequestContext};
 use crate::hub::{Stream, StreamSnapshot};
+use crate::store::{StoreError, StreamInfo, StreamInfoPatch};
 use crate::Shared;
 
 /// A live stream as the API shows it.
@@ -24,6 +27,9 @@ pub struct StreamView {
     stream: String,
     app: String,
     name: String,
+    /// Set with `PATCH /api/v1/streams/{app}/{name}`.
+    title: Option<String>,
+    description: Option<String>,
     video: Option<VideoView>,
     audio: Option<AudioView>,
     /// The encoder as its metadata names it.
@@ -69,13 +75,45 @@ pub struct AudioView {
     channels: Option<u8>,
 }
 
+/// Who watches. `total` counts people, each once; the rest count playbacks and room
+/// connections, so `total` is not their sum (docs/rooms.md, "Viewers").
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ViewersView {
+    /// People watching: the larger of the playbacks and the room's audience.
     total: u64,
     rtmp: u64,
     http_flv: u64,
     /// HLS sessions: players that fetched a playlist within `hls.session_timeout_ms`.
     hls: u64,
+    /// Anonymous and viewer-role connections in the stream's room (not moderators,
+    /// streamers or the platform's own).
+    room: u64,
+}
+
+/// `PATCH /api/v1/streams/{app}/{name}`: a field left out stays as it is, `null`
+/// clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PatchStream {
+    /// At most 140 characters, no control characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 140, example = "Friday night speedruns")]
+    title: Option<Option<String>>,
+    /// At most 2000 characters; line breaks allowed, no other control characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    description: Option<Option<String>>,
+}
+
+/// A stream's title and description as saved, live or not.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct StreamInfoView {
+    #[schema(example = "live/demo")]
+    stream: String,
+    title: Option<String>,
+    description: Option<String>,
+    /// When the stream was last seen live, Unix seconds; `null` if never.
+    last_live_at: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,12 +121,14 @@ pub struct StreamList {
     streams: Vec<StreamView>,
 }
 
-impl From<StreamSnapshot> for StreamView {
-    fn from(s: StreamSnapshot) -> Self {
+impl StreamView {
+    fn new(s: StreamSnapshot, info: &StreamInfo, audience: Audience) -> Self {
         let (app, name) = s.path.split_once('/').unwrap_or((&s.path, ""));
         let (app, name) = (app.to_owned(), name.to_owned());
         let codecs = s.codecs;
         Self {
+            title: info.title.clone(),
+            description: info.description.clone(),
             video: codecs.video_codec.map(|codec| VideoView {
                 codec,
                 width: codecs.width,
@@ -108,10 +148,11 @@ impl From<StreamSnapshot> for StreamView {
             bytes_out: s.bytes_out,
             frames_in: s.frames_in,
             viewers: ViewersView {
-                total: s.viewers,
+                total: audience.total,
                 rtmp: s.viewers_rtmp,
                 http_flv: s.viewers_flv,
                 hls: s.viewers_hls,
+                room: audience.room,
             },
             uptime_seconds: s.uptime_seconds,
             started_at: s.started_at_unix,
@@ -128,6 +169,23 @@ impl From<StreamSnapshot> for StreamView {
 
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
+}
+
+/// The people count of a stream and the room part of it.
+struct Audience {
+    total: u64,
+    room: u64,
+}
+
+fn view(shared: &Shared, stream: &Stream) -> StreamView {
+    let snapshot = stream.snapshot();
+    let info = shared.stream_infos.live(stream.path()).unwrap_or_default();
+    let room = shared.rooms.audience_members(stream.path());
+    let audience = Audience {
+        total: snapshot.viewers.max(room),
+        room,
+    };
+    StreamView::new(snapshot, &info, audience)
 }
 
 fn live_stream(shared: &Shared, app: &str, name: &str) -> Result<Arc<Stream>, ApiError> {
@@ -152,7 +210,7 @@ pub(super) async fn list(_: Admin, State(shared): State<Arc<Shared>>) -> Json<St
         .hub
         .streams()
         .iter()
-        .map(|s| StreamView::from(s.snapshot()))
+        .map(|s| view(&shared, s))
         .collect();
     Json(StreamList { streams })
 }
@@ -175,7 +233,120 @@ pub(super) async fn get(
     ApiPath((app, name)): ApiPath<(String, String)>,
 ) -> Result<Json<StreamView>, ApiError> {
     let stream = live_stream(&shared, &app, &name)?;
-    Ok(Json(stream.snapshot().into()))
+    Ok(Json(view(&shared, &stream)))
+}
+
+/// Sets the stream's title or description, shown on the pages and in the public
+/// stream list. The stream need not be live: they are kept for its next publish and
+/// its offline card.
+#[utoipa::path(patch, path = "/api/v1/streams/{app}/{name}", tag = "streams",
+    operation_id = "update_stream",
+    params(StreamPathParams),
+    request_body = PatchStream,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The title and description now", body = StreamInfoView),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_stream`, \
+            `invalid_path`, `invalid_title` or `invalid_description`", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 404, description = "A reserved app (`api`, `ws`, …)", body = ErrorBody),
+        (status = 409, description = "`too_many_streams`: store.max_stream_infos streams \
+            have a title", body = ErrorBody),
+        (status = 500, description = "`storage_error`: the database failed", body = ErrorBody),
+    ))]
+pub(super) async fn update(
+    _: Admin,
+    State(shared): State<Arc<Shared>>,
+    ApiPath((app, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PatchStream>,
+) -> Result<Json<StreamInfoView>, ApiError> {
+    let path = stream_path(&app, &name)?;
+    let patch = StreamInfoPatch {
+        title: body.title,
+        description: body.description,
+    };
+    let info = set_stream_info(&shared, &path, patch).await?;
+    Ok(Json(StreamInfoView {
+        stream: path.to_string(),
+        title: info.title.clone(),
+        description: info.description.clone(),
+        last_live_at: info.last_live_at,
+    }))
+}
+
+/// Checks and saves a title/description change (also made with a new key).
+pub(super) async fn set_stream_info(
+    shared: &Shared,
+    path: &StreamPath,
+    patch: StreamInfoPatch,
+) -> Result<Arc<StreamInfo>, ApiError> {
+    check_stream_info(&patch)?;
+    let info = shared
+        .stream_infos
+        .update(path, patch)
+        .await
+        .map_err(|error| match error {
+            StoreError::TooManyStreams { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_streams", error.to_string())
+            }
+            error => ApiError::storage(&error),
+        })?;
+    tracing::info!(stream = %path, title = ?info.title, "stream info updated");
+    Ok(info)
+}
+
+/// Refuses a title or description that is too long or holds control characters.
+fn check_stream_info(patch: &StreamInfoPatch) -> Result<(), ApiError> {
+    check_text(
+        ("title", "invalid_title"),
+        patch.title.as_ref(),
+        MAX_TITLE_CHARS,
+        false,
+    )?;
+    check_text(
+        ("description", "invalid_description"),
+        patch.description.as_ref(),
+        MAX_DESCRIPTION_CHARS,
+        true,
+    )
+}
+
+/// Longest title, in characters.
+const MAX_TITLE_CHARS: usize = 140;
+/// Longest description, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+fn check_text(
+    (field, code): (&str, &'static str),
+    value: Option<&Option<String>>,
+    max_chars: usize,
+    line_breaks: bool,
+) -> Result<(), ApiError> {
+    let Some(Some(text)) = value else {
+        return Ok(());
+    };
+    let allowed = |c: char| line_breaks && (c == '\n' || c == '\r');
+    if text.chars().count() > max_chars || text.chars().any(|c| c.is_control() && !allowed(c)) {
+        let breaks = if line_breaks {
+            " other than line breaks"
+        } else {
+            ""
+        };
+        return Err(ApiError::bad_request(
+            code,
+            format!("{field} must be at most {max_chars} characters, without control characters{breaks}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D>(deserializer: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// Disconnects the stream's publisher; its viewers see the stream end.

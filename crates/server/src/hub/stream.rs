@@ -197,6 +197,12 @@ impl Stream {
         }
     }
 
+    /// Media viewers of every protocol now (the snapshot's `viewers`, without the rest).
+    pub fn media_viewers(&self) -> u64 {
+        let (rtmp, flv) = self.viewers.counts();
+        rtmp + flv + self.hls_viewers.load(Ordering::Relaxed)
+    }
+
     /// The HLS sessions watching now; HLS viewers are sessions, not connections.
     pub fn set_hls_viewers(&self, sessions: u64) {
         self.hls_viewers.store(sessions, Ordering::Relaxed);

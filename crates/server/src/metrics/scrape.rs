@@ -140,8 +140,24 @@ fn media(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
     gauge_by(
         e,
         "onair_viewers",
-        "Viewers playing now, by protocol",
+        "Playbacks now, by protocol (a person on the watch page is one playback)",
         &per_proto(&m.viewers, &Proto::VIEWERS),
+    )?;
+    let audience: u64 = shared
+        .hub
+        .streams()
+        .iter()
+        .map(|s| {
+            s.media_viewers()
+                .max(shared.rooms.audience_members(s.path()))
+        })
+        .sum();
+    gauge(
+        e,
+        "onair_audience",
+        "People watching live streams, each counted once per stream (the REST views' viewers)",
+        None,
+        audience,
     )?;
     counter_by(
         e,
@@ -497,6 +513,7 @@ mod tests {
             "onair_connections_open",
             "onair_publishers",
             "onair_viewers",
+            "onair_audience",
             "onair_media_received_bytes",
             "onair_media_sent_bytes",
             "onair_viewer_frames_dropped",

@@ -120,15 +120,7 @@ impl RoomHub {
         let mut created = None;
         let mut registry = self.registry();
         let entry = registry.get_or_insert_with(&key, || {
-            let now = now();
-            let sequencing = self.backend.sequencing();
-            let mut room =
-                Room::with_sequencing(key.as_str(), Arc::clone(&self.settings), sequencing, now);
-            self.saved().apply(&mut room, now);
-            if let Some(stream) = self.media.stream(path) {
-                room.set_stream_state(StreamState::Live, now);
-                room.set_media_viewers(stream.snapshot().viewers, now);
-            }
+            let room = self.fresh_room(path);
             let cell = RoomCell::new(room, self.backend.as_ref(), self.tap.get().cloned());
             created = Some(Arc::clone(&cell));
             Entry(cell)
@@ -144,11 +136,48 @@ impl RoomHub {
         Ok(cell)
     }
 
+    /// A room for `path` as it would be created now (saved moderation, live state),
+    /// registered nowhere: what a room that does not exist yet would show.
+    pub fn fresh_room(&self, path: &StreamPath) -> Room {
+        let now = now();
+        let sequencing = self.backend.sequencing();
+        let mut room = Room::with_sequencing(
+            path.to_string(),
+            Arc::clone(&self.settings),
+            sequencing,
+            now,
+        );
+        self.saved().apply(&mut room, now);
+        if let Some(stream) = self.media.stream(path) {
+            room.set_stream_state(StreamState::Live, now);
+            room.set_media_viewers(stream.media_viewers(), now);
+        }
+        room
+    }
+
+    /// Whether `path` has a room or could be given one without a guess: its room is
+    /// open, its stream is live, or moderation is saved for it. The store may know the
+    /// stream too (a key, a title): see [`Store::knows_stream`].
+    pub fn knows(&self, path: &StreamPath) -> bool {
+        self.existing(path).is_some()
+            || self.media.stream(path).is_some()
+            || self.saved().has(&path.to_string())
+    }
+
     /// The room of `path` if it exists.
     pub fn existing(&self, path: &StreamPath) -> Option<Arc<RoomCell>> {
         self.registry()
             .get(&path.to_string())
             .map(|e| Arc::clone(&e.0))
+    }
+
+    /// The audience members of `path`'s room ([`Room::audience_members`]); 0 when it
+    /// has no room. Does not create the room. The REST views count people with it by
+    /// the room's rule ([`Room::viewers`]), so they and the room's `viewers` event agree.
+    pub fn audience_members(&self, path: &StreamPath) -> u64 {
+        self.existing(path).map_or(0, |cell| {
+            cell.with_room(|room| room.audience_members() as u64)
+        })
     }
 
     /// Rooms that exist now.
@@ -233,7 +262,7 @@ impl RoomHub {
                 continue;
             };
             let stream = self.media.stream(&path);
-            let viewers = stream.as_ref().map_or(0, |s| s.snapshot().viewers);
+            let viewers = stream.as_ref().map_or(0, |s| s.media_viewers());
             let state = if stream.is_some() {
                 StreamState::Live
             } else {

@@ -172,6 +172,11 @@ impl SavedModeration {
         }
     }
 
+    /// Whether anything is saved for `room`.
+    pub fn has(&self, room: &str) -> bool {
+        self.rooms.contains_key(room)
+    }
+
     /// Gives a new room its saved lists and slow mode.
     pub fn apply(&self, room: &mut Room, now: Millis) {
         let Some(saved) = self.rooms.get(room.key()) else {

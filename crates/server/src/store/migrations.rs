@@ -36,6 +36,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         slow_mode_ms INTEGER NOT NULL,
         set_at       INTEGER NOT NULL
     );",
+    // 2: stream titles, descriptions and last-live times.
+    "CREATE TABLE stream_info (
+        stream       TEXT PRIMARY KEY,
+        title        TEXT,
+        description  TEXT,
+        updated_at   INTEGER NOT NULL,
+        last_live_at INTEGER
+    );
+    CREATE INDEX stream_info_by_last_live ON stream_info (last_live_at);",
 ];
 
 /// Brings `conn` to the newest version, or refuses a database newer than this code.
@@ -83,7 +92,12 @@ mod tests {
         assert_eq!(version(&conn).unwrap() as usize, MIGRATIONS.len());
         assert_eq!(
             tables(&conn),
-            ["room_moderation", "room_settings", "stream_keys"]
+            [
+                "room_moderation",
+                "room_settings",
+                "stream_info",
+                "stream_keys"
+            ]
         );
     }
 

@@ -1,6 +1,6 @@
 //! What survives a restart: one SQLite file, `{data_dir}/onair.db` (embedded, no
-//! server), holding stream keys and the moderation and settings changed through the
-//! API.
+//! server), holding stream keys, stream titles and last-live times, and the moderation
+//! and settings changed through the API.
 //!
 //! Every call runs on tokio's blocking pool behind one connection mutex, so the async
 //! runtime never waits on the disk. The schema is versioned by [`migrations`]; a
@@ -13,6 +13,7 @@ mod health;
 mod keys;
 mod migrations;
 mod moderation;
+mod stream_info;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::config::StoreSettings;
 
 pub use keys::{KeyRecord, KEY_ID_PREFIX};
 pub use moderation::{ModerationKind, ModerationRecord, SavedModerationRows};
+pub use stream_info::{StreamInfo, StreamInfoPatch};
 
 /// The database file's name inside the data dir.
 pub const DB_FILE: &str = "onair.db";
@@ -54,6 +56,8 @@ pub enum StoreError {
         max: usize,
         setting: &'static str,
     },
+    #[error("titles are kept for {max} streams already (store.max_stream_infos)")]
+    TooManyStreams { max: usize },
     #[error("the storage task ended without an answer")]
     TaskFailed,
 }

@@ -111,6 +111,19 @@ impl TestServer {
         }
     }
 
+    /// Gives stream `path` a title through the API: the server then knows the stream
+    /// and lets the API change its room before anyone joins it.
+    pub async fn set_title(&self, path: &str, title: &str) {
+        let response = reqwest::Client::new()
+            .patch(self.http_url(&format!("/api/v1/streams/{path}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ "title": title }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "PATCH /api/v1/streams/{path}");
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.handle.await.unwrap().unwrap();
