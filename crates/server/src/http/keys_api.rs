@@ -44,11 +44,18 @@ pub(super) struct CreateKey {
     label: Option<String>,
     /// Sets the stream's title, as `PATCH /api/v1/streams/{app}/{name}` does.
     #[serde(default)]
-    #[schema(max_length = 140, example = "Friday night speedruns")]
+    #[schema(
+        max_length = 140,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        example = "Friday night speedruns"
+    )]
     title: Option<String>,
     /// Sets the stream's description, as `PATCH /api/v1/streams/{app}/{name}` does.
     #[serde(default)]
-    #[schema(max_length = 2000)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x09\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     description: Option<String>,
 }
 

@@ -97,11 +97,13 @@ pub struct ViewersView {
 pub(super) struct PatchStream {
     /// At most 140 characters, no control characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 140, example = "Friday night speedruns")]
+    #[schema(value_type = Option<String>, max_length = 140,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", example = "Friday night speedruns")]
     title: Option<Option<String>>,
     /// At most 2000 characters; line breaks allowed, no other control characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
+    #[schema(value_type = Option<String>, max_length = 2000,
+        pattern = r"^[^\x00-\x09\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     description: Option<Option<String>>,
 }
 

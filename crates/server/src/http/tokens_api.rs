@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::admin::Admin;
 use super::api_doc::ErrorBody;
 use super::extract::ApiJson;
+use super::whole_number;
 use super::ApiError;
 use crate::Shared;
 
@@ -50,7 +51,7 @@ pub(super) struct CreateToken {
     #[serde(default)]
     role: TokenRole,
     /// Seconds until the token expires, 1 to 2592000 (30 days) [default: 3600].
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::option_u64")]
     #[schema(minimum = 1, maximum = 2_592_000, example = 3600)]
     ttl: Option<u64>,
 }
