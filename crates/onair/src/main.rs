@@ -7,7 +7,7 @@ mod settings;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -19,42 +19,67 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "onair",
     version,
-    about = "A live-streaming and live-interaction server"
+    about = "A live-streaming and live-interaction server",
+    after_help = "Without a command, onair serves: the options above are `serve`'s, and may also \
+                  come before `config`, `token` or `sign`."
 )]
 struct Cli {
     #[command(flatten)]
-    common: CommonArgs,
+    server: ServerArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Args)]
-struct CommonArgs {
+/// Where the settings come from: what every command that reads the server's settings
+/// or secrets takes, so what `token` and `sign` print is what `serve` accepts.
+#[derive(Debug, Clone, Default, Args)]
+struct SettingsArgs {
     /// TOML settings file.
-    #[arg(long, env = "ONAIR_CONFIG", global = true)]
+    #[arg(long, env = "ONAIR_CONFIG")]
     config: Option<PathBuf>,
+    /// Directory for state: admin token, secrets, database, recordings [default: ./onair-data].
+    #[arg(long, env = "ONAIR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Any other setting, as section.key=value (repeatable); see docs/configuration.md.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl SettingsArgs {
+    /// `self`, with what it leaves out taken from `outer` (given before the command).
+    fn or(self, outer: &SettingsArgs) -> SettingsArgs {
+        SettingsArgs {
+            config: self.config.or_else(|| outer.config.clone()),
+            data_dir: self.data_dir.or_else(|| outer.data_dir.clone()),
+            set: outer.set.iter().cloned().chain(self.set).collect(),
+        }
+    }
+}
+
+/// The server's own flags (`serve`, `config`).
+#[derive(Debug, Clone, Default, Args)]
+struct ServerArgs {
+    #[command(flatten)]
+    settings: SettingsArgs,
     /// RTMP listen address [default: 0.0.0.0:1935].
-    #[arg(long, env = "ONAIR_RTMP_LISTEN", global = true)]
+    #[arg(long, env = "ONAIR_RTMP_LISTEN")]
     rtmp_listen: Option<SocketAddr>,
     /// HTTP listen address (media over HTTP, API, pages) [default: 0.0.0.0:8080].
-    #[arg(long, env = "ONAIR_HTTP_LISTEN", global = true)]
+    #[arg(long, env = "ONAIR_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
-    /// Directory for state: admin token, database, recordings [default: ./onair-data].
-    #[arg(long, env = "ONAIR_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
     /// Log format [default: pretty on a terminal, json otherwise].
-    #[arg(long, env = "ONAIR_LOG_FORMAT", value_enum, global = true)]
+    #[arg(long, env = "ONAIR_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
-    /// Origins allowed to open room connections from a browser: comma-separated, or `*`
-    /// [default: same origin only].
-    #[arg(long, env = "ONAIR_ALLOWED_ORIGINS", global = true)]
+    /// Origins whose pages may use this server from a browser: the REST API and
+    /// HTTP-FLV and HLS playback (CORS), and room connections over SSE and WebSocket
+    /// (Origin check). Comma-separated, or `*` [default: same origin only].
+    #[arg(long, env = "ONAIR_ALLOWED_ORIGINS")]
     allowed_origins: Option<String>,
     /// Require signed playback URLs (`?expires=…&sig=…`, see `onair sign`) in every app
     /// without an override; `--signed-playback=false` turns it off [default: false].
     #[arg(
         long,
         env = "ONAIR_SIGNED_PLAYBACK",
-        global = true,
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
@@ -63,19 +88,39 @@ struct CommonArgs {
     signed_playback: Option<bool>,
     /// Who may publish: open (anyone), key (stream keys from the API), webhook
     /// (--publish-webhook decides) [default: open].
-    #[arg(
-        long,
-        env = "ONAIR_PUBLISH_AUTH",
-        global = true,
-        value_name = "open|key|webhook"
-    )]
+    #[arg(long, env = "ONAIR_PUBLISH_AUTH", value_name = "open|key|webhook")]
     publish_auth: Option<PublishAuth>,
     /// URL that allows (2xx) or refuses each publish in webhook mode.
-    #[arg(long, env = "ONAIR_PUBLISH_WEBHOOK", global = true, value_name = "URL")]
+    #[arg(long, env = "ONAIR_PUBLISH_WEBHOOK", value_name = "URL")]
     publish_webhook: Option<String>,
-    /// Any other setting, as section.key=value (repeatable); see docs/configuration.md.
-    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
-    set: Vec<String>,
+}
+
+impl ServerArgs {
+    /// `self`, with what it leaves out taken from `outer` (given before the command).
+    fn or(self, outer: &ServerArgs) -> ServerArgs {
+        ServerArgs {
+            settings: self.settings.or(&outer.settings),
+            rtmp_listen: self.rtmp_listen.or(outer.rtmp_listen),
+            http_listen: self.http_listen.or(outer.http_listen),
+            log_format: self.log_format.or(outer.log_format),
+            allowed_origins: self
+                .allowed_origins
+                .or_else(|| outer.allowed_origins.clone()),
+            signed_playback: self.signed_playback.or(outer.signed_playback),
+            publish_auth: self.publish_auth.or(outer.publish_auth),
+            publish_webhook: self
+                .publish_webhook
+                .or_else(|| outer.publish_webhook.clone()),
+        }
+    }
+
+    /// The server flags given before a command, with that command's settings sources.
+    fn with_settings(&self, settings: SettingsArgs) -> ServerArgs {
+        ServerArgs {
+            settings: settings.or(&self.settings),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,6 +143,9 @@ struct TokenArgs {
     /// Seconds until the token expires.
     #[arg(long, default_value_t = 86_400)]
     ttl: u64,
+    /// The token is signed with the secret of the server these settings describe.
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -108,19 +156,22 @@ struct SignArgs {
     /// Seconds until the signature expires.
     #[arg(long, default_value_t = 3_600)]
     ttl: u64,
+    /// The signature uses the playback secret of the server these settings describe.
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve(ServerArgs),
     /// Publish an FLV file to an RTMP server at real-time pace.
     Push(push::PushArgs),
     /// Load-test a server: viewers of one stream, or clients of one room (see bench/README.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Print the effective settings as TOML and exit (secrets redacted).
-    Config,
+    Config(ServerArgs),
     /// Print a chat token signed with this server's secret.
     Token(TokenArgs),
     /// Print a signed playback query string, `expires=…&sig=…`, for a stream (append it
@@ -130,37 +181,51 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = load_settings(&cli.common)?;
-    let log_filter = init_logging(cli.common.log_format, settings.log_level.as_deref());
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(settings, &cli.common, log_filter)),
-        Command::Push(args) => runtime.block_on(push::run(args)),
-        Command::Bench(args) => runtime.block_on(bench::run(args)),
-        Command::Config => {
+    let outer = cli.server;
+    let runtime = || tokio::runtime::Runtime::new().context("starting the async runtime");
+    match cli.command.unwrap_or(Command::Serve(ServerArgs::default())) {
+        Command::Serve(args) => {
+            let args = args.or(&outer);
+            let settings = load_settings(&args)?;
+            let log_filter = init_logging(args.log_format, settings.log_level.as_deref());
+            runtime()?.block_on(serve(settings, &args, log_filter))
+        }
+        Command::Push(args) => {
+            init_logging(outer.log_format, None);
+            runtime()?.block_on(push::run(args))
+        }
+        Command::Bench(args) => {
+            init_logging(outer.log_format, None);
+            runtime()?.block_on(bench::run(args))
+        }
+        Command::Config(args) => {
+            let settings = load_settings(&args.or(&outer))?;
             print!("{}", toml::to_string_pretty(&settings.redacted())?);
             Ok(())
         }
         Command::Token(args) => {
+            let settings = load_settings(&outer.with_settings(args.settings.clone()))?;
             println!("{}", token(&settings, args)?);
             Ok(())
         }
         Command::Sign(args) => {
+            let settings = load_settings(&outer.with_settings(args.settings.clone()))?;
             println!("{}", sign(&settings, &args)?);
             Ok(())
         }
     }
 }
 
-fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
-    let mut settings = settings::load(args.config.as_deref(), std::env::vars(), &args.set)?;
+fn load_settings(args: &ServerArgs) -> anyhow::Result<Settings> {
+    let sources = &args.settings;
+    let mut settings = settings::load(sources.config.as_deref(), std::env::vars(), &sources.set)?;
     if let Some(addr) = args.rtmp_listen {
         settings.rtmp.listen = addr;
     }
     if let Some(addr) = args.http_listen {
         settings.http.listen = addr;
     }
-    if let Some(dir) = &args.data_dir {
+    if let Some(dir) = &sources.data_dir {
         settings.data_dir = dir.clone();
     }
     if let Some(origins) = &args.allowed_origins {
@@ -197,15 +262,36 @@ fn token(settings: &Settings, args: TokenArgs) -> anyhow::Result<String> {
         "streamer" => Role::Streamer,
         other => anyhow::bail!("unknown role {other:?}: use viewer, moderator or streamer"),
     };
-    let secrets = onair_server::secrets::Secrets::load_or_create(
-        &settings.data_dir,
-        settings.auth.admin_token.as_deref(),
-        settings.auth.token_secret.as_deref(),
-    )
-    .with_context(|| format!("reading secrets from {}", settings.data_dir.display()))?;
+    let data_dir = &settings.data_dir;
+    let dir_existed = data_dir.exists();
+    let (secret, created) =
+        onair_server::secrets::token_secret(data_dir, settings.auth.token_secret.as_deref())
+            .with_context(|| format!("reading the token secret from {}", data_dir.display()))?;
+    if created {
+        warn_new_secret(data_dir, dir_existed, "token secret", "token");
+    }
     let name = args.name.unwrap_or_else(|| args.user.clone());
-    let keys = onair_server::auth::TokenKeys::new(&secrets.token_secret);
+    let keys = onair_server::auth::TokenKeys::new(&secret);
     Ok(keys.mint(&User::new(args.user, name, role), args.ttl))
+}
+
+/// Says on stderr that a helper command made a new secret (and maybe the data dir)
+/// rather than read the server's: what it prints is refused by a server that keeps its
+/// state anywhere else.
+fn warn_new_secret(data_dir: &Path, dir_existed: bool, secret: &str, command: &str) {
+    let made = if dir_existed {
+        format!("made a new {secret} in {}", data_dir.display())
+    } else {
+        format!(
+            "{} did not exist: made it, with a new {secret}",
+            data_dir.display()
+        )
+    };
+    eprintln!(
+        "warning: {made}.\n\
+         A server started with another --data-dir (or another config) will refuse what this \
+         prints; run `onair {command}` with the server's --data-dir and --config."
+    );
 }
 
 /// The signed query string for `args.stream`, with the secret `serve` would use.
@@ -213,13 +299,15 @@ fn sign(settings: &Settings, args: &SignArgs) -> anyhow::Result<String> {
     use onair_server::signing::{unix_now, PlaybackSigner};
     let path = onair_media::StreamPath::parse(&args.stream)
         .with_context(|| format!("{:?} is not a stream path (app/name)", args.stream))?;
-    let signer =
-        PlaybackSigner::load(&settings.playback, &settings.data_dir).with_context(|| {
-            format!(
-                "reading the playback secret from {}",
-                settings.data_dir.display()
-            )
-        })?;
+    let data_dir = &settings.data_dir;
+    let dir_existed = data_dir.exists();
+    let secret_file = data_dir.join(onair_server::signing::PLAYBACK_SECRET_FILE);
+    let secret_existed = !settings.playback.secrets.is_empty() || secret_file.exists();
+    let signer = PlaybackSigner::load(&settings.playback, data_dir)
+        .with_context(|| format!("reading the playback secret from {}", data_dir.display()))?;
+    if !secret_existed {
+        warn_new_secret(data_dir, dir_existed, "playback secret", "sign");
+    }
     if !signer.required_for(path.app()) {
         eprintln!(
             "note: signed playback is off for app {:?} in these settings; the server will not ask for this signature",
@@ -283,15 +371,17 @@ fn set_filter<S>(
 
 async fn serve(
     settings: Settings,
-    args: &CommonArgs,
+    args: &ServerArgs,
     log_filter: Option<LogFilterSetter>,
 ) -> anyhow::Result<()> {
     tracing::info!(
-        config = %settings::describe(args.config.as_ref()),
+        config = %settings::describe(args.settings.config.as_ref()),
         version = env!("CARGO_PKG_VERSION"),
         "starting onair"
     );
     let data_dir = settings.data_dir.clone();
+    let https = settings.tls.http && settings.tls.cert_path.is_some();
+    let keys_required = settings.auth.publish == PublishAuth::Key;
     // Before the listeners are up: a SIGHUP that comes early must not kill the process.
     #[cfg(unix)]
     let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -301,9 +391,14 @@ async fn serve(
         .context("binding the listeners")?;
     if let Some(token) = server.take_generated_admin_token() {
         // Straight to the terminal, not into the logs: shown this once.
+        let urls = Urls {
+            http: server.http_addr()?,
+            rtmp: server.rtmp_addr()?,
+            https,
+        };
         eprintln!(
-            "\nonair generated an admin token for the REST API (kept in {}, shown only now):\n\n    {token}\n",
-            data_dir.join("admin-token").display()
+            "{}",
+            first_start(&token, &data_dir.join("admin-token"), &urls, keys_required)
         );
     }
     let shutdown = CancellationToken::new();
@@ -324,13 +419,84 @@ async fn serve(
     Ok(())
 }
 
+/// Where a person on this machine reaches the server.
+struct Urls {
+    http: SocketAddr,
+    rtmp: SocketAddr,
+    https: bool,
+}
+
+impl Urls {
+    /// `addr` as a browser or encoder on this machine would write it: a wildcard
+    /// listen address is reached as localhost.
+    fn host(addr: SocketAddr, default_port: u16) -> String {
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() || ip.is_loopback() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        if addr.port() == default_port {
+            host
+        } else {
+            format!("{host}:{}", addr.port())
+        }
+    }
+
+    fn http(&self, path: &str) -> String {
+        let (scheme, port) = if self.https {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
+        format!("{scheme}://{}{path}", Self::host(self.http, port))
+    }
+
+    fn rtmp(&self, path: &str) -> String {
+        format!("rtmp://{}{path}", Self::host(self.rtmp, 1935))
+    }
+}
+
+/// What the first start says, once: the admin token it generated and where to go.
+fn first_start(token: &str, file: &Path, urls: &Urls, keys_required: bool) -> String {
+    let (key, key_note) = if keys_required {
+        (
+            "?key=KEY",
+            "\n    (publishing needs a stream key: make one on the admin page or with POST /api/v1/keys)",
+        )
+    } else {
+        ("", "")
+    };
+    let line = |url: String, what: &str| format!("    {url:<44} {what}\n");
+    format!(
+        "\nonair generated an admin token for the REST API and the admin page \
+         (kept in {}, shown only now):\n\n    {token}\n\n\
+         Open:\n{}{}\
+         Publish (OBS: server {}, stream key demo{key}):{key_note}\n    \
+         ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -c:v libx264 -g 60 \
+         -c:a aac -f flv \"{}{key}\"\n\
+         Watch:\n{}",
+        file.display(),
+        line(urls.http("/"), "live streams"),
+        line(
+            urls.http("/admin"),
+            "the admin page (paste the token above)"
+        ),
+        urls.rtmp("/live"),
+        urls.rtmp("/live/demo"),
+        line(
+            urls.http("/watch/live/demo"),
+            "player and chat of live/demo"
+        ),
+    )
+}
+
 /// On each SIGHUP: reads the settings again (file, environment, flags) and applies
 /// what can change live; logs what was applied and what needs a restart.
 #[cfg(unix)]
 async fn reload_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
     reloader: onair_server::Reloader,
-    args: CommonArgs,
+    args: ServerArgs,
     log_filter: Option<LogFilterSetter>,
 ) {
     while hangups.recv().await.is_some() {

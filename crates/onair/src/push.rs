@@ -25,12 +25,17 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     let url = RtmpUrl::parse(&args.url)?;
     let mut client = RtmpClient::connect(&url)
         .await
-        .with_context(|| format!("connecting to {}", url.tc_url()))?;
-    client.publish(&url.name).await?;
-    tracing::info!(url = %url.tc_url(), file = %args.file.display(), "publishing");
-    send_paced(&mut client, &tags, args.repeat).await?;
+        .with_context(|| format!("connecting to {url}"))?;
+    client
+        .publish(&url.name)
+        .await
+        .with_context(|| format!("publishing to {url}"))?;
+    tracing::info!(%url, file = %args.file.display(), "publishing");
+    send_paced(&mut client, &tags, args.repeat)
+        .await
+        .with_context(|| format!("sending to {url}"))?;
     client.close().await?;
-    tracing::info!("done");
+    tracing::info!(%url, "done");
     Ok(())
 }
 

@@ -293,6 +293,15 @@ fn a_generated_admin_token_is_shown_once_on_the_terminal_and_never_logged() {
         assert!(Instant::now() < deadline, "token not shown: {}", shown());
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Beside it, where to go: the stream list, the admin page, a watch page.
+    let port = http.rsplit_once(':').unwrap().1;
+    for url in [
+        format!("http://localhost:{port}/"),
+        format!("http://localhost:{port}/admin"),
+        format!("http://localhost:{port}/watch/live/demo"),
+    ] {
+        assert!(shown().contains(&url), "{url} not shown: {}", shown());
+    }
     // It works against the API.
     let mut stream = TcpStream::connect(&http).unwrap();
     write!(
@@ -312,6 +321,35 @@ fn a_generated_admin_token_is_shown_once_on_the_terminal_and_never_logged() {
     drop(server);
     assert!(!again.terminal.lock().unwrap().contains(token));
     assert!(!again.log.lock().unwrap().contains(token));
+}
+
+#[test]
+fn an_admin_token_is_shown_by_serve_even_after_onair_token_made_the_data_dir() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let data_dir = data_dir.path().join("fresh");
+    let out = Command::new(env!("CARGO_BIN_EXE_onair"))
+        .args(["token", "--user", "x", "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("ONAIR_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !data_dir.join("admin-token").exists(),
+        "onair token made an admin token nobody will see"
+    );
+    let (server, _, _, output) = start_server_with_output(&data_dir);
+    let token = std::fs::read_to_string(data_dir.join("admin-token")).unwrap();
+    let token = token.trim().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !output.terminal.lock().unwrap().contains(&token) {
+        assert!(
+            Instant::now() < deadline,
+            "the first serve did not show its token"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(server);
 }
 
 #[test]

@@ -73,6 +73,30 @@ impl RtmpUrl {
     }
 }
 
+/// The whole URL for logs and errors, with the value of every query parameter that
+/// may be a secret (`key`, `sig`, `token`) hidden.
+impl std::fmt::Display for RtmpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/", self.tc_url())?;
+        let Some((name, query)) = self.name.split_once('?') else {
+            return f.write_str(&self.name);
+        };
+        write!(f, "{name}?")?;
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                f.write_str("&")?;
+            }
+            match pair.split_once('=') {
+                Some((field, _)) if matches!(field, "key" | "sig" | "token") => {
+                    write!(f, "{field}=***")?;
+                }
+                _ => f.write_str(pair)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct RtmpClient {
     session: ClientSession,
     socket: TcpStream,
@@ -291,5 +315,16 @@ mod tests {
         assert_eq!(url.host_port, "127.0.0.1:1936");
         assert!(RtmpUrl::parse("http://x/a/b").is_err());
         assert!(RtmpUrl::parse("rtmp://x/a").is_err());
+    }
+
+    #[test]
+    fn shows_the_whole_url_with_secrets_hidden() {
+        let url = RtmpUrl::parse("rtmp://host/live/demo?key=abc&x=1&sig=s").unwrap();
+        assert_eq!(
+            url.to_string(),
+            "rtmp://host:1935/live/demo?key=***&x=1&sig=***"
+        );
+        let url = RtmpUrl::parse("rtmp://host:1936/live/demo").unwrap();
+        assert_eq!(url.to_string(), "rtmp://host:1936/live/demo");
     }
 }

@@ -17,8 +17,8 @@ use std::path::Path;
 
 use rand::RngCore;
 
-const TOKEN_SECRET_FILE: &str = "token-secret";
-const ADMIN_TOKEN_FILE: &str = "admin-token";
+pub const TOKEN_SECRET_FILE: &str = "token-secret";
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 pub struct Secrets {
     pub token_secret: Vec<u8>,
@@ -41,12 +41,7 @@ impl Secrets {
         configured_token_secret: Option<&str>,
     ) -> io::Result<Self> {
         fs::create_dir_all(data_dir)?;
-        let token_secret = match configured_token_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
-            None => read_or_create(&data_dir.join(TOKEN_SECRET_FILE))?
-                .0
-                .into_bytes(),
-        };
+        let (token_secret, _) = token_secret(data_dir, configured_token_secret)?;
         let (admin_token, admin_token_created) = match configured_admin_token {
             Some(token) => (token.to_owned(), false),
             None => read_or_create(&data_dir.join(ADMIN_TOKEN_FILE))?,
@@ -56,6 +51,20 @@ impl Secrets {
             admin_token,
             admin_token_created,
         })
+    }
+}
+
+/// The chat token secret alone, for `onair token`: the configured one, else the data
+/// dir's (created, with the directory, if missing; the flag says so). The admin token
+/// is left alone: whoever creates it must show it, and only `serve` does.
+pub fn token_secret(data_dir: &Path, configured: Option<&str>) -> io::Result<(Vec<u8>, bool)> {
+    match configured {
+        Some(secret) => Ok((secret.as_bytes().to_vec(), false)),
+        None => {
+            fs::create_dir_all(data_dir)?;
+            let (secret, created) = read_or_create(&data_dir.join(TOKEN_SECRET_FILE))?;
+            Ok((secret.into_bytes(), created))
+        }
     }
 }
 
