@@ -38,12 +38,22 @@ impl StreamInfos {
         self.lock().get(path).cloned()
     }
 
-    /// The info of any stream: from memory while it is live, else from the store.
+    /// The info of any stream: from memory while it is live, else from the store
+    /// (also in the moment after a stream goes live, before its copy is loaded).
     pub async fn get(&self, path: &StreamPath) -> Result<Arc<StreamInfo>, StoreError> {
         match self.live(path) {
             Some(info) => Ok(info),
             None => Ok(Arc::new(self.store.stream_info(path).await?)),
         }
+    }
+
+    /// The info of a live stream for a view of it: [`get`](Self::get), with a store
+    /// failure logged and shown as no info rather than failing the whole view.
+    pub async fn for_view(&self, path: &StreamPath) -> Arc<StreamInfo> {
+        self.get(path).await.unwrap_or_else(|error| {
+            tracing::warn!(stream = %path, %error, "stream title not loaded");
+            Arc::default()
+        })
     }
 
     /// Changes the title or description of `path`, live or not.

@@ -277,9 +277,11 @@ async fn public_live_list_shows_only_public_fields() {
         [
             "app",
             "audio",
+            "description",
             "name",
             "started_at",
             "stream",
+            "title",
             "uptime_seconds",
             "video",
             "viewers"
@@ -390,8 +392,11 @@ fn artifacts_dir() -> PathBuf {
         .unwrap_or_else(|| repo_dir().join("target/ci-artifacts"))
 }
 
-/// The pages in Chromium: playback, chat + danmaku across pages, likes, offline and
-/// back, escaping, and the admin dashboard kicking, creating a key and muting.
+/// The pages in Chromium: the list (titles, pictures), playback (and muted autoplay
+/// with its unmute button), title and description, chat + danmaku across pages (times,
+/// name colours, scrolling that pauses), likes, gifts, a refused chat token, the offline
+/// card and back, escaping, and the admin dashboard (open-publishing notice, labelled
+/// keys, kicking, deleting, muting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_work_in_chromium() {
     if !tool("node") || !tool("chromium") || !browser_deps() {
@@ -426,6 +431,11 @@ async fn pages_work_in_chromium() {
         "adminToken": ADMIN_TOKEN,
         "alice": server.token("alice", Role::Viewer),
         "bob": server.token("bob", Role::Viewer),
+        // Signed with a secret the server does not have: refused with 4001.
+        "wrongToken": onair_server::auth::TokenKeys::new(b"not-this-servers-secret").mint(
+            &onair_server::rooms::User::new("mallory", "mallory", Role::Viewer),
+            3600
+        ),
         "artifacts": artifacts,
         "signed": {"stream": "paid/show", "query": signed_query},
     });
@@ -452,8 +462,8 @@ async fn pages_work_in_chromium() {
         text
     });
 
-    // The script bounds itself (240 s); this is a backstop.
-    let result = tokio::time::timeout(Duration::from_secs(300), async {
+    // The script bounds itself (360 s); this is a backstop.
+    let result = tokio::time::timeout(Duration::from_secs(420), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let message: serde_json::Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("not JSON from pages.mjs ({e}): {line}"));
@@ -480,7 +490,9 @@ async fn pages_work_in_chromium() {
     eprintln!("pages: {result}");
     assert!(
         result["ok"] == true,
-        "browser test failed: {result}\n{stderr}"
+        "browser test failed at step {}: {}\n{result}\n{stderr}",
+        result["step"],
+        result["reason"]
     );
 
     let playback = &result["playback"];
@@ -498,10 +510,108 @@ async fn pages_work_in_chromium() {
         result["listRow"].as_str().unwrap().contains("640×360"),
         "{result}"
     );
-    assert!(
-        result["giftToast"].as_str().unwrap().contains("rose"),
+    let list_item = &result["listItem"];
+    assert_eq!(list_item["title"], "Pages test: chat & gifts", "{result}");
+    assert_eq!(list_item["path"], "live/pages", "{result}");
+    assert_eq!(list_item["imgSrc"], "/live/pages/snapshot.jpg", "{result}");
+    assert_eq!(list_item["brokenImage"], false, "{result}");
+    assert_eq!(list_item["boxWidth"], 160, "{result}");
+    assert_eq!(list_item["boxHeight"], 90, "{result}");
+
+    assert_eq!(
+        result["autoplayWithSound"],
+        serde_json::json!({"muted": false, "unmuteShown": false}),
         "{result}"
     );
+    let muted = &result["mutedAutoplay"];
+    assert_eq!(muted["before"]["muted"], true, "{result}");
+    assert!(
+        muted["before"]["buttonText"]
+            .as_str()
+            .unwrap()
+            .contains("unmute"),
+        "{result}"
+    );
+    assert_eq!(
+        muted["after"],
+        serde_json::json!({"muted": false, "paused": false, "buttonShown": false}),
+        "{result}"
+    );
+
+    let info = &result["streamInfo"];
+    assert_eq!(info["title"], "Pages test: chat & gifts", "{result}");
+    assert_eq!(
+        info["description"], "A <b>description</b>, shown as text.",
+        "{result}"
+    );
+    assert_eq!(info["descriptionShown"], true, "{result}");
+    assert_eq!(info["descriptionElements"], 0, "{result}");
+    assert_eq!(
+        info["documentTitle"], "Pages test: chat & gifts — onair",
+        "{result}"
+    );
+
+    for look in [&result["chatLookA"], &result["chatLookB"]] {
+        assert_eq!(look["timesMatch"], true, "{result}");
+        assert!(look["maxAgeMs"].as_f64().unwrap() < 600_000.0, "{result}");
+        assert!(look["userLines"].as_u64().unwrap() >= 2, "{result}");
+        assert_eq!(look["userClasses"].as_array().unwrap().len(), 1, "{result}");
+        assert_eq!(look["userColors"].as_array().unwrap().len(), 1, "{result}");
+        assert!(look["minContrast"].as_f64().unwrap() >= 4.5, "{result}");
+    }
+    assert_eq!(
+        result["chatLookA"]["userColors"], result["chatLookB"]["userColors"],
+        "one colour for alice on every page: {result}"
+    );
+
+    let scroll = &result["scroll"];
+    assert_eq!(scroll["following"]["overflows"], true, "{result}");
+    assert_eq!(scroll["following"]["atBottom"], true, "{result}");
+    assert_eq!(scroll["following"]["moreShown"], false, "{result}");
+    assert_eq!(scroll["paused"]["atBottom"], false, "{result}");
+    assert_eq!(scroll["paused"]["moreShown"], true, "{result}");
+    assert!(
+        scroll["buttonText"]
+            .as_str()
+            .unwrap()
+            .contains("New messages"),
+        "{result}"
+    );
+    assert_eq!(scroll["resumed"]["atBottom"], true, "{result}");
+    assert_eq!(scroll["resumed"]["moreShown"], false, "{result}");
+
+    let gifts: Vec<&str> = result["giftLines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect();
+    assert!(gifts.contains(&"alice sent 2 roses"), "{result}");
+    assert!(gifts.contains(&"alice sent a rose — combo ×2"), "{result}");
+    let popup = &result["giftPopup"];
+    assert!(
+        popup["text"]
+            .as_str()
+            .unwrap()
+            .contains("alice sent 2 roses"),
+        "{result}"
+    );
+    assert_eq!(popup["animation"], "gift-pop", "{result}");
+    assert_eq!(popup["overVideo"], true, "{result}");
+    assert_eq!(result["giftPopupRemoved"], true, "{result}");
+
+    let refused = &result["tokenRefused"];
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Your chat token was refused: ") && reason.contains("signature"),
+        "{result}"
+    );
+    assert!(
+        refused["hint"].as_str().unwrap().contains("onair token"),
+        "{result}"
+    );
+    assert_eq!(refused["canSend"], false, "{result}");
+    assert!(refused["tokenKept"].is_null(), "{result}");
     assert_eq!(result["deleted"], true, "{result}");
     assert_eq!(result["signed"]["videoWidth"], 640, "{result}");
     assert_eq!(result["unsigned"]["badge"], "connecting", "{result}");
@@ -527,8 +637,52 @@ async fn pages_work_in_chromium() {
     assert_eq!(phone["chatBelowVideo"], true, "{result}");
     assert!(phone["videoWidth"].as_i64().unwrap() >= 300, "{result}");
     assert_eq!(result["offlineWaiting"], true, "{result}");
+    for card in [&result["offlineCard"], &result["offlineCardReloaded"]] {
+        assert_eq!(card["shown"], true, "{result}");
+        assert_eq!(card["heading"], "Offline", "{result}");
+        assert_eq!(card["title"], "Pages test: chat & gifts", "{result}");
+        assert_eq!(card["titleShown"], true, "{result}");
+        assert!(
+            card["lastLive"].as_str().unwrap().starts_with("Last live "),
+            "{result}"
+        );
+        let age = card["lastLiveAgeS"].as_f64().unwrap();
+        assert!((-5.0..600.0).contains(&age), "{result}");
+    }
     assert_eq!(result["resumed"]["videoWidth"], 640, "{result}");
+    assert_eq!(
+        result["titleAfterLive"], "Pages test, the second show",
+        "{result}"
+    );
     assert_eq!(result["keyShown"], true);
+    let publish_open = &result["publishOpen"];
+    assert_eq!(publish_open["shown"], true, "{result}");
+    assert!(
+        publish_open["text"]
+            .as_str()
+            .unwrap()
+            .contains("Publishing is open: anyone can publish and keys are not checked."),
+        "{result}"
+    );
+    assert_eq!(result["keyWarning"]["shown"], true, "{result}");
+    assert!(
+        !result["keyWarning"]["text"].as_str().unwrap().is_empty(),
+        "{result}"
+    );
+    let keys = &result["keysTable"];
+    assert_eq!(
+        keys["head"],
+        serde_json::json!(["Id", "Stream", "Label", "Created", "Last used", ""]),
+        "{result}"
+    );
+    assert_eq!(keys["label"], "OBS at home", "{result}");
+    assert!(keys["createdIso"].is_string(), "{result}");
+    assert_eq!(keys["lastUsed"], "never", "{result}");
+    assert_eq!(
+        result["moderatorToken"],
+        serde_json::json!({"sub": "admin", "role": "moderator"}),
+        "{result}"
+    );
     assert_eq!(result["muteShown"], true);
     assert!(
         result["muteMessage"].as_str().unwrap().contains("muted"),

@@ -51,8 +51,9 @@ let pollTimer = null;
 
 async function signIn(token) {
   adminToken = token;
+  let server;
   try {
-    await api("GET", "/api/v1/server");
+    server = await api("GET", "/api/v1/server");
   } catch (error) {
     signOut(error instanceof Unauthorized ? "That is not the admin token." : `Could not reach the server: ${error.message}`);
     return;
@@ -61,6 +62,8 @@ async function signIn(token) {
   $("login").hidden = true;
   $("dashboard").hidden = false;
   $("logout").hidden = false;
+  // `open`: anyone may publish and keys are not checked; `key` and `webhook` check.
+  $("publish-open").hidden = server?.config?.publish_auth !== "open";
   pollStreams();
   loadKeys();
 }
@@ -163,6 +166,12 @@ async function pollStreams() {
 
 // ---- stream keys -------------------------------------------------------------------
 
+/** A Unix-seconds time as a local date and time. */
+function dateCell(unixSeconds) {
+  const date = new Date(unixSeconds * 1000);
+  return el("time", { dateTime: date.toISOString() }, date.toLocaleString());
+}
+
 async function loadKeys() {
   try {
     const { keys } = await api("GET", "/api/v1/keys");
@@ -181,7 +190,9 @@ async function loadKeys() {
       return el("tr", { dataset: { id: key.id } },
         el("td", {}, key.id),
         el("td", {}, key.stream),
-        el("td", {}, new Date(key.created_at * 1000).toLocaleString()),
+        el("td", { class: key.label ? "" : "none" }, key.label || "—"),
+        el("td", {}, dateCell(key.created_at)),
+        el("td", { class: key.last_used_at ? "" : "none" }, key.last_used_at ? dateCell(key.last_used_at) : "never"),
         el("td", {}, revoke));
     }));
   } catch (error) {
@@ -196,11 +207,17 @@ $("key-form").addEventListener("submit", async (submit) => {
     setStatus($("keys-status"), "A stream is app/name, e.g. live/demo.", "error");
     return;
   }
+  const label = $("key-label").value.trim();
   try {
-    const created = await api("POST", "/api/v1/keys", { stream });
+    const created = await api("POST", "/api/v1/keys", label ? { stream, label } : { stream });
     $("new-key-stream").textContent = created.stream;
     $("new-key-value").textContent = created.key;
+    // The server says when it does not check keys (publishing is open).
+    const warning = created.keys_checked === false ? created.warning || "This server does not check stream keys." : "";
+    $("new-key-warning").textContent = warning;
+    $("new-key-warning").hidden = !warning;
     $("new-key").hidden = false;
+    $("key-label").value = "";
     setStatus($("keys-status"), `Created ${created.id}. Publish to rtmp://…/${created.stream}?key=<the key>.`, "ok");
     loadKeys();
   } catch (error) {
@@ -213,8 +230,11 @@ $("key-form").addEventListener("submit", async (submit) => {
 let room = null;
 let roomPath = null;
 let roomTimer = null;
+/** Counts openRoom calls, so a slow token answer cannot open a room chosen earlier. */
+let roomOpening = 0;
 
 function closeRoom() {
+  roomOpening += 1;
   room?.close();
   room = null;
   roomPath = null;
@@ -222,20 +242,44 @@ function closeRoom() {
   $("mod-panel").hidden = true;
 }
 
-function openRoom(path) {
+/** A moderator chat token for the moderation view's room connection, so it joins
+ * as staff and is not counted as a viewer; null when the server cannot make one
+ * (an older server without POST /api/v1/tokens): then the view joins anonymously. */
+async function moderatorToken() {
+  try {
+    const answer = await api("POST", "/api/v1/tokens",
+      { user: "admin", name: "admin", role: "moderator", ttl: 3600 });
+    return typeof answer?.token === "string" ? answer.token : null;
+  } catch (error) {
+    if (error instanceof Unauthorized) throw error;
+    return null;
+  }
+}
+
+async function openRoom(path) {
   if (!STREAM_PATH.test(path)) {
     setStatus($("mod-status"), "A stream is app/name, e.g. live/demo.", "error");
     return;
   }
   closeRoom();
+  const opening = ++roomOpening;
+  let token = null;
+  try {
+    token = await moderatorToken();
+  } catch (error) {
+    failed(error, $("mod-status"));
+    return;
+  }
+  if (opening !== roomOpening) return; // another room was opened meanwhile
   roomPath = path;
   $("mod-stream").value = path;
   $("mod-room").textContent = path;
   $("mod-chat").replaceChildren();
   $("mod-panel").hidden = false;
   setStatus($("mod-status"), "");
-  // Read-only room connection: the chat as viewers see it, history included.
+  // The chat as viewers see it, history included; this view sends nothing.
   room = new Room(path, {
+    token,
     history: true,
     onEvent: (event) => {
       if (event.type === "chat") addModItem(event);
@@ -340,5 +384,8 @@ $("slow-form").addEventListener("submit", async (submit) => {
     failed(error, $("mod-status"));
   }
 });
+
+// For the browser tests and for poking at the page from the console.
+window.onairAdmin = { get room() { return room; } };
 
 if (adminToken) signIn(adminToken);

@@ -12,7 +12,8 @@ function mse() {
   return Boolean(window.MediaSource || window.ManagedMediaSource);
 }
 
-/** Every way to play, best first. Each has `available()` and `create(video, urls)`. */
+/** Every way to play, best first. Each has `available()` and
+ * `create(video, urls, onError, start)`; `start()` starts the video element. */
 const TECHS = {
   webrtc: {
     label: "WebRTC",
@@ -27,7 +28,7 @@ const TECHS = {
       await loadScript(`${ASSETS}/vendor/mpegts.js/mpegts.js`);
       return Boolean(window.mpegts?.getFeatureList?.().mseLivePlayback);
     },
-    create: (video, urls, onError) => {
+    create: (video, urls, onError, start) => {
       const player = window.mpegts.createPlayer(
         { type: "flv", isLive: true, url: urls.flv },
         {
@@ -43,7 +44,7 @@ const TECHS = {
       player.on(window.mpegts.Events.ERROR, (type, detail) => onError(`${type}: ${detail}`));
       player.attachMediaElement(video);
       player.load();
-      video.play().catch(() => {});
+      start();
       return () => {
         try {
           player.pause();
@@ -61,25 +62,25 @@ const TECHS = {
       await loadScript(`${ASSETS}/vendor/hls.js/hls.min.js`);
       return Boolean(window.Hls?.isSupported());
     },
-    create: (video, urls, onError) => {
+    create: (video, urls, onError, start) => {
       const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30 });
       hls.on(window.Hls.Events.ERROR, (_, data) => {
         if (data.fatal) onError(`${data.type}: ${data.details}`);
       });
       hls.loadSource(urls.hls);
       hls.attachMedia(video);
-      video.play().catch(() => {});
+      start();
       return () => hls.destroy();
     },
   },
   native: {
     label: "HLS (native)",
     available: async () => document.createElement("video").canPlayType("application/vnd.apple.mpegurl") !== "",
-    create: (video, urls, onError) => {
+    create: (video, urls, onError, start) => {
       const failed = () => onError("the browser could not play the stream");
       video.addEventListener("error", failed);
       video.src = urls.hls;
-      video.play().catch(() => {});
+      start();
       return () => {
         video.removeEventListener("error", failed);
         video.removeAttribute("src");
@@ -113,13 +114,15 @@ export function techLabel(name) {
   return TECHS[name]?.label ?? "none";
 }
 
-/** Keeps one tech playing into `video` while `play()` is in force. */
+/** Keeps one tech playing into `video` while `play()` is in force. `onMuted()` is
+ * called when the browser would only play it muted (autoplay policy). */
 export class Player {
-  constructor(video, tech, urls, onNote) {
+  constructor(video, tech, urls, onNote, onMuted) {
     this.video = video;
     this.tech = tech;
     this.urls = urls;
     this.onNote = onNote || (() => {});
+    this.onMuted = onMuted || (() => {});
     this.teardown = null;
     this.wanted = false;
     this.retryTimer = null;
@@ -149,10 +152,23 @@ export class Player {
     this.lastProgress = performance.now();
     this.lastTime = this.video.currentTime;
     try {
-      this.teardown = TECHS[this.tech].create(this.video, this.urls, (why) => this.failed(why));
+      this.teardown = TECHS[this.tech].create(this.video, this.urls, (why) => this.failed(why),
+        () => this.startVideo());
     } catch (error) {
       this.failed(String(error.message || error));
     }
+  }
+
+  /** Plays with sound when the browser lets the page, else muted: browsers refuse
+   * sound before the viewer has interacted with the site, but allow muted video. */
+  startVideo() {
+    const video = this.video;
+    video.play().catch((error) => {
+      if (error?.name !== "NotAllowedError" || video.muted) return;
+      video.muted = true;
+      this.onMuted();
+      video.play().catch(() => {});
+    });
   }
 
   failed(why) {

@@ -16,7 +16,8 @@ export class Room {
    * @param {object} options `token` (chat token or null), `query` (extra query, e.g.
    *   the playback signature, as URLSearchParams), `history` (true: ask for the
    *   room's history on the first join), and handlers: `onEvent(event, live)`,
-   *   `onWelcome(welcome)`, `onState(state, detail)`, `onReset()`.
+   *   `onWelcome(welcome)`, `onState(state, detail)`, `onReset()`, `onBadToken(reason)`
+   *   (the token was refused with 4001; `reason` is the server's close reason).
    */
   constructor(path, options) {
     this.path = path;
@@ -100,7 +101,7 @@ export class Room {
     if (close.code === BAD_TOKEN && this.token) {
       // An expired or wrong token: go on reading without it.
       this.token = null;
-      this.handlers.onBadToken?.();
+      this.handlers.onBadToken?.(close.reason || "");
     }
     this.retry();
   }

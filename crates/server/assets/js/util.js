@@ -76,3 +76,34 @@ export function loadScript(src) {
 
 /** The versioned assets folder this module was loaded from, e.g. "/assets/3fa9…". */
 export const ASSETS = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** How long before `now` the moment `unixSeconds` was: "just now", "5 minutes ago",
+ * "3 hours ago", "2 days ago"; "on <date>" beyond a month. */
+export function timeAgo(unixSeconds, now = Date.now() / 1000) {
+  const ago = Math.max(0, Math.floor(now - unixSeconds));
+  const count = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"} ago`;
+  if (ago < 60) return "just now";
+  if (ago < 3600) return count(Math.floor(ago / 60), "minute");
+  if (ago < 86400) return count(Math.floor(ago / 3600), "hour");
+  if (ago < 30 * 86400) return count(Math.floor(ago / 86400), "day");
+  return `on ${new Date(unixSeconds * 1000).toLocaleDateString()}`;
+}
+
+/** Local "HH:MM" of a Unix-milliseconds time. */
+export function clockTime(unixMs) {
+  const date = new Date(unixMs);
+  return `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`;
+}
+
+/** How many name colours site.css defines (`.user-c0` … `.user-c11`). */
+export const USER_COLORS = 12;
+
+/** The colour class of a user: the same user id always gets the same one (FNV-1a). */
+export function userColorClass(userId) {
+  let hash = 0x811c9dc5;
+  for (const char of String(userId ?? "")) {
+    hash ^= char.codePointAt(0);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `user-c${hash % USER_COLORS}`;
+}

@@ -1,5 +1,5 @@
 // The watch page: player + room (viewers, live/offline, chat, danmaku, likes, gifts).
-import { el, session, setStatus } from "./util.js";
+import { clockTime, el, session, setStatus, timeAgo, userColorClass } from "./util.js";
 import { Room } from "./room.js";
 import { Danmaku } from "./danmaku.js";
 import { Player, chooseTech, techLabel } from "./player.js";
@@ -9,6 +9,14 @@ const MAX_CHAT_ITEMS = 200;
 const LIKE_FLUSH_MS = 300;
 /** Without a room to say whether the stream is live, try to play after this long. */
 const ROOM_GRACE_MS = 5000;
+/** How often "Last live 3 hours ago" is worked out again. */
+const OFFLINE_CARD_MS = 30_000;
+/** Gift pop-ups over the video at once; the oldest goes first. */
+const MAX_GIFT_POPUPS = 4;
+/** A gift pop-up is removed when its fade-out (site.css) ends; this removes it too
+ * where the animation does not run or end (e.g. a tab in the background). */
+const GIFT_POPUP_MAX_MS = 6000;
+const GIFT_ICONS = { rose: "🌹", star: "⭐", rocket: "🚀" };
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -19,6 +27,8 @@ const chatForm = $("chat-form");
 const chatInput = $("chat-input");
 const chatSend = $("chat-send");
 const chatStatus = $("chat-status");
+const chatMore = $("chat-more");
+const unmute = $("unmute");
 const danmaku = new Danmaku($("danmaku"));
 
 // ---- what to watch, and as whom ----------------------------------------------
@@ -58,6 +68,61 @@ const token = chatToken();
 $("title").textContent = path;
 document.title = `${path} — onair`;
 
+// ---- what the stream is: title, description, last time live -------------------
+
+/** The last answer of GET /api/v1/live/{app}/{name}; null when there is none (the
+ * server does not say: public list off, signed playback, an older server). */
+let info = null;
+let infoRequest = 0;
+/** When the stream was last live, Unix seconds (the server's word, or this page
+ * seeing it end). */
+let lastLiveAt = null;
+
+async function loadInfo() {
+  const request = ++infoRequest;
+  let answer = info;
+  try {
+    const response = await fetch(`/api/v1/live/${encodeURIComponent(app)}/${encodeURIComponent(name)}`,
+      { cache: "no-store" });
+    answer = response.ok ? await response.json() : null;
+  } catch {
+    // Unreachable: keep what is shown.
+  }
+  if (request !== infoRequest) return; // a later request answers instead
+  info = answer && typeof answer === "object" ? answer : null;
+  if (info?.last_live_at) lastLiveAt = Math.max(lastLiveAt ?? 0, Number(info.last_live_at));
+  showInfo();
+}
+
+function showInfo() {
+  const title = typeof info?.title === "string" ? info.title.trim() : "";
+  const description = typeof info?.description === "string" ? info.description.trim() : "";
+  $("stream-title").textContent = title || path;
+  $("stream-description").textContent = description;
+  $("stream-description").hidden = !description;
+  document.title = `${title || path} — onair`;
+  showOfflineCard();
+}
+
+/** The waiting state over the video: "Connecting…", or the offline card with the
+ * last title and when the stream was last live. */
+function showOfflineCard() {
+  const offline = streamState === "offline";
+  $("waiting-text").textContent = offline ? "Offline" : "Connecting…";
+  const title = offline && typeof info?.title === "string" ? info.title.trim() : "";
+  $("offline-title").textContent = title;
+  $("offline-title").hidden = !title;
+  const last = offline ? lastLiveAt : null;
+  $("offline-last").hidden = !last;
+  if (last) {
+    const time = $("offline-last-time");
+    time.dateTime = new Date(last * 1000).toISOString();
+    time.title = new Date(last * 1000).toLocaleString();
+    time.textContent = timeAgo(last);
+  }
+  $("offline-note").hidden = !offline;
+}
+
 // ---- stream state and player -------------------------------------------------
 
 let streamState = "connecting";
@@ -67,21 +132,36 @@ function showState(state) {
   badge.dataset.state = state;
   badge.textContent = state === "live" ? "LIVE" : state === "offline" ? "OFFLINE" : "CONNECTING";
   waiting.hidden = state === "live";
-  if (state === "offline") {
-    waiting.textContent = "The stream is offline. It starts here by itself when it goes live.";
-  } else if (state !== "live") {
-    waiting.textContent = "Connecting…";
-  }
+  showOfflineCard();
 }
 
 function setStreamState(state) {
-  const changed = state !== streamState;
+  const previous = streamState;
+  const changed = state !== previous;
   streamState = state;
+  if (previous === "live" && state === "offline") lastLiveAt = Math.max(lastLiveAt ?? 0, Date.now() / 1000);
   showState(state);
+  // Going live or offline may come with a new title (and a last-live time).
+  if (changed && previous !== "connecting") loadInfo();
   if (!player) return;
   if (state === "live" && (changed || !player.wanted)) player.play();
   if (state === "offline") player.stop();
 }
+
+/** The browser would only play muted (no interaction with the site yet): offer
+ * the sound with one click. */
+function offerUnmute() {
+  unmute.hidden = false;
+}
+
+unmute.addEventListener("click", () => {
+  video.muted = false;
+  video.play().catch(() => {});
+  unmute.hidden = true;
+});
+video.addEventListener("volumechange", () => {
+  if (!video.muted) unmute.hidden = true;
+});
 
 async function startPlayer() {
   const tech = await chooseTech(forcedTech);
@@ -92,7 +172,7 @@ async function startPlayer() {
     flv: withSignature(`/${path}.flv`),
     hls: withSignature(`/${path}/index.m3u8`),
   };
-  player = new Player(video, tech, urls, (note) => console.warn(`player: ${note}`));
+  player = new Player(video, tech, urls, (note) => console.warn(`player: ${note}`), offerUnmute);
   if (streamState === "live") player.play();
 }
 
@@ -106,29 +186,93 @@ function note(text) {
   addChatItem(el("li", { class: "note" }, text));
 }
 
-function addChatItem(item) {
-  const atBottom = chatList.scrollTop + chatList.clientHeight >= chatList.scrollHeight - 8;
-  chatList.append(item);
-  while (chatList.childElementCount > MAX_CHAT_ITEMS) chatList.firstElementChild.remove();
-  if (atBottom) chatList.scrollTop = chatList.scrollHeight;
+// The list follows new messages until the viewer scrolls up to read; then new
+// ones wait below a "New messages" button, which jumps down and follows again.
+let following = true;
+
+function atBottom() {
+  return chatList.scrollTop + chatList.clientHeight >= chatList.scrollHeight - 8;
 }
 
-function userLine(user, ...rest) {
-  const role = user?.role || "viewer";
-  return el("li", { class: `role-${role}` }, el("span", { class: "who" }, user?.name || "?"), ...rest);
+function scrollToEnd() {
+  chatList.scrollTop = chatList.scrollHeight;
+}
+
+chatList.addEventListener("scroll", () => {
+  following = atBottom();
+  if (following) chatMore.hidden = true;
+});
+
+chatMore.addEventListener("click", () => {
+  following = true;
+  chatMore.hidden = true;
+  scrollToEnd();
+});
+
+function addChatItem(item) {
+  chatList.append(item);
+  while (chatList.childElementCount > MAX_CHAT_ITEMS) chatList.firstElementChild.remove();
+  if (following) scrollToEnd();
+  else chatMore.hidden = false;
+}
+
+/** The event's server time as local HH:MM. */
+function timeOf(event) {
+  const ts = Number(event.ts) || Date.now();
+  return el("time", { class: "ts", dateTime: new Date(ts).toISOString() }, clockTime(ts));
+}
+
+const ROLE_BADGES = { moderator: "MOD", streamer: "HOST" };
+
+/** A chat line: time, role badge, the name in the user's own colour, then `rest`. */
+function userLine(event, ...rest) {
+  const user = event.user || {};
+  const role = user.role || "viewer";
+  const roleBadge = ROLE_BADGES[role];
+  return el("li", { class: `role-${role}` },
+    timeOf(event), " ",
+    roleBadge && el("span", { class: "role-badge" }, roleBadge), roleBadge && " ",
+    el("span", { class: `who ${userColorClass(user.id ?? user.name)}` }, user.name || "?"),
+    ...rest);
 }
 
 function showChat(event, live) {
-  const item = userLine(event.user, el("span", { class: "text" }, event.text));
+  const item = userLine(event, ": ", el("span", { class: "text" }, event.text));
   item.dataset.id = String(event.id ?? event.seq);
   addChatItem(item);
   if (live) danmaku.add(event.text, { id: event.id ?? event.seq, mine: me && event.user?.id === me.id });
 }
 
+function plural(word) {
+  if (/(s|x|z|ch|sh)$/i.test(word)) return `${word}es`;
+  if (/[^aeiou]y$/i.test(word)) return `${word.slice(0, -1)}ies`;
+  return `${word}s`;
+}
+
+/** "sent a rose", "sent 2 roses — combo ×3". */
+function giftSentence(event) {
+  const count = Math.max(1, Math.floor(Number(event.count) || 1));
+  const gift = String(event.gift || "gift");
+  const what = count === 1 ? `${/^[aeiou]/i.test(gift) ? "an" : "a"} ${gift}` : `${count} ${plural(gift)}`;
+  const combo = event.combo > 1 ? ` — combo ×${event.combo}` : "";
+  return `sent ${what}${combo}`;
+}
+
 function showGift(event, live) {
-  const combo = event.combo > 1 ? ` — combo ×${event.combo} (${event.combo_total})` : "";
-  addChatItem(userLine(event.user, el("span", { class: "gift" }, `sent ${event.gift} ×${event.count}${combo}`)));
-  if (live) $("gift-toast").textContent = `${event.user?.name || "?"}: ${event.gift} ×${event.combo_total ?? event.count}${combo ? ` (combo ×${event.combo})` : ""}`;
+  addChatItem(userLine(event, " ", el("span", { class: "gift" }, giftSentence(event))));
+  if (live) popGift(event);
+}
+
+/** A gift pop-up over the video; it fades out (site.css) and is then removed. */
+function popGift(event) {
+  const layer = $("gift-layer");
+  const popup = el("div", { class: "gift-pop" },
+    el("span", { class: "gift-icon" }, GIFT_ICONS[event.gift] || "🎁"), " ",
+    el("strong", {}, event.user?.name || "?"), ` ${giftSentence(event)}`);
+  popup.addEventListener("animationend", () => popup.remove());
+  setTimeout(() => popup.remove(), GIFT_POPUP_MAX_MS);
+  layer.append(popup);
+  while (layer.childElementCount > MAX_GIFT_POPUPS) layer.firstElementChild.remove();
 }
 
 function updateInput() {
@@ -173,6 +317,21 @@ function showError(event) {
   }
 }
 
+/** Says why the chat token was refused (the server's close reason), and how to
+ * make one the server accepts when the signature is the problem. The page goes on
+ * reading without the token. */
+function showTokenRefused(reason) {
+  const why = reason || "no reason given";
+  const hint = /signature/i.test(why)
+    ? el("span", { class: "token-hint" }, "A chat token must be made with this server's secret: run ",
+      el("code", {}, "onair token --user NAME"), " with the same ", el("code", {}, "--data-dir"),
+      " (and config) as the server.")
+    : null;
+  const node = $("token-status");
+  node.replaceChildren(el("span", { class: "token-reason" }, `Your chat token was refused: ${why}`), hint || "");
+  node.hidden = false;
+}
+
 const room = new Room(path, {
   token,
   query: signature,
@@ -193,7 +352,7 @@ const room = new Room(path, {
     switch (event.type) {
       case "chat": showChat(event, live); break;
       case "gift": showGift(event, live); break;
-      case "system": addChatItem(el("li", { class: "note" }, event.text)); break;
+      case "system": addChatItem(el("li", { class: "note" }, timeOf(event), " ", event.text)); break;
       case "delete":
         for (const item of chatList.querySelectorAll("li[data-id]")) {
           if (item.dataset.id === String(event.id)) item.remove();
@@ -210,10 +369,12 @@ const room = new Room(path, {
   },
   onReset() {
     chatList.replaceChildren();
+    following = true;
+    chatMore.hidden = true;
   },
-  onBadToken() {
+  onBadToken(reason) {
     session.remove(TOKEN_KEY);
-    setStatus(chatStatus, "Your chat token was refused (expired?); reading without it.", "error");
+    showTokenRefused(reason);
   },
   onState(state, detail) {
     if (state === "open") return;
@@ -274,9 +435,11 @@ toggle.addEventListener("click", () => {
 // ---- start -----------------------------------------------------------------------
 
 // For the browser tests and for poking at the page from the console.
-window.onair = { room, get player() { return player; }, danmaku };
+window.onair = { room, get player() { return player; }, get info() { return info; }, danmaku };
 
 showState("connecting");
+loadInfo();
+setInterval(showOfflineCard, OFFLINE_CARD_MS);
 room.connect();
 startPlayer();
 setTimeout(() => {

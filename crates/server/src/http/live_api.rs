@@ -121,14 +121,19 @@ pub(super) async fn list(
     if !shared.settings.pages.public_stream_list {
         return Err(ApiError::not_found("the public stream list is turned off"));
     }
-    let playback = &shared.live.get().playback;
-    let streams = shared
-        .hub
-        .streams()
-        .iter()
-        .filter(|s| !playback.required_for(s.path().app()))
-        .map(|s| public_stream(&shared, s))
-        .collect();
+    let public: Vec<_> = {
+        let playback = &shared.live.get().playback;
+        shared
+            .hub
+            .streams()
+            .into_iter()
+            .filter(|s| !playback.required_for(s.path().app()))
+            .collect()
+    };
+    let mut streams = Vec::with_capacity(public.len());
+    for stream in public {
+        streams.push(public_stream(&shared, &stream).await);
+    }
     Ok(Json(PublicStreamList { streams }))
 }
 
@@ -158,7 +163,7 @@ pub(super) async fn show(
         )));
     }
     if let Some(stream) = shared.hub.stream(&path) {
-        let live = public_stream(&shared, &stream);
+        let live = public_stream(&shared, &stream).await;
         return Ok(Json(PublicStreamState {
             stream: live.stream,
             app: live.app,
@@ -195,9 +200,9 @@ pub(super) async fn show(
     }))
 }
 
-fn public_stream(shared: &Shared, stream: &Stream) -> PublicStream {
+async fn public_stream(shared: &Shared, stream: &Stream) -> PublicStream {
+    let info = shared.stream_infos.for_view(stream.path()).await;
     let snapshot = stream.snapshot();
-    let info = shared.stream_infos.live(stream.path()).unwrap_or_default();
     let viewers = snapshot
         .viewers
         .max(shared.rooms.audience_members(stream.path()));

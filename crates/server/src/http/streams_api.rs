@@ -179,9 +179,9 @@ struct Audience {
     room: u64,
 }
 
-fn view(shared: &Shared, stream: &Stream) -> StreamView {
+async fn view(shared: &Shared, stream: &Stream) -> StreamView {
+    let info = shared.stream_infos.for_view(stream.path()).await;
     let snapshot = stream.snapshot();
-    let info = shared.stream_infos.live(stream.path()).unwrap_or_default();
     let room = shared.rooms.audience_members(stream.path());
     let audience = Audience {
         total: snapshot.viewers.max(room),
@@ -208,12 +208,10 @@ fn live_stream(shared: &Shared, app: &str, name: &str) -> Result<Arc<Stream>, Ap
         (status = 403, description = "Wrong admin token", body = ErrorBody),
     ))]
 pub(super) async fn list(_: Admin, State(shared): State<Arc<Shared>>) -> Json<StreamList> {
-    let streams = shared
-        .hub
-        .streams()
-        .iter()
-        .map(|s| view(&shared, s))
-        .collect();
+    let mut streams = Vec::new();
+    for stream in shared.hub.streams() {
+        streams.push(view(&shared, &stream).await);
+    }
     Json(StreamList { streams })
 }
 
@@ -235,7 +233,7 @@ pub(super) async fn get(
     ApiPath((app, name)): ApiPath<(String, String)>,
 ) -> Result<Json<StreamView>, ApiError> {
     let stream = live_stream(&shared, &app, &name)?;
-    Ok(Json(view(&shared, &stream)))
+    Ok(Json(view(&shared, &stream).await))
 }
 
 /// Sets the stream's title or description, shown on the pages and in the public
