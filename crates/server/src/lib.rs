@@ -9,30 +9,23 @@
 //! binary's job) and process-level concerns such as signals and log formatting.
 
 pub mod auth;
-pub mod client;
 pub mod config;
-pub mod fanout;
 pub mod hls;
 mod http;
-pub mod hub;
 mod limits;
 pub mod live;
 mod metrics;
 mod publish_auth;
-mod read;
 pub mod record;
 mod request_limit;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
-mod send;
 pub mod signing;
 pub mod store;
 mod stream_info;
 mod tls;
-pub mod trace_context;
 pub mod webhooks;
-mod write;
 
 use std::io;
 use std::net::SocketAddr;
@@ -44,6 +37,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Settings;
+pub use onair_relay::{client, fanout, hub, trace_context};
+use onair_relay::{read, send, write};
 use hub::Hub;
 use limits::ConnectionLimiter;
 

@@ -95,7 +95,7 @@ mod tests {
     use onair_media::{FrameKind, MediaFrame, StreamPath};
     use tokio::io::{AsyncReadExt, DuplexStream};
 
-    use crate::config::HubSettings;
+    use crate::HubSettings;
     use crate::fanout::MAX_QUEUED_CONTROL;
     use crate::hub::{Hub, Protocol, Publisher, SeatEndReason, SeatHandle, ViewerEnd, WireFormat};
 

@@ -14,7 +14,7 @@ use super::timestamps::TimestampRebaser;
 use super::totals::{self, HubTotals};
 use super::viewer::{Protocol, Viewer, ViewerCounts};
 use super::Hub;
-use crate::config::HubSettings;
+use crate::HubSettings;
 use crate::trace_context::TraceContext;
 
 /// What the codec headers and metadata say about a stream.
