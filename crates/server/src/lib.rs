@@ -37,10 +37,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Settings;
-pub use onair_relay::{client, fanout, hub, trace_context};
-use onair_relay::{read, send, write};
 use hub::Hub;
 use limits::ConnectionLimiter;
+pub use onair_relay::{client, fanout, hub, trace_context};
+use onair_relay::{read, send, write};
 
 /// What every connection task shares.
 #[derive(Debug)]
