@@ -1,9 +1,11 @@
-//! The IO half of onair: TCP listeners, the stream hub, RTMP and HTTP egress.
+//! The server around the relay: the RTMP and HTTP listeners, rooms, HLS, recording,
+//! webhooks, the store and the REST API, assembled from one [`Settings`].
 //!
-//! This is the only crate that knows about tokio and axum. Protocol logic lives in
-//! the sans-IO crates (`onair-rtmp`, `onair-flv`, `onair-amf0`); this crate feeds them
-//! bytes, moves frames between publishers and viewers, and enforces the limits and
-//! timeouts of [`Settings`].
+//! Protocol logic lives in the sans-IO crates (`onair-rtmp`, `onair-flv`, `onair-amf0`,
+//! `onair-fmp4`, `onair-hls`, `onair-rooms`); moving frames from a publisher to its
+//! viewers is `onair-relay`'s. This crate feeds the protocol crates bytes, plugs the
+//! relay into its listeners, and enforces the limits and timeouts of [`Settings`]. It is
+//! being cut into subsystem crates along these seams (ARCHITECTURE.md).
 //!
 //! Deliberately absent: configuration loading from files or the environment (the
 //! binary's job) and process-level concerns such as signals and log formatting.
