@@ -8,10 +8,11 @@
 //! no clocks. Every length a peer controls is checked and capped; malformed input is
 //! an [`Error`], never a panic.
 //!
-//! Deliberately absent: muxing to MP4/fMP4 or MPEG-TS (the `hls` crate's job), any
-//! transcoding or decoding of coded pictures and audio, writing `onMetaData`
-//! keyframe indexes or seeking in files, and FLV's encrypted/filtered tags. Only the
-//! headers and configuration records are parsed; coded frames pass through untouched.
+//! Deliberately absent: muxing to fMP4 (the `fmp4` crate's job) or MPEG-TS (the `hls`
+//! crate's), any transcoding or decoding of coded pictures and audio, writing
+//! `onMetaData` keyframe indexes or seeking in files, and FLV's encrypted/filtered tags.
+//! Only the headers and configuration records are parsed; coded frames pass through
+//! untouched.
 
 // Tests unwrap freely; the library itself is linted without this (clippy's non-test
 // pass over the lib target still denies `unwrap_used`).

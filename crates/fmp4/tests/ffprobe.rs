@@ -6,6 +6,8 @@
 //! ONAIR_REQUIRE_INTEROP is set (as in CI), which makes it fail.
 
 #![allow(clippy::unwrap_used)]
+// An interop test: it waits on an outside program (ffprobe) in wall time.
+#![allow(clippy::disallowed_methods)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -19,6 +19,7 @@
 //! SQLite, axum or HTTP client.
 
 pub mod client;
+mod conn_id;
 pub mod fanout;
 pub mod hub;
 pub mod read;
@@ -27,4 +28,5 @@ mod settings;
 pub mod trace_context;
 pub mod write;
 
+pub use conn_id::next_conn_id;
 pub use settings::HubSettings;

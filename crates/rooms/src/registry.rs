@@ -1,6 +1,6 @@
 //! Rooms by name: created on first use, dropped when idle, bounded in number.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::event::Seq;
@@ -27,7 +27,7 @@ impl Idle for Room {
 #[derive(Debug)]
 pub struct Registry<R = Room> {
     settings: Arc<RoomSettings>,
-    rooms: HashMap<String, R>,
+    rooms: BTreeMap<String, R>,
     global: Moderation,
 }
 
@@ -37,7 +37,7 @@ impl<R: Idle> Registry<R> {
         Registry {
             global: Moderation::new(settings.max_moderation_entries),
             settings,
-            rooms: HashMap::new(),
+            rooms: BTreeMap::new(),
         }
     }
 
@@ -232,6 +232,26 @@ mod tests {
         reg.join("live/b", ConnId(5), Identity::Anonymous, None, at(0))
             .unwrap();
         assert_eq!(reg.get("live/a").map(Room::member_count), Some(2));
+    }
+
+    #[test]
+    fn sweeps_go_in_name_order_whatever_the_order_of_creation() {
+        let mut reg = registry(10);
+        for (i, key) in ["live/c", "live/a", "live/d", "live/b"]
+            .into_iter()
+            .enumerate()
+        {
+            reg.join(key, ConnId(i as u64), Identity::Anonymous, None, at(0))
+                .unwrap();
+            reg.get_mut(key).unwrap().leave(ConnId(i as u64), at(0));
+        }
+        let idle = RoomSettings::default().room_idle_ms;
+        let swept: Vec<String> = reg
+            .sweep(at(idle + 1))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(swept, ["live/a", "live/b", "live/c", "live/d"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! [`poll_output`](Room::poll_output), and calls [`handle_timeout`](Room::handle_timeout)
 //! when [`poll_timeout`](Room::poll_timeout) comes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -85,7 +85,7 @@ pub struct Room {
     settings: Arc<RoomSettings>,
     sequencing: Sequencing,
     history: History,
-    members: HashMap<ConnId, Identity>,
+    members: BTreeMap<ConnId, Identity>,
     /// Members who count as viewers (see [`Room::viewers`]).
     audience_members: usize,
     media_viewers: u64,
@@ -122,7 +122,7 @@ impl Room {
             key: key.into(),
             sequencing,
             history: History::new(s.history_max_events, s.history_max_age_ms),
-            members: HashMap::new(),
+            members: BTreeMap::new(),
             audience_members: 0,
             media_viewers: 0,
             viewer_throttle: ViewerThrottle::new(s.viewers_interval_ms),
@@ -1230,6 +1230,23 @@ mod tests {
             e.json().as_ref(),
             br#"{"type":"system","seq":1,"ts":1700000000000,"text":"Welcome!"}"#
         );
+    }
+
+    #[test]
+    fn a_ban_closes_connections_in_conn_id_order_which_is_join_order() {
+        let mut r = room();
+        for conn in [9, 3, 7, 1] {
+            r.join(ConnId(conn), user("troll", Role::Viewer), None, at(0))
+                .unwrap();
+        }
+        r.ban("troll", None, at(0)).unwrap();
+        let closed: Vec<u64> = std::iter::from_fn(|| r.poll_output())
+            .filter_map(|out| match out {
+                Output::Close { conn, .. } => Some(conn.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed, [1, 3, 7, 9]);
     }
 
     #[test]

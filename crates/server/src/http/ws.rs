@@ -274,18 +274,16 @@ fn seat_close(reason: &SeatEndReason<MemberEnd>) -> (u16, String) {
     }
 }
 
+/// The close for a read that failed, chosen by the error's kind: a message or frame
+/// over the size limits is `4009`, anything else a policy violation.
 fn read_error_close(error: &tokio_tungstenite::tungstenite::Error) -> (u16, String) {
-    let text = error.to_string();
-    if text.contains("Space limit exceeded")
-        || text.contains("too long")
-        || text.contains("too big")
-    {
-        (
+    use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+    match error {
+        Error::Capacity(_) | Error::Protocol(ProtocolError::ControlFrameTooBig) => (
             code::TOO_LARGE,
             "message larger than the maximum".to_owned(),
-        )
-    } else {
-        (code::POLICY, format!("read failed: {text}"))
+        ),
+        error => (code::POLICY, format!("read failed: {error}")),
     }
 }
 
@@ -310,4 +308,24 @@ async fn refuse(io: WsIo, config: WebSocketConfig, code: u16, reason: &str) {
         socket.send(Message::Close(Some(frame))),
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
+
+    use super::*;
+
+    #[test]
+    fn read_errors_close_by_their_kind() {
+        let too_long = Error::Capacity(CapacityError::MessageTooLong {
+            size: 70_000,
+            max_size: 65_536,
+        });
+        assert_eq!(read_error_close(&too_long).0, code::TOO_LARGE);
+        let control = Error::Protocol(ProtocolError::ControlFrameTooBig);
+        assert_eq!(read_error_close(&control).0, code::TOO_LARGE);
+        let masked = Error::Protocol(ProtocolError::UnmaskedFrameFromClient);
+        assert_eq!(read_error_close(&masked).0, code::POLICY);
+    }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,7 +25,7 @@ pub struct RoomCell {
     key: String,
     room: Mutex<Room>,
     channel: Box<dyn RoomChannel>,
-    closers: Mutex<HashMap<ConnId, oneshot::Sender<CloseReason>>>,
+    closers: Mutex<BTreeMap<ConnId, oneshot::Sender<CloseReason>>>,
     /// Connections the room has closed so far; members look at their close channel
     /// when it moves.
     closes: AtomicU64,
@@ -47,7 +47,7 @@ impl RoomCell {
             key: room.key().to_owned(),
             channel: backend.open(room.key()),
             room: Mutex::new(room),
-            closers: Mutex::new(HashMap::new()),
+            closers: Mutex::new(BTreeMap::new()),
             closes: AtomicU64::new(0),
             members: AtomicUsize::new(0),
             wake: Notify::new(),
@@ -229,7 +229,7 @@ impl RoomCell {
         self.room.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn closers(&self) -> MutexGuard<'_, HashMap<ConnId, oneshot::Sender<CloseReason>>> {
+    fn closers(&self) -> MutexGuard<'_, BTreeMap<ConnId, oneshot::Sender<CloseReason>>> {
         self.closers.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,5 +1,4 @@
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,8 +9,6 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{now, RoomCell, RoomHub, Subscription};
-
-static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Why a member stops receiving.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +53,7 @@ impl Member {
     ) -> Result<Self, Error> {
         hub.check_join(&identity)?;
         let cell = hub.room(path)?;
-        let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+        let conn = ConnId(onair_relay::next_conn_id());
         // Subscribe first: the sampler drops whatever the backlog already carries.
         let receiver = cell.subscribe();
         let closed = cell.on_close(conn);

@@ -4,7 +4,6 @@
 mod connection;
 mod names;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::{Proto, Tracked};
 use crate::Shared;
 
-static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A process-wide id for log lines, shared by every protocol.
-pub(crate) fn next_conn_id() -> u64 {
-    NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
-}
+pub(crate) use onair_relay::next_conn_id;
 
 /// Accepts RTMP connections until `shutdown` fires; with `tls` (RTMPS), each one's TLS
 /// handshake runs in its own task first.
