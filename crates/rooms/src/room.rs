@@ -216,15 +216,22 @@ impl Room {
 
     /// Removes connection `conn`; false if it was not a member.
     pub fn leave(&mut self, conn: ConnId, now: Millis) -> bool {
-        let removed = self.members.remove(&conn);
-        let was = removed.is_some();
-        if let Some(identity) = removed {
-            self.audience_members -= usize::from(!identity.role().is_privileged());
+        let was = self.remove_member(conn);
+        if was {
             tracing::debug!(room = %self.key, conn_id = conn.0, "room leave");
             self.update_idle(now);
             self.flush(now);
         }
         was
+    }
+
+    /// Takes `conn` out of the members and the audience count; false if it was not in.
+    fn remove_member(&mut self, conn: ConnId) -> bool {
+        let Some(identity) = self.members.remove(&conn) else {
+            return false;
+        };
+        self.audience_members -= usize::from(!identity.role().is_privileged());
+        true
     }
 
     /// The identity `conn` joined with.
@@ -560,7 +567,7 @@ impl Room {
             .map(|(&conn, _)| conn)
             .collect();
         for &conn in &conns {
-            self.members.remove(&conn);
+            self.remove_member(conn);
             self.outputs.push_back(Output::Close { conn, reason });
         }
         if !conns.is_empty() {
@@ -1280,6 +1287,14 @@ mod tests {
         r.set_media_viewers(0, at(0));
         r.leave(ConnId(1), at(0));
         assert_eq!(r.viewers(), 0);
+        // A ban takes the user's connections out of the count too.
+        r.join(ConnId(6), user("troll", Role::Viewer), None, at(0))
+            .unwrap();
+        r.join(ConnId(7), user("troll", Role::Viewer), None, at(0))
+            .unwrap();
+        assert_eq!(r.viewers(), 2);
+        assert_eq!(r.ban("troll", None, at(0)).unwrap(), 2);
+        assert_eq!((r.member_count(), r.audience_members()), (2, 0));
     }
 
     #[test]
