@@ -1,7 +1,6 @@
 //! `onair`: the binary. Parses the command line, loads settings, starts logging and
 //! runs the server (or a helper subcommand) until a signal.
 
-mod bench;
 mod push;
 mod settings;
 
@@ -169,7 +168,7 @@ enum Command {
     Push(push::PushArgs),
     /// Load-test a server: viewers of one stream, or clients of one room (see bench/README.md).
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(onair_bench::BenchCommand),
     /// Print the effective settings as TOML and exit (secrets redacted).
     Config(ServerArgs),
     /// Print a chat token signed with this server's secret.
@@ -196,7 +195,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => {
             init_logging(outer.log_format, None);
-            runtime()?.block_on(bench::run(args))
+            runtime()?.block_on(onair_bench::run(args))
         }
         Command::Config(args) => {
             let settings = load_settings(&args.or(&outer))?;

@@ -278,26 +278,6 @@ pub struct ConnectionLimits {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HubSettings {
-    /// Frames each stream keeps for its viewers to read; a viewer further behind skips
-    /// to the next keyframe. Shared by all viewers of a stream, not per viewer.
-    pub viewer_queue_frames: usize,
-    /// Skips to keyframe a viewer may need within a minute before it is disconnected.
-    pub viewer_max_skips_per_minute: u32,
-    /// A viewer whose socket accepts nothing for this long is disconnected.
-    pub viewer_write_timeout_ms: u64,
-    /// Frames of the current GOP kept for late viewers; a longer GOP is not cached.
-    pub gop_cache_max_frames: usize,
-    /// Bytes of the current GOP kept for late viewers.
-    pub gop_cache_max_bytes: usize,
-    /// Let a new publisher replace the current one instead of being refused.
-    pub publish_takeover: bool,
-    /// Streams that may be live at once.
-    pub max_streams: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     /// Stream keys the server holds in all; creating more fails with `too_many_keys`.
     pub max_keys: usize,
@@ -445,20 +425,6 @@ impl Default for ConnectionLimits {
     }
 }
 
-impl Default for HubSettings {
-    fn default() -> Self {
-        Self {
-            viewer_queue_frames: 1024,
-            viewer_max_skips_per_minute: 6,
-            viewer_write_timeout_ms: 15_000,
-            gop_cache_max_frames: 4096,
-            gop_cache_max_bytes: 32 << 20,
-            publish_takeover: false,
-            max_streams: 1_000,
-        }
-    }
-}
-
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
@@ -470,13 +436,8 @@ impl Default for StoreSettings {
     }
 }
 
-/// A setting whose value cannot work.
-#[derive(Debug, thiserror::Error)]
-#[error("setting {key}: {reason}")]
-pub struct SettingsError {
-    pub key: &'static str,
-    pub reason: String,
-}
+pub use onair_media::SettingsError;
+pub use onair_relay::HubSettings;
 
 impl Settings {
     /// A copy that is safe to print or serve: every secret replaced by `<redacted>`.
@@ -521,9 +482,7 @@ impl Settings {
         if rtmp.amf_max_depth == 0 {
             return fail("rtmp.amf_max_depth", "must be at least 1");
         }
-        if self.hub.viewer_queue_frames < 16 {
-            return fail("hub.viewer_queue_frames", "must be at least 16");
-        }
+        self.hub.validate()?;
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return fail("limits", "connection limits must be at least 1");
         }

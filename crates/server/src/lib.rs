@@ -1,38 +1,33 @@
-//! The IO half of onair: TCP listeners, the stream hub, RTMP and HTTP egress.
+//! The server around the relay: the RTMP and HTTP listeners, rooms, HLS, recording,
+//! webhooks, the store and the REST API, assembled from one [`Settings`].
 //!
-//! This is the only crate that knows about tokio and axum. Protocol logic lives in
-//! the sans-IO crates (`onair-rtmp`, `onair-flv`, `onair-amf0`); this crate feeds them
-//! bytes, moves frames between publishers and viewers, and enforces the limits and
-//! timeouts of [`Settings`].
+//! Protocol logic lives in the sans-IO crates (`onair-rtmp`, `onair-flv`, `onair-amf0`,
+//! `onair-fmp4`, `onair-hls`, `onair-rooms`); moving frames from a publisher to its
+//! viewers is `onair-relay`'s. This crate feeds the protocol crates bytes, plugs the
+//! relay into its listeners, and enforces the limits and timeouts of [`Settings`]. It is
+//! being cut into subsystem crates along these seams (ARCHITECTURE.md).
 //!
 //! Deliberately absent: configuration loading from files or the environment (the
 //! binary's job) and process-level concerns such as signals and log formatting.
 
 pub mod auth;
-pub mod client;
 pub mod config;
-pub mod fanout;
 pub mod hls;
 mod http;
-pub mod hub;
 mod limits;
 pub mod live;
 mod metrics;
 mod publish_auth;
-mod read;
 pub mod record;
 mod request_limit;
 pub mod rooms;
 mod rtmp;
 pub mod secrets;
-mod send;
 pub mod signing;
 pub mod store;
 mod stream_info;
 mod tls;
-pub mod trace_context;
 pub mod webhooks;
-mod write;
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,6 +41,8 @@ use tokio_util::task::TaskTracker;
 pub use config::Settings;
 use hub::Hub;
 use limits::ConnectionLimiter;
+pub use onair_relay::{client, fanout, hub, trace_context};
+use onair_relay::{read, send, write};
 
 /// What every connection task shares.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! RTMP cycles: a short-lived publisher, and a viewer of the long-lived stream.
 
 use onair_media::FrameKind;
+use onair_relay::client::RtmpUrl;
 use onair_rtmp::{ClientEvent, MediaKind};
-use onair_server::client::RtmpUrl;
 
 use super::super::media::rtmp_conn::RtmpConn;
 use super::kind::Leave;

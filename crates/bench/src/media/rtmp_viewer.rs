@@ -1,7 +1,7 @@
 //! RTMP viewers.
 
+use onair_relay::client::{ClientError, RtmpUrl};
 use onair_rtmp::{ClientEvent, MediaKind};
-use onair_server::client::{ClientError, RtmpUrl};
 use tokio::time::timeout;
 
 use super::rtmp_conn::RtmpConn;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 /// payload (length and a hash of the last bytes) rather than their timestamp, so the
 /// lookup also works through servers that rebase timestamps per viewer (nginx-rtmp).
 #[derive(Debug)]
-pub(in crate::bench) struct FrameLog {
+pub(crate) struct FrameLog {
     inner: Mutex<FrameLogInner>,
 }
 
@@ -32,7 +32,7 @@ pub(super) struct FrameLogInner {
 pub(super) const SAME_FRAME_WINDOW: Duration = Duration::from_secs(5);
 
 impl FrameLog {
-    pub(in crate::bench) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(FrameLogInner {
                 written: HashMap::with_capacity(capacity),
@@ -76,7 +76,7 @@ impl FrameLog {
 
 impl FrameLog {
     /// When the frame stamped exactly `timestamp` was written.
-    pub(in crate::bench) fn written_at_timestamp(&self, timestamp: u64) -> Option<Instant> {
+    pub(crate) fn written_at_timestamp(&self, timestamp: u64) -> Option<Instant> {
         let inner = self.inner.lock().ok()?;
         let i = inner
             .by_timestamp
@@ -87,11 +87,7 @@ impl FrameLog {
 
     /// The frame (keyframes only, or any) whose timestamp is nearest `timestamp`:
     /// (its timestamp, when it was written).
-    pub(in crate::bench) fn nearest(
-        &self,
-        timestamp: u64,
-        keyframe: bool,
-    ) -> Option<(u64, Instant)> {
+    pub(crate) fn nearest(&self, timestamp: u64, keyframe: bool) -> Option<(u64, Instant)> {
         let inner = self.inner.lock().ok()?;
         inner
             .by_timestamp

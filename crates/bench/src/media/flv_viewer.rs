@@ -11,10 +11,10 @@ use tokio::time::timeout;
 use super::chunked::ChunkedDecoder;
 use super::viewer::{Receiver, State, ViewerError};
 use super::{CONNECT_TIMEOUT, MAX_TAG_SIZE};
-use crate::bench::rx_time;
+use crate::rx_time;
 
 /// Largest HTTP response head accepted.
-pub(in crate::bench) const MAX_HTTP_HEAD: usize = 16 << 10;
+pub(crate) const MAX_HTTP_HEAD: usize = 16 << 10;
 /// Read buffer of each HTTP-FLV viewer.
 pub(super) const HTTP_READ_BUF: usize = 16 << 10;
 
@@ -104,12 +104,12 @@ impl HttpFlvBody {
     }
 }
 
-pub(in crate::bench) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Checks the status is 200; returns whether the body is chunked.
-pub(in crate::bench) fn parse_response_head(head: &[u8]) -> Result<bool, ViewerError> {
+pub(crate) fn parse_response_head(head: &[u8]) -> Result<bool, ViewerError> {
     let text =
         std::str::from_utf8(head).map_err(|_| ViewerError::Http("head is not UTF-8".into()))?;
     let mut lines = text.split("\r\n");

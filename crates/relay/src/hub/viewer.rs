@@ -13,7 +13,7 @@ use super::ring::Read;
 use super::seat::{BoxedWriter, SeatHandle, ViewerFeed, WireFormat};
 use super::stream::Stream;
 use super::totals;
-use crate::config::HubSettings;
+use crate::HubSettings;
 
 /// How a viewer watches, for counts and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,12 +40,12 @@ pub(super) struct Failures {
 }
 
 #[derive(Debug, Serialize)]
-pub(in crate::bench) struct BitrateReport {
-    pub(in crate::bench) min: Option<f64>,
-    pub(in crate::bench) median: Option<f64>,
-    pub(in crate::bench) mean: Option<f64>,
+pub(crate) struct BitrateReport {
+    pub(crate) min: Option<f64>,
+    pub(crate) median: Option<f64>,
+    pub(crate) mean: Option<f64>,
     /// The published file's audio+video rate.
-    pub(in crate::bench) source: Option<f64>,
+    pub(crate) source: Option<f64>,
 }
 
 impl Report {

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::client::unix_micros;
-use crate::bench::rx_time;
+use crate::rx_time;
 
 #[derive(Debug)]
 pub(super) struct Stamped {

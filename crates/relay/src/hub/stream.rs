@@ -14,8 +14,8 @@ use super::timestamps::TimestampRebaser;
 use super::totals::{self, HubTotals};
 use super::viewer::{Protocol, Viewer, ViewerCounts};
 use super::Hub;
-use crate::config::HubSettings;
 use crate::trace_context::TraceContext;
+use crate::HubSettings;
 
 /// What the codec headers and metadata say about a stream.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use onair_server::client::{RtmpUrl, Tag};
+use onair_relay::client::{RtmpUrl, Tag};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, Instant};

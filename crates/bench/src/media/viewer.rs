@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::bail;
-use onair_server::client::{ClientError, RtmpUrl};
+use onair_relay::client::{ClientError, RtmpUrl};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -143,7 +143,7 @@ impl PlayUrl {
 
 /// Why a viewer stopped before it was cancelled.
 #[derive(Debug, thiserror::Error)]
-pub(in crate::bench) enum ViewerError {
+pub(crate) enum ViewerError {
     #[error("rtmp: {0}")]
     Rtmp(#[from] ClientError),
     #[error("i/o: {0}")]

@@ -138,7 +138,7 @@ mod tests {
             "/../server/tests/fixtures/ffmpeg_testsrc2_640x360_30fps_6s.flv"
         );
         let data = std::fs::read(path).unwrap();
-        let tags = onair_server::client::read_flv_tags(&data, 1 << 24).unwrap();
+        let tags = onair_relay::client::read_flv_tags(&data, 1 << 24).unwrap();
         let mut segmenter = Segmenter::new(SegmenterSettings {
             part_target: Duration::from_millis(200),
             segment_target: Duration::from_secs(1),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use onair_media::FrameKind;
+use onair_relay::client::{read_flv_tags, ClientError, RtmpUrl, Tag};
 use onair_rtmp::{ClientEvent, MediaKind};
-use onair_server::client::{read_flv_tags, ClientError, RtmpUrl, Tag};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
@@ -25,16 +25,16 @@ use super::{CONNECT_TIMEOUT, MAX_TAG_SIZE};
 const PUBLISH_READ_BUF: usize = 4 << 10;
 
 /// A publisher running in its own task.
-pub(in crate::bench) struct Publisher {
+pub(crate) struct Publisher {
     task: JoinHandle<Result<(), ClientError>>,
     stats: Arc<PublishStats>,
     /// The file's audio+video rate, kbit/s.
-    pub(in crate::bench) source_kbps: f64,
+    pub(crate) source_kbps: f64,
 }
 
 /// Connects to `url` (loopback only), publishes, and starts sending `file` in a loop
 /// until `cancel`.
-pub(in crate::bench) async fn start_publisher(
+pub(crate) async fn start_publisher(
     file: &Path,
     url: &str,
     log: Arc<FrameLog>,
@@ -63,7 +63,7 @@ pub(in crate::bench) async fn start_publisher(
 
 impl Publisher {
     /// Waits (5 s at most) for the task, cancelled by the caller, and reports.
-    pub(in crate::bench) async fn finish(self) -> PublishReport {
+    pub(crate) async fn finish(self) -> PublishReport {
         let error = match timeout(Duration::from_secs(5), self.task).await {
             Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(e))) => Some(e.to_string()),
@@ -83,7 +83,7 @@ impl Publisher {
 pub(super) const LATE_WRITE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Default)]
-pub(in crate::bench) struct PublishStats {
+pub(crate) struct PublishStats {
     pub(super) video_frames: AtomicU64,
     pub(super) late_writes: AtomicU64,
     pub(super) max_lag_us: AtomicU64,
@@ -91,7 +91,7 @@ pub(in crate::bench) struct PublishStats {
 
 /// Publishes `tags` in a loop at real-time pace until cancelled, recording when each
 /// video frame was written.
-pub(in crate::bench) async fn publish_loop(
+pub(crate) async fn publish_loop(
     mut client: RtmpConn,
     tags: Vec<Tag>,
     log: Arc<FrameLog>,
@@ -119,7 +119,7 @@ pub(in crate::bench) async fn publish_loop(
                     read = client.read_events() => read?,
                 }
                 client.flush().await?;
-                while let Some(event) = client.events.pop_front() {
+                while let Some(event) = client.poll_event() {
                     if let ClientEvent::Status {
                         level,
                         code,
@@ -157,7 +157,7 @@ pub(in crate::bench) async fn publish_loop(
     Ok(())
 }
 
-pub(in crate::bench) fn read_tags(file: &Path) -> anyhow::Result<Vec<Tag>> {
+pub(crate) fn read_tags(file: &Path) -> anyhow::Result<Vec<Tag>> {
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let tags = read_flv_tags(&data, MAX_TAG_SIZE)
         .with_context(|| format!("parsing {}", file.display()))?;

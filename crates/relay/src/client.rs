@@ -106,14 +106,22 @@ pub struct RtmpClient {
     unsent: VecDeque<bytes::Bytes>,
     /// Reused for every read.
     read_buf: BytesMut,
+    /// Bytes read from the socket at a time.
+    read_size: usize,
 }
 
-/// Bytes read from the socket at a time.
+/// Bytes read from the socket at a time, unless [`RtmpClient::connect_with`] says.
 const READ_BUF: usize = 64 * 1024;
 
 impl RtmpClient {
     /// Connects, handshakes and sends `connect`; returns once the server accepted it.
     pub async fn connect(url: &RtmpUrl) -> Result<Self, ClientError> {
+        Self::connect_with(url, READ_BUF).await
+    }
+
+    /// [`connect`](Self::connect), reading at most `read_size` bytes at a time (a load
+    /// generator with thousands of viewers keeps its buffers small).
+    pub async fn connect_with(url: &RtmpUrl, read_size: usize) -> Result<Self, ClientError> {
         let socket = TcpStream::connect(&url.host_port).await?;
         socket.set_nodelay(true)?;
         let config = ClientConfig {
@@ -130,7 +138,8 @@ impl RtmpClient {
             socket,
             events: VecDeque::new(),
             unsent: VecDeque::new(),
-            read_buf: BytesMut::with_capacity(READ_BUF),
+            read_buf: BytesMut::with_capacity(read_size),
+            read_size: read_size.max(1),
         };
         client.flush().await?;
         client
@@ -190,8 +199,44 @@ impl RtmpClient {
                 return Ok(event);
             }
             self.flush().await?;
-            self.read().await?;
+            self.read_events().await?;
         }
+    }
+
+    /// An event already received, without reading the socket.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// The socket, for a caller that reads it itself (with kernel receive stamps, say)
+    /// and hands what it read to [`handle_input`](Self::handle_input).
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    /// Feeds bytes read from the socket to the session; the events they complete come
+    /// out of [`poll_event`](Self::poll_event) and [`next_event`](Self::next_event), and
+    /// the replies they call for go out with the next [`flush`](Self::flush).
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.session.handle_input(bytes)?;
+        while let Some(event) = self.session.poll_event() {
+            self.events.push_back(event);
+        }
+        Ok(())
+    }
+
+    /// Reads the socket once and feeds what came to the session. Cancel-safe: it only
+    /// reads; the caller flushes.
+    pub async fn read_events(&mut self) -> Result<(), ClientError> {
+        self.read_buf.clear();
+        self.read_buf.reserve(self.read_size);
+        if self.socket.read_buf(&mut self.read_buf).await? == 0 {
+            return Err(ClientError::Closed);
+        }
+        let input = std::mem::take(&mut self.read_buf);
+        let fed = self.handle_input(&input);
+        self.read_buf = input;
+        fed
     }
 
     /// Unpublishes or stops playing, then closes the socket.
@@ -202,17 +247,9 @@ impl RtmpClient {
         Ok(())
     }
 
-    async fn read(&mut self) -> Result<(), ClientError> {
-        self.read_buf.clear();
-        self.read_buf.reserve(READ_BUF);
-        if self.socket.read_buf(&mut self.read_buf).await? == 0 {
-            return Err(ClientError::Closed);
-        }
-        self.session.handle_input(&self.read_buf)?;
-        while let Some(event) = self.session.poll_event() {
-            self.events.push_back(event);
-        }
-        Ok(())
+    /// Drops the connection with a TCP reset (SO_LINGER 0) instead of a clean close.
+    pub fn reset(self) {
+        let _ = self.socket.set_zero_linger();
     }
 
     async fn wait_for(&mut self, done: impl Fn(&ClientEvent) -> bool) -> Result<(), ClientError> {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use onair_media::StreamPath;
 
-use crate::config::HubSettings;
+use crate::HubSettings;
 use observer::{ObserverSlot, Watch};
 
 pub use crate::fanout::MAX_QUEUED_CONTROL;

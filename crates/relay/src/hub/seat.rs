@@ -95,9 +95,9 @@ mod tests {
     use onair_media::{FrameKind, MediaFrame, StreamPath};
     use tokio::io::{AsyncReadExt, DuplexStream};
 
-    use crate::config::HubSettings;
     use crate::fanout::MAX_QUEUED_CONTROL;
     use crate::hub::{Hub, Protocol, Publisher, SeatEndReason, SeatHandle, ViewerEnd, WireFormat};
+    use crate::HubSettings;
 
     fn frame(kind: FrameKind, timestamp: u32, keyframe: bool, fill: u8) -> MediaFrame {
         MediaFrame {
