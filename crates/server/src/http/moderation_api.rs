@@ -17,6 +17,7 @@ use super::rooms_api::{cell, moderation_error};
 use super::whole_number;
 use super::ApiError;
 use crate::rooms::now;
+use crate::store::ModerationKind;
 use crate::Shared;
 
 /// Longest user id a mute or ban may name, in characters (ids are saved in the database).
@@ -110,12 +111,7 @@ pub(super) async fn mute(
     ApiJson(body): ApiJson<UserAction>,
 ) -> Result<StatusCode, ApiError> {
     check_user_id(&body.user_id)?;
-    let cell = cell(&shared, &app, &name).await?;
-    shared
-        .rooms
-        .mute(&cell, &body.user_id, until(body.seconds))
-        .await
-        .map_err(moderation_error)?;
+    impose(&shared, (&app, &name), ModerationKind::Mute, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,12 +135,7 @@ pub(super) async fn unmute(
     State(shared): State<Arc<Shared>>,
     ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let cell = cell(&shared, &app, &name).await?;
-    let unmuted = shared.rooms.unmute(&cell, &user_id).await;
-    match unmuted.map_err(moderation_error)? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(ApiError::not_found(format!("{user_id} is not muted"))),
-    }
+    lift(&shared, (&app, &name), ModerationKind::Mute, &user_id).await
 }
 
 /// Bans a user from the room: their connections there are closed (WebSocket close
@@ -176,13 +167,7 @@ pub(super) async fn ban(
     ApiPath((app, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<UserAction>,
 ) -> Result<Json<Banned>, ApiError> {
-    check_user_id(&body.user_id)?;
-    let cell = cell(&shared, &app, &name).await?;
-    let closed = shared
-        .rooms
-        .ban(&cell, &body.user_id, until(body.seconds))
-        .await
-        .map_err(moderation_error)?;
+    let closed = impose(&shared, (&app, &name), ModerationKind::Ban, &body).await?;
     Ok(Json(Banned {
         connections_closed: closed as u64,
     }))
@@ -208,11 +193,43 @@ pub(super) async fn unban(
     State(shared): State<Arc<Shared>>,
     ApiPath((app, name, user_id)): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let cell = cell(&shared, &app, &name).await?;
-    let unbanned = shared.rooms.unban(&cell, &user_id).await;
-    match unbanned.map_err(moderation_error)? {
+    lift(&shared, (&app, &name), ModerationKind::Ban, &user_id).await
+}
+
+/// Mutes or bans (`kind`) the user `body` names; returns the connections a ban closed.
+async fn impose(
+    shared: &Shared,
+    (app, name): (&str, &str),
+    kind: ModerationKind,
+    body: &UserAction,
+) -> Result<usize, ApiError> {
+    check_user_id(&body.user_id)?;
+    let cell = cell(shared, app, name).await?;
+    shared
+        .rooms
+        .impose(&cell, kind, &body.user_id, until(body.seconds))
+        .await
+        .map_err(moderation_error)
+}
+
+/// Lifts a mute or ban (`kind`): `204`, or `404` when there was none.
+async fn lift(
+    shared: &Shared,
+    (app, name): (&str, &str),
+    kind: ModerationKind,
+    user_id: &str,
+) -> Result<StatusCode, ApiError> {
+    let cell = cell(shared, app, name).await?;
+    let lifted = shared.rooms.lift(&cell, kind, user_id).await;
+    match lifted.map_err(moderation_error)? {
         true => Ok(StatusCode::NO_CONTENT),
-        false => Err(ApiError::not_found(format!("{user_id} is not banned"))),
+        false => {
+            let state = match kind {
+                ModerationKind::Mute => "muted",
+                ModerationKind::Ban => "banned",
+            };
+            Err(ApiError::not_found(format!("{user_id} is not {state}")))
+        }
     }
 }
 

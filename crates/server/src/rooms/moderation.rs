@@ -20,50 +20,39 @@ pub enum ModerationError {
 }
 
 impl RoomHub {
-    /// Mutes `user_id` in `cell`'s room until `until` (`None`: until unmuted).
-    pub async fn mute(
+    /// Puts `user_id` on `cell`'s room's `kind` list until `until` (`None`: until
+    /// lifted). A ban also closes the user's connections there; returns how many.
+    pub async fn impose(
         &self,
         cell: &RoomCell,
-        user_id: &str,
-        until: Option<Millis>,
-    ) -> Result<(), ModerationError> {
-        let _one_at_a_time = self.moderation_writes.lock().await;
-        self.save(cell.key(), ModerationKind::Mute, user_id, until)
-            .await?;
-        cell.with_room(|room| room.mute(user_id, until, now()))?;
-        Ok(())
-    }
-
-    /// Lifts a mute; false if there was none.
-    pub async fn unmute(&self, cell: &RoomCell, user_id: &str) -> Result<bool, ModerationError> {
-        let _one_at_a_time = self.moderation_writes.lock().await;
-        let saved = self
-            .forget(cell.key(), ModerationKind::Mute, user_id)
-            .await?;
-        Ok(cell.with_room(|room| room.unmute(user_id)) || saved)
-    }
-
-    /// Bans `user_id` from `cell`'s room until `until` and closes their connections
-    /// there; returns how many.
-    pub async fn ban(
-        &self,
-        cell: &RoomCell,
+        kind: ModerationKind,
         user_id: &str,
         until: Option<Millis>,
     ) -> Result<usize, ModerationError> {
         let _one_at_a_time = self.moderation_writes.lock().await;
-        self.save(cell.key(), ModerationKind::Ban, user_id, until)
-            .await?;
-        Ok(cell.with_room(|room| room.ban(user_id, until, now()))?)
+        self.save(cell.key(), kind, user_id, until).await?;
+        let now = now();
+        let closed = cell.with_room(|room| match kind {
+            ModerationKind::Mute => room.mute(user_id, until, now).map(|()| 0),
+            ModerationKind::Ban => room.ban(user_id, until, now),
+        })?;
+        Ok(closed)
     }
 
-    /// Lifts a ban; false if there was none.
-    pub async fn unban(&self, cell: &RoomCell, user_id: &str) -> Result<bool, ModerationError> {
+    /// Takes `user_id` off `cell`'s room's `kind` list; false if it was not there.
+    pub async fn lift(
+        &self,
+        cell: &RoomCell,
+        kind: ModerationKind,
+        user_id: &str,
+    ) -> Result<bool, ModerationError> {
         let _one_at_a_time = self.moderation_writes.lock().await;
-        let saved = self
-            .forget(cell.key(), ModerationKind::Ban, user_id)
-            .await?;
-        Ok(cell.with_room(|room| room.unban(user_id)) || saved)
+        let saved = self.forget(cell.key(), kind, user_id).await?;
+        let lifted = cell.with_room(|room| match kind {
+            ModerationKind::Mute => room.unmute(user_id),
+            ModerationKind::Ban => room.unban(user_id),
+        });
+        Ok(lifted || saved)
     }
 
     /// Sets slow mode in `cell`'s room (0 turns it off). The room's default
