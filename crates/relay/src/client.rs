@@ -258,17 +258,43 @@ impl RtmpClient {
             if done(&event) {
                 return Ok(());
             }
-            if let ClientEvent::Status {
-                level,
-                code,
-                description,
-            } = event
-            {
-                if level == "error" {
-                    return Err(ClientError::Refused { code, description });
-                }
+            if let Some(refused) = refusal(event) {
+                return Err(refused);
             }
         }
+    }
+}
+
+/// When each tag of an FLV file is due, in milliseconds from the start, at real-time
+/// pace: once, or with `repeat` over and over, each pass a file's length plus one frame
+/// after the last, so timestamps keep rising.
+pub fn paced(
+    tags: &[onair_flv::Tag],
+    repeat: bool,
+) -> impl Iterator<Item = (&onair_flv::Tag, u64)> {
+    let first_ts = tags.first().map_or(0, |t| t.timestamp);
+    // The largest, not the last: files often end with a video tag older than the audio
+    // before it.
+    let last_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
+    let pass_length = u64::from(last_ts.saturating_sub(first_ts)) + 40;
+    let passes = if repeat { u64::MAX } else { 1 };
+    (0..passes).flat_map(move |pass| {
+        tags.iter().map(move |tag| {
+            let offset = u64::from(tag.timestamp.saturating_sub(first_ts));
+            (tag, offset + pass.saturating_mul(pass_length))
+        })
+    })
+}
+
+/// The refusal an `onStatus` event carries, if it is an error.
+pub fn refusal(event: ClientEvent) -> Option<ClientError> {
+    match event {
+        ClientEvent::Status {
+            level,
+            code,
+            description,
+        } if level == "error" => Some(ClientError::Refused { code, description }),
+        _ => None,
     }
 }
 
@@ -279,43 +305,29 @@ pub async fn send_paced(
     tags: &[onair_flv::Tag],
     repeat: bool,
 ) -> Result<(), ClientError> {
-    let first_ts = tags.first().map_or(0, |t| t.timestamp);
-    // The largest, not the last: files often end with a video tag older than the audio before it.
-    let last_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
-    // Each pass adds the file's length plus one frame so time keeps moving forward.
-    let pass_length = u64::from(last_ts.saturating_sub(first_ts)) + 40;
     let start = Instant::now();
-    let mut pass: u64 = 0;
-    loop {
-        for tag in tags {
-            let offset = u64::from(tag.timestamp.saturating_sub(first_ts)) + pass * pass_length;
-            let due = start + Duration::from_millis(offset);
-            while Instant::now() < due {
-                tokio::select! {
-                    _ = sleep_until(due) => {}
-                    event = client.next_event() => {
-                        if let ClientEvent::Status { level, code, description } = event? {
-                            if level == "error" {
-                                return Err(ClientError::Refused { code, description });
-                            }
-                        }
+    for (tag, offset) in paced(tags, repeat) {
+        let due = start + Duration::from_millis(offset);
+        while Instant::now() < due {
+            tokio::select! {
+                _ = sleep_until(due) => {}
+                event = client.next_event() => {
+                    if let Some(refused) = refusal(event?) {
+                        return Err(refused);
                     }
                 }
-                client.flush().await?;
-            }
-            let timestamp = (offset & 0xffff_ffff) as u32;
-            match tag.kind {
-                FrameKind::Script => client.send_metadata(&tag.payload),
-                FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
-                FrameKind::Video => client.send_media(MediaKind::Video, timestamp, &tag.payload),
             }
             client.flush().await?;
         }
-        if !repeat {
-            return Ok(());
+        let timestamp = (offset & 0xffff_ffff) as u32;
+        match tag.kind {
+            FrameKind::Script => client.send_metadata(&tag.payload),
+            FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
+            FrameKind::Video => client.send_media(MediaKind::Video, timestamp, &tag.payload),
         }
-        pass += 1;
+        client.flush().await?;
     }
+    Ok(())
 }
 
 /// Every tag of an FLV file held in memory.

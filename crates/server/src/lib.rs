@@ -20,7 +20,6 @@ mod metrics;
 mod publish_auth;
 pub mod record;
 mod request_limit;
-pub mod rooms;
 mod rtmp;
 pub mod secrets;
 pub mod signing;
@@ -43,6 +42,7 @@ use hub::Hub;
 use limits::ConnectionLimiter;
 pub use onair_relay::{client, fanout, hub, trace_context};
 use onair_relay::{read, send, write};
+pub use onair_rooms_rt as rooms;
 
 /// What every connection task shares.
 #[derive(Debug)]
@@ -155,9 +155,10 @@ impl Server {
         let rooms = rooms::RoomHub::new(
             settings.rooms.clone(),
             backend,
-            Arc::clone(&hub),
-            store.clone(),
+            Arc::clone(&hub) as Arc<dyn rooms::StreamLiveness>,
+            Arc::new(store.clone()),
             saved,
+            settings.store.max_moderation_entries,
         );
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         let secret = webhooks::Webhooks::load_secret(

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use onair_media::FrameKind;
-use onair_relay::client::{read_flv_tags, ClientError, RtmpUrl, Tag};
-use onair_rtmp::{ClientEvent, MediaKind};
+use onair_relay::client::{paced, read_flv_tags, refusal, ClientError, RtmpUrl, Tag};
+use onair_rtmp::MediaKind;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
@@ -98,61 +98,45 @@ pub(crate) async fn publish_loop(
     stats: Arc<PublishStats>,
     cancel: CancellationToken,
 ) -> Result<(), ClientError> {
-    let first_ts = tags.first().map_or(0, |t| t.timestamp);
-    // The largest, not the last: files often end with a video frame older than the
-    // audio before it.
-    let max_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
-    // Each pass adds the file's length plus one frame so timestamps keep rising.
-    let pass_length = u64::from(max_ts.saturating_sub(first_ts)) + 33;
     let start = Instant::now();
-    for pass in 0u64.. {
-        for tag in &tags {
-            let offset = u64::from(tag.timestamp.saturating_sub(first_ts)) + pass * pass_length;
-            let due = start + Duration::from_millis(offset);
-            while Instant::now() < due {
-                tokio::select! {
-                    _ = cancel.cancelled() => {
-                        let _ = timeout(Duration::from_secs(1), client.close()).await;
-                        return Ok(());
-                    }
-                    _ = sleep_until(due) => {}
-                    read = client.read_events() => read?,
+    for (tag, offset) in paced(&tags, true) {
+        let due = start + Duration::from_millis(offset);
+        while Instant::now() < due {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    let _ = timeout(Duration::from_secs(1), client.close()).await;
+                    return Ok(());
                 }
-                client.flush().await?;
-                while let Some(event) = client.poll_event() {
-                    if let ClientEvent::Status {
-                        level,
-                        code,
-                        description,
-                    } = event
-                    {
-                        if level == "error" {
-                            return Err(ClientError::Refused { code, description });
-                        }
-                    }
-                }
-            }
-            let lag = Instant::now().saturating_duration_since(due);
-            if lag > LATE_WRITE {
-                stats.late_writes.fetch_add(1, Ordering::Relaxed);
-            }
-            let lag_us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
-            stats.max_lag_us.fetch_max(lag_us, Ordering::Relaxed);
-            let timestamp = (offset & 0xffff_ffff) as u32;
-            match tag.kind {
-                FrameKind::Script => client.send_metadata(&tag.payload),
-                FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
-                FrameKind::Video => {
-                    if !is_sequence_header(&tag.payload) {
-                        let keyframe = is_keyframe(&tag.payload);
-                        log.record(&tag.payload, offset, keyframe, Instant::now());
-                        stats.video_frames.fetch_add(1, Ordering::Relaxed);
-                    }
-                    client.send_media(MediaKind::Video, timestamp, &tag.payload);
-                }
+                _ = sleep_until(due) => {}
+                read = client.read_events() => read?,
             }
             client.flush().await?;
+            while let Some(event) = client.poll_event() {
+                if let Some(refused) = refusal(event) {
+                    return Err(refused);
+                }
+            }
         }
+        let lag = Instant::now().saturating_duration_since(due);
+        if lag > LATE_WRITE {
+            stats.late_writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let lag_us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        stats.max_lag_us.fetch_max(lag_us, Ordering::Relaxed);
+        let timestamp = (offset & 0xffff_ffff) as u32;
+        match tag.kind {
+            FrameKind::Script => client.send_metadata(&tag.payload),
+            FrameKind::Audio => client.send_media(MediaKind::Audio, timestamp, &tag.payload),
+            FrameKind::Video => {
+                if !is_sequence_header(&tag.payload) {
+                    let keyframe = is_keyframe(&tag.payload);
+                    log.record(&tag.payload, offset, keyframe, Instant::now());
+                    stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                }
+                client.send_media(MediaKind::Video, timestamp, &tag.payload);
+            }
+        }
+        client.flush().await?;
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ impl ApiError {
     }
 
     /// A failed database call: `500 storage_error`; what failed is logged, not sent.
-    pub fn storage(error: &crate::store::StoreError) -> Self {
+    pub fn storage(error: &dyn std::fmt::Display) -> Self {
         Self {
             detail: Some(error.to_string()),
             ..Self::new(

@@ -19,7 +19,7 @@ use onair_rooms::ErrorCode;
 use super::room_access::{self, RoomQuery};
 use super::ApiError;
 use crate::metrics::{MemberMetrics, Proto};
-use crate::rooms::Member;
+use crate::rooms::{Member, MemberStats};
 use crate::Shared;
 
 const KEEPALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");

@@ -152,7 +152,12 @@ async fn run(
         WebSocketStream::from_raw_socket(ReadSide::new(read), Role::Server, Some(config)).await;
     let voice = member.voice();
     let metrics = MemberMetrics::new(&shared.metrics, Proto::Ws);
-    let mut seat = member.seat(write, WRITE_TIMEOUT, settings.room_batch_events, metrics);
+    let mut seat = member.seat(
+        write,
+        WRITE_TIMEOUT,
+        settings.room_batch_events,
+        Box::new(metrics),
+    );
     let idle_timeout = Duration::from_millis(settings.ws_idle_timeout_ms);
     let mut ping = tokio::time::interval(Duration::from_millis(settings.ws_ping_interval_ms));
     ping.tick().await;
@@ -229,12 +234,10 @@ async fn finish(
         reason: end_reason,
     } = *end;
     let MemberFeed {
-        member,
-        mut metrics,
-        ..
+        member, mut stats, ..
     } = feed;
     if let SeatEndReason::Feed(end) = &end_reason {
-        metrics.ended(&member, end);
+        stats.ended(&member, end);
     }
     drop(member);
     if matches!(end_reason, SeatEndReason::Write(_)) {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Metrics, Proto, Tracked};
-use crate::rooms::{Member, MemberEnd};
+use crate::rooms::{Member, MemberEnd, MemberStats};
 
 #[derive(Debug)]
 pub(crate) struct MemberMetrics {
@@ -25,27 +25,26 @@ impl MemberMetrics {
             skipped_seen: 0,
         }
     }
+}
 
-    /// `events` were written to the connection.
-    pub(crate) fn delivered(&mut self, events: usize, member: &Member) {
+impl MemberStats for MemberMetrics {
+    fn delivered(&mut self, events: usize, member: &Member) {
         self.metrics.room_delivered(self.proto, events);
         self.count_skipped(member);
     }
 
-    /// The connection stopped receiving because of `end`.
-    pub(crate) fn ended(&mut self, member: &Member, end: &MemberEnd) {
+    fn ended(&mut self, member: &Member, end: &MemberEnd) {
         if *end == MemberEnd::TooSlow {
             self.metrics.member_too_slow();
         }
         self.count_skipped(member);
     }
 
-    /// `events` were written to connections (the sum over a delivery group's round).
-    pub(crate) fn delivered_events(&self, events: usize) {
+    fn delivered_events(&self, events: usize) {
         self.metrics.room_delivered(self.proto, events);
     }
 
-    pub(crate) fn count_skipped(&mut self, member: &Member) {
+    fn count_skipped(&mut self, member: &Member) {
         let total = member.skipped_chat();
         self.metrics
             .room_chat_skipped(total.saturating_sub(self.skipped_seen));

@@ -11,7 +11,6 @@ mod http;
 mod labels;
 mod member;
 mod process;
-mod rooms;
 mod scrape;
 
 #[cfg(test)]
@@ -23,7 +22,7 @@ pub(crate) use gauge::Tracked;
 pub(crate) use http::{router as metrics_router, serve_metrics, track_requests};
 pub(crate) use labels::{Proto, PublishRefusal, RecordFailure, RefuseReason};
 pub(crate) use member::MemberMetrics;
-pub(crate) use rooms::RoomCounters;
+pub(crate) use onair_rooms_rt::RoomCounters;
 pub(crate) use scrape::render;
 
 type PerProto = [AtomicU64; Proto::COUNT];

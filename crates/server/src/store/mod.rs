@@ -25,7 +25,7 @@ use rusqlite::Connection;
 use crate::config::StoreSettings;
 
 pub use keys::{KeyRecord, KEY_ID_PREFIX};
-pub use moderation::{ModerationKind, ModerationRecord, SavedModerationRows};
+pub use onair_rooms_rt::{ModerationKind, ModerationRecord, SavedModerationRows};
 pub use stream_info::{StreamInfo, StreamInfoPatch};
 
 /// The database file's name inside the data dir.

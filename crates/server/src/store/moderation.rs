@@ -2,65 +2,13 @@
 //! a Unix millisecond or forever) and per-room slow mode. The rooms load all of it
 //! once at start and write through on every change; nothing reads it per message.
 
+use onair_rooms_rt::{
+    ModerationKind, ModerationRecord, ModerationStore, SavedModerationRows, StoreFailure,
+    StoreFuture,
+};
 use rusqlite::{params, Connection};
 
 use super::{Store, StoreError};
-
-/// Which list an entry is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModerationKind {
-    Mute,
-    Ban,
-}
-
-impl ModerationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModerationKind::Mute => "mute",
-            ModerationKind::Ban => "ban",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "mute" => Some(ModerationKind::Mute),
-            "ban" => Some(ModerationKind::Ban),
-            _ => None,
-        }
-    }
-}
-
-/// One mute or ban of one user in one room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModerationRecord {
-    /// The room's key, `app/name`.
-    pub room: String,
-    pub kind: ModerationKind,
-    pub user_id: String,
-    /// Unix milliseconds it ends at; `None`: until lifted.
-    pub until_ms: Option<u64>,
-}
-
-impl ModerationRecord {
-    pub fn new(room: &str, kind: ModerationKind, user_id: &str, until_ms: Option<u64>) -> Self {
-        Self {
-            room: room.to_owned(),
-            kind,
-            user_id: user_id.to_owned(),
-            until_ms,
-        }
-    }
-}
-
-/// Everything saved and still in force, as loaded at start.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SavedModerationRows {
-    pub entries: Vec<ModerationRecord>,
-    /// `(room, slow mode period in ms)`.
-    pub slow_modes: Vec<(String, u64)>,
-    /// Rows left unloaded because there were more than `store.max_moderation_entries`.
-    pub left_out: usize,
-}
 
 impl Store {
     /// Deletes expired entries, then loads what is left, newest first, at most
@@ -143,6 +91,47 @@ impl Store {
 
 /// SQLite integers are signed: a time or period past `i64::MAX` (hundreds of millions
 /// of years) is stored as that.
+/// The rooms save their moderation here.
+impl ModerationStore for Store {
+    fn save_moderation(&self, record: ModerationRecord, now_ms: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            Store::save_moderation(self, record, now_ms)
+                .await
+                .map_err(failure)
+        })
+    }
+
+    fn delete_moderation<'a>(
+        &'a self,
+        room: &'a str,
+        kind: ModerationKind,
+        user_id: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            Store::delete_moderation(self, room, kind, user_id)
+                .await
+                .map_err(failure)
+        })
+    }
+
+    fn save_slow_mode<'a>(
+        &'a self,
+        room: &'a str,
+        period_ms: Option<u64>,
+        now_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            Store::save_slow_mode(self, room, period_ms, now_ms)
+                .await
+                .map_err(failure)
+        })
+    }
+}
+
+fn failure(error: StoreError) -> StoreFailure {
+    StoreFailure(Box::new(error))
+}
+
 fn clamp(value: u64) -> u64 {
     value.min(i64::MAX as u64)
 }

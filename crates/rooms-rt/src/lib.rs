@@ -1,10 +1,24 @@
-//! The rooms, with IO: one [`RoomCell`] per stream path (its own lock, and its channel
-//! in the [`RoomBackend`] for fan-out and history), kept in the rooms crate's bounded
-//! [`Registry`], driven by timers and by the media hub (live/offline, media viewer
-//! counts). WebSocket and SSE connections take part through a [`Member`].
+//! The rooms runtime: the interaction rooms with IO. One [`RoomCell`] per stream path
+//! (its own lock, and its channel in the [`RoomBackend`] for fan-out and history), kept
+//! in the rooms crate's bounded [`Registry`], driven by timers and by whether streams
+//! are live ([`StreamLiveness`]). WebSocket and SSE connections take part through a
+//! [`Member`]; WebSocket members are written by the relay's delivery groups
+//! ([`MemberFeed`]). Moderation changes are saved through a [`ModerationStore`] before
+//! they take effect.
+//!
+//! What it owns: the room registry and each room's lock, timer task and delivery
+//! groups; members and their sampling and catch-up; the saved-moderation mirror new
+//! rooms start from; the rooms' counters ([`RoomCounters`]).
+//!
+//! Deliberately absent: the transports (the WebSocket and SSE handlers are the HTTP
+//! edge's), the database (the control plane's, behind [`ModerationStore`]), the media
+//! hub (behind [`StreamLiveness`]), and the metrics registry (connections count
+//! themselves through [`MemberStats`]). Its dependency tree has no SQLite, axum or HTTP
+//! client.
 
 mod backend;
 mod cell;
+mod counters;
 mod member;
 mod memory;
 mod moderation;
@@ -12,6 +26,7 @@ mod saved;
 mod seat;
 #[cfg(test)]
 mod shared_log_tests;
+mod storage;
 mod tap;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -25,21 +40,23 @@ use onair_rooms::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::Hub;
-use crate::store::{SavedModerationRows, Store};
-
 pub use backend::{
     from_settings as backend_from_settings, BackendError, BackendFuture, RoomBackend, RoomChannel,
     Subscription,
 };
 use cell::Entry;
 pub use cell::RoomCell;
+pub use counters::RoomCounters;
 pub use member::{Member, MemberEnd, Voice};
 pub use memory::MemoryBackend;
 pub use moderation::ModerationError;
 pub use onair_rooms::{Role, User};
 use saved::SavedModeration;
-pub use seat::{MemberFeed, MemberSeat, MemberSeatEnd};
+pub use seat::{MemberFeed, MemberSeat, MemberSeatEnd, MemberStats};
+pub use storage::{
+    ModerationKind, ModerationRecord, ModerationStore, NoModerationStore, SavedModerationRows,
+    StoreFailure, StoreFuture, StreamLiveness,
+};
 pub use tap::EventTap;
 
 /// How often idle rooms are swept and media viewer counts refreshed.
@@ -58,34 +75,32 @@ pub struct RoomHub {
     registry: Mutex<Registry<Entry>>,
     settings: Arc<RoomSettings>,
     backend: Arc<dyn RoomBackend>,
-    media: Arc<Hub>,
+    media: Arc<dyn StreamLiveness>,
     timers: TaskTracker,
     tap: OnceLock<EventTap>,
-    store: Store,
+    store: Arc<dyn ModerationStore>,
     /// Saved moderation that new rooms start with.
     saved: Mutex<SavedModeration>,
     /// Held through each moderation change (see `moderation.rs`).
     moderation_writes: tokio::sync::Mutex<()>,
     /// Messages accepted and refused, events broadcast (read by `/metrics`).
-    counters: Arc<crate::metrics::RoomCounters>,
+    counters: Arc<RoomCounters>,
 }
 
 impl RoomHub {
     /// Rooms publish and read back their events through `backend` (see
-    /// [`backend_from_settings`]). `saved` is what [`Store::load_moderation`] returned at
-    /// start; rooms are created with it, and moderation changes are written to `store`.
+    /// [`backend_from_settings`]) and learn whether their stream is live from `media`.
+    /// `saved` is the moderation the store held at start, at most `max_saved` entries
+    /// over all rooms; rooms are created with it, and changes are written to `store`.
     pub fn new(
         settings: RoomSettings,
         backend: Arc<dyn RoomBackend>,
-        media: Arc<Hub>,
-        store: Store,
+        media: Arc<dyn StreamLiveness>,
+        store: Arc<dyn ModerationStore>,
         saved: SavedModerationRows,
+        max_saved: usize,
     ) -> Arc<Self> {
-        let saved = SavedModeration::from_rows(
-            saved,
-            store.settings().max_moderation_entries,
-            settings.max_moderation_entries,
-        );
+        let saved = SavedModeration::from_rows(saved, max_saved, settings.max_moderation_entries);
         if saved.len() > 0 {
             tracing::info!(entries = saved.len(), "saved room moderation loaded");
         }
@@ -148,19 +163,19 @@ impl RoomHub {
             now,
         );
         self.saved().apply(&mut room, now);
-        if let Some(stream) = self.media.stream(path) {
+        if let Some(viewers) = self.media.media_viewers(path) {
             room.set_stream_state(StreamState::Live, now);
-            room.set_media_viewers(stream.media_viewers(), now);
+            room.set_media_viewers(viewers, now);
         }
         room
     }
 
     /// Whether `path` has a room or could be given one without a guess: its room is
-    /// open, its stream is live, or moderation is saved for it. The store may know the
-    /// stream too (a key, a title): see [`Store::knows_stream`].
+    /// open, its stream is live, or moderation is saved for it. The control plane may
+    /// know the stream too (a key, a title).
     pub fn knows(&self, path: &StreamPath) -> bool {
         self.existing(path).is_some()
-            || self.media.stream(path).is_some()
+            || self.media.media_viewers(path).is_some()
             || self.saved().has(&path.to_string())
     }
 
@@ -198,7 +213,8 @@ impl RoomHub {
         result
     }
 
-    pub(crate) fn counters(&self) -> &Arc<crate::metrics::RoomCounters> {
+    /// Messages accepted and refused, events broadcast, for `/metrics`.
+    pub fn counters(&self) -> &Arc<RoomCounters> {
         &self.counters
     }
 
@@ -252,18 +268,13 @@ impl RoomHub {
 
     /// Brings each room's live state and media viewer count in line with the hub.
     fn refresh_media(&self) {
-        let cells: Vec<_> = self
-            .registry()
-            .iter()
-            .map(|(_, e)| Arc::clone(&e.0))
-            .collect();
-        for cell in cells {
+        for cell in self.cells() {
             let Ok(path) = StreamPath::parse(cell.key()) else {
                 continue;
             };
-            let stream = self.media.stream(&path);
-            let viewers = stream.as_ref().map_or(0, |s| s.media_viewers());
-            let state = if stream.is_some() {
+            let media = self.media.media_viewers(&path);
+            let viewers = media.unwrap_or(0);
+            let state = if media.is_some() {
                 StreamState::Live
             } else {
                 StreamState::Offline
@@ -276,6 +287,14 @@ impl RoomHub {
         }
     }
 
+    /// Every room now, taken out of the registry lock so each can be locked alone.
+    fn cells(&self) -> Vec<Arc<RoomCell>> {
+        self.registry()
+            .iter()
+            .map(|(_, e)| Arc::clone(&e.0))
+            .collect()
+    }
+
     fn sweep(&self) {
         for (key, entry) in self.registry().sweep(now()) {
             tracing::debug!(room = %key, "idle room dropped");
@@ -284,12 +303,7 @@ impl RoomHub {
     }
 
     async fn stop_all(&self) {
-        let cells: Vec<_> = self
-            .registry()
-            .iter()
-            .map(|(_, e)| Arc::clone(&e.0))
-            .collect();
-        for cell in cells {
+        for cell in self.cells() {
             cell.stop.cancel();
         }
         self.timers.close();
@@ -327,9 +341,9 @@ pub(crate) fn test_room_hub() -> Arc<RoomHub> {
     RoomHub::new(
         RoomSettings::default(),
         Arc::new(MemoryBackend::new(64)),
-        Hub::new(crate::config::HubSettings::default(), 4096),
-        Store::open_in_memory(crate::config::StoreSettings::default())
-            .expect("an in-memory store opens"),
-        Default::default(),
+        onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
+        Arc::new(NoModerationStore),
+        SavedModerationRows::default(),
+        100_000,
     )
 }

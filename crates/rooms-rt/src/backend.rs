@@ -118,28 +118,30 @@ pub fn from_settings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
 
     #[test]
     fn memory_is_the_default_and_sequences_locally() {
-        let settings = Settings::default();
+        let settings = RoomSettings::default();
         settings.validate().unwrap();
-        let backend = from_settings(&settings.rooms, 16).unwrap();
+        let backend = from_settings(&settings, 16).unwrap();
         assert_eq!(backend.sequencing(), Sequencing::Local);
     }
 
     #[test]
     fn an_unknown_backend_is_refused_by_validate_and_by_name() {
-        let mut settings: Settings = toml::from_str("[rooms]\nbackend = \"redis\"\n").unwrap();
+        let mut settings = RoomSettings {
+            backend: "redis".into(),
+            ..RoomSettings::default()
+        };
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("backend"), "{error}");
         assert_eq!(
-            from_settings(&settings.rooms, 16).unwrap_err(),
+            from_settings(&settings, 16).unwrap_err(),
             BackendError::Unknown {
                 name: "redis".into()
             }
         );
-        settings.rooms.backend = "memory".into();
+        settings.backend = "memory".into();
         settings.validate().unwrap();
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use onair_rooms::{Error, Millis, Room};
 
-use crate::store::{ModerationKind, SavedModerationRows};
+use crate::storage::{ModerationKind, SavedModerationRows};
 
 /// Saved moderation by room, bounded in all (`store.max_moderation_entries`) and per
 /// room list (`rooms.max_moderation_entries`, what a room itself holds).
@@ -226,7 +226,7 @@ mod tests {
     use onair_rooms::RoomSettings;
 
     use super::*;
-    use crate::store::ModerationRecord;
+    use crate::storage::ModerationRecord;
 
     fn room(key: &str) -> Room {
         Room::new(key, Arc::new(RoomSettings::default()), Millis(0))

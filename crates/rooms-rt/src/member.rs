@@ -320,7 +320,7 @@ impl Drop for Member {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rooms::test_room_hub as room_hub;
+    use crate::test_room_hub as room_hub;
 
     fn seqs(batch: &[Arc<Envelope>]) -> Vec<u64> {
         batch.iter().filter_map(|e| e.seq()).map(|s| s.0).collect()

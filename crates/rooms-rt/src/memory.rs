@@ -79,7 +79,7 @@ mod tests {
     use tokio::sync::broadcast::error::TryRecvError;
 
     use super::*;
-    use crate::rooms::RoomCell;
+    use crate::RoomCell;
 
     fn system(seq: u64) -> Arc<Envelope> {
         Envelope::shared(Event::System(SystemEvent {
@@ -160,7 +160,7 @@ mod tests {
             history_max_events: 3,
             ..RoomSettings::default()
         });
-        let now = crate::rooms::now();
+        let now = crate::now();
         let room = Room::with_sequencing("live/demo", settings, backend.sequencing(), now);
         let cell = RoomCell::new(room, backend.as_ref(), None);
         let mut subscription = cell.subscribe();

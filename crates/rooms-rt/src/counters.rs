@@ -1,18 +1,24 @@
 //! Counters of the rooms: client messages accepted by type and refused by code, and
-//! events broadcast by type. The rooms crate stays free of metrics; the server's
-//! `RoomHub` owns these and bumps them around the sans-IO room calls.
+//! events broadcast by type. The sans-IO rooms crate stays free of metrics; the
+//! `RoomHub` owns these and bumps them around the room calls; `/metrics` reads them.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use onair_rooms::{Action, Envelope, Error, ErrorCode, EventKind};
 
-use super::{bump, read};
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
 
 const ACTIONS: [Action; 4] = [Action::Chat, Action::Like, Action::Gift, Action::Custom];
 
 #[derive(Debug, Default)]
-pub(crate) struct RoomCounters {
+pub struct RoomCounters {
     accepted: [AtomicU64; ACTIONS.len()],
     refused: [AtomicU64; ErrorCode::ALL.len()],
     broadcast: [AtomicU64; EventKind::ALL.len()],
@@ -20,7 +26,7 @@ pub(crate) struct RoomCounters {
 
 impl RoomCounters {
     /// One client message: `action` when it parsed, `error` when it was refused.
-    pub(crate) fn record_message(&self, action: Option<Action>, error: Option<&Error>) {
+    pub fn record_message(&self, action: Option<Action>, error: Option<&Error>) {
         if let Some(error) = error {
             let code = error.code();
             if let Some(slot) = ErrorCode::ALL.iter().position(|c| *c == code) {
@@ -32,7 +38,7 @@ impl RoomCounters {
     }
 
     /// One event a room broadcast to all its members.
-    pub(crate) fn record_broadcast(&self, event: &Envelope) {
+    pub fn record_broadcast(&self, event: &Envelope) {
         let kind = event.kind();
         if let Some(slot) = EventKind::ALL.iter().position(|k| *k == kind) {
             bump(&self.broadcast[slot], 1);
@@ -41,11 +47,8 @@ impl RoomCounters {
 
     /// The room tap that counts broadcasts, then hands each event to `then` (the
     /// webhooks' tap), if any.
-    pub(crate) fn tap(
-        counters: Arc<Self>,
-        then: Option<crate::rooms::EventTap>,
-    ) -> crate::rooms::EventTap {
-        crate::rooms::EventTap::new(move |room, event| {
+    pub fn tap(counters: Arc<Self>, then: Option<crate::EventTap>) -> crate::EventTap {
+        crate::EventTap::new(move |room, event| {
             counters.record_broadcast(event);
             if let Some(tap) = &then {
                 tap.call(room, event);
@@ -53,14 +56,14 @@ impl RoomCounters {
         })
     }
 
-    pub(super) fn accepted(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub fn accepted(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         ACTIONS
             .iter()
             .zip(&self.accepted)
             .map(|(a, n)| (a.as_str(), read(n)))
     }
 
-    pub(super) fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         ErrorCode::ALL
             .iter()
             .zip(&self.refused)
@@ -68,7 +71,7 @@ impl RoomCounters {
     }
 
     /// Broadcast kinds only: per-connection kinds (welcome, error, …) never are.
-    pub(super) fn broadcast(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub fn broadcast(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         EventKind::ALL
             .iter()
             .zip(&self.broadcast)

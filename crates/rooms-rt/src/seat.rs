@@ -1,4 +1,4 @@
-//! A WebSocket member seated in its room's delivery groups ([`crate::fanout`]): the
+//! A WebSocket member seated in its room's delivery groups ([`onair_relay::fanout`]): the
 //! group asks the member for the events that are ready and writes their frames
 //! straight to the connection's socket. The room wakes the groups when it broadcasts.
 
@@ -11,18 +11,31 @@ use onair_rooms::Envelope;
 use tokio::time::Instant;
 
 use super::{now, Member, MemberEnd};
-use crate::fanout::{self, BoxedWriter, Feed};
-use crate::metrics::MemberMetrics;
+use onair_relay::fanout::{self, BoxedWriter, Feed};
 
 /// The connection's side of a seated member.
 pub type MemberSeat = fanout::SeatHandle<MemberFeed>;
 /// What the connection gets back when its member's seat ends.
 pub type MemberSeatEnd = fanout::SeatEnd<MemberFeed>;
 
+/// What one member's connection counts (the server's metrics): one per connection,
+/// living as long as it does. Called from the delivery group's task: must not block.
+pub trait MemberStats: Send + 'static {
+    /// `events` were written to the connection (SSE: per write).
+    fn delivered(&mut self, events: usize, member: &Member);
+    /// `events` were written to connections of this kind: the sum over a delivery
+    /// group's round, counted once per round.
+    fn delivered_events(&self, events: usize);
+    /// The member stopped receiving because of `end`.
+    fn ended(&mut self, member: &Member, end: &MemberEnd);
+    /// Brings the count of chat the member's sampler left out up to date.
+    fn count_skipped(&mut self, member: &Member);
+}
+
 /// A member, how many events may leave in one write, and its connection's counters.
 pub struct MemberFeed {
     pub member: Member,
-    pub(crate) metrics: MemberMetrics,
+    pub stats: Box<dyn MemberStats>,
     max_batch: usize,
 }
 
@@ -30,17 +43,17 @@ impl Member {
     /// Hands this member's delivery to its room's delivery groups, which write its
     /// events, each in its WebSocket frame, to `writer` until the seat ends: at most
     /// `max_batch` of them in one write, and not more often than the flush interval.
-    pub(crate) fn seat(
+    pub fn seat(
         self,
         writer: BoxedWriter,
         write_timeout: Duration,
         max_batch: usize,
-        metrics: MemberMetrics,
+        stats: Box<dyn MemberStats>,
     ) -> MemberSeat {
         let cell = Arc::clone(self.cell());
         let feed = MemberFeed {
             member: self,
-            metrics,
+            stats,
             max_batch: max_batch.max(1),
         };
         cell.fanout()
@@ -78,7 +91,7 @@ impl Feed for MemberFeed {
                 out.push_back(joined.freeze());
             }
         }
-        self.metrics.count_skipped(&self.member);
+        self.stats.count_skipped(&self.member);
         Ok(batch.len())
     }
 
@@ -92,7 +105,7 @@ impl Feed for MemberFeed {
 
     /// Events delivered, counted once per round of a group.
     fn count(&self, events: usize) {
-        self.metrics.delivered_events(events);
+        self.stats.delivered_events(events);
     }
 }
 
@@ -107,9 +120,8 @@ mod tests {
     use tokio_tungstenite::WebSocketStream;
 
     use super::*;
-    use crate::fanout::SeatEndReason;
-    use crate::metrics::{Metrics, Proto};
-    use crate::rooms::{test_room_hub as room_hub, RoomHub};
+    use crate::{test_room_hub as room_hub, RoomHub};
+    use onair_relay::fanout::SeatEndReason;
 
     /// A member of `path` seated on one end of a pipe, and a WebSocket client on the other.
     async fn seated(
@@ -122,10 +134,24 @@ mod tests {
             .unwrap()
             .with_flush_interval(interval);
         let (near, far) = tokio::io::duplex(256 * 1024);
-        let metrics = MemberMetrics::new(&Arc::new(Metrics::new()), Proto::Ws);
-        let seat = member.seat(Box::new(near), Duration::from_secs(5), 64, metrics);
+        let seat = member.seat(
+            Box::new(near),
+            Duration::from_secs(5),
+            64,
+            Box::new(Uncounted),
+        );
         let client = WebSocketStream::from_raw_socket(far, WsRole::Client, None).await;
         (seat, client)
+    }
+
+    /// Counts nothing.
+    struct Uncounted;
+
+    impl MemberStats for Uncounted {
+        fn delivered(&mut self, _: usize, _: &Member) {}
+        fn delivered_events(&self, _: usize) {}
+        fn ended(&mut self, _: &Member, _: &MemberEnd) {}
+        fn count_skipped(&mut self, _: &Member) {}
     }
 
     /// The next text frame, viewer counts (sent as members come and go) left out.
@@ -154,7 +180,7 @@ mod tests {
         let hub = room_hub();
         let path = StreamPath::parse("live/seat").unwrap();
         let mut clients = Vec::new();
-        for _ in 0..crate::fanout::GROUP_SIZE + 2 {
+        for _ in 0..onair_relay::fanout::GROUP_SIZE + 2 {
             clients.push(seated(&hub, &path, Identity::Anonymous, Duration::ZERO).await);
         }
         assert_eq!(hub.room(&path).unwrap().fanout().open_groups(), 2);

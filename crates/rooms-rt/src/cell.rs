@@ -10,7 +10,7 @@ use super::backend::{RoomBackend, RoomChannel, Subscription};
 use super::now;
 use super::seat::MemberFeed;
 use super::tap::EventTap;
-use crate::fanout::Fanout;
+use onair_relay::fanout::Fanout;
 
 /// Events taken from the shared log at a time ([`Sequencing::External`](onair_rooms::Sequencing)).
 const FOLLOW_BATCH: usize = 256;

@@ -6,7 +6,7 @@
 use onair_rooms::Millis;
 
 use super::{now, RoomCell, RoomHub};
-use crate::store::{ModerationKind, ModerationRecord, StoreError};
+use crate::storage::{ModerationKind, ModerationRecord, StoreFailure};
 
 /// Why a moderation change was not made.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +16,7 @@ pub enum ModerationError {
     Room(#[from] onair_rooms::Error),
     /// Could not be saved; nothing changed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StoreFailure),
 }
 
 impl RoomHub {
