@@ -10,23 +10,15 @@
 //! Deliberately absent: configuration loading from files or the environment (the
 //! binary's job) and process-level concerns such as signals and log formatting.
 
-pub mod auth;
 pub mod config;
 pub mod hls;
 mod http;
 mod limits;
 pub mod live;
 mod metrics;
-mod publish_auth;
 pub mod record;
-mod request_limit;
 mod rtmp;
-pub mod secrets;
-pub mod signing;
-pub mod store;
-mod stream_info;
 mod tls;
-pub mod webhooks;
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,6 +32,8 @@ use tokio_util::task::TaskTracker;
 pub use config::Settings;
 use hub::Hub;
 use limits::ConnectionLimiter;
+pub use onair_control::{auth, secrets, signing, store, webhooks};
+use onair_control::{publish_auth, request_limit, stream_info};
 pub use onair_relay::{client, fanout, hub, trace_context};
 use onair_relay::{read, send, write};
 pub use onair_rooms_rt as rooms;

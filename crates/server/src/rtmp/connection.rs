@@ -278,7 +278,12 @@ impl Connection {
             }
         };
         let client = self.client_for(name);
-        if let Err(refusal) = publish_auth::authorize(&self.shared, &path, &client).await {
+        let deciders = (
+            &self.shared.settings.auth,
+            &self.shared.store,
+            &self.shared.webhooks,
+        );
+        if let Err(refusal) = publish_auth::authorize(deciders, &path, &client).await {
             let code = "NetStream.Publish.Unauthorized";
             self.shared
                 .metrics

@@ -15,7 +15,7 @@ use onair_rooms::Envelope;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::settings::EventName;
-use crate::hub::{ClientInfo, HubEvent, HubEventKind, Protocol, PublishStats};
+use onair_relay::hub::{ClientInfo, HubEvent, HubEventKind, Protocol, PublishStats};
 
 /// Query parameters never passed along in a notification.
 const SECRET_PARAMS: [&str; 3] = ["key", "sig", "token"];

@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use onair_media::StreamPath;
 use sha2::Sha256;
 
-use crate::config::PlaybackSettings;
+use crate::settings::PlaybackSettings;
 
 /// The file in the data dir that holds the generated secret when none is configured.
 pub const PLAYBACK_SECRET_FILE: &str = "playback-secret";
@@ -286,7 +286,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AppPlayback;
+    use crate::settings::AppPlayback;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
     /// `printf 'live/alice\n1700000000' | openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef`

@@ -10,7 +10,7 @@ use onair_media::StreamPath;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{unix_seconds, Store, StoreError};
-use crate::config::StoreSettings;
+use crate::settings::StoreSettings;
 
 /// A stream's saved description.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
-use crate::config::StoreSettings;
+use crate::settings::StoreSettings;
 
 pub use keys::{KeyRecord, KEY_ID_PREFIX};
 pub use onair_rooms_rt::{ModerationKind, ModerationRecord, SavedModerationRows};

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::event::WebhookEvent;
 use super::signature::sign;
 use super::{unix_secs, Inner, ATTEMPT_HEADER, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
-use crate::trace_context::{TraceContext, TRACEPARENT};
+use onair_relay::trace_context::{TraceContext, TRACEPARENT};
 
 /// At shutdown the sender keeps sending until the queue has been empty this long
 /// (connections closing at shutdown report their end a moment later), or the drain

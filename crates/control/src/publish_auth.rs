@@ -4,10 +4,11 @@
 
 use onair_media::StreamPath;
 
-use crate::config::PublishAuth;
-use crate::hub::ClientInfo;
-use crate::webhooks::PublishRequest;
-use crate::Shared;
+use onair_relay::hub::ClientInfo;
+
+use crate::settings::{AuthSettings, PublishAuth};
+use crate::store::Store;
+use crate::webhooks::{PublishRequest, Webhooks};
 
 /// Why a publish was refused, as the encoder is told (`NetStream.Publish.Unauthorized`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,16 +26,16 @@ pub enum PublishRefusal {
 /// Decides whether `client` may publish `path`; `client.query` is the query that came
 /// with the stream name (`key=…` in key mode).
 pub async fn authorize(
-    shared: &Shared,
+    (auth, store, webhooks): (&AuthSettings, &Store, &Webhooks),
     path: &StreamPath,
     client: &ClientInfo,
 ) -> Result<(), PublishRefusal> {
-    match shared.settings.auth.publish {
+    match auth.publish {
         PublishAuth::Open => Ok(()),
         PublishAuth::Key => {
             let key = query_value(&client.query, "key")
                 .ok_or_else(|| PublishRefusal::KeyMissing(path.clone()))?;
-            match shared.store.verify_key(path, &key).await {
+            match store.verify_key(path, &key).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(PublishRefusal::KeyInvalid(path.clone())),
                 Err(error) => {
@@ -44,7 +45,7 @@ pub async fn authorize(
             }
         }
         PublishAuth::Webhook => {
-            let Some(url) = shared.settings.auth.publish_webhook.as_deref() else {
+            let Some(url) = auth.publish_webhook.as_deref() else {
                 return Err(PublishRefusal::Webhook(
                     "no publish webhook is configured".to_owned(),
                 ));
@@ -53,8 +54,7 @@ pub async fn authorize(
                 path: path.clone(),
                 client: client.clone(),
             };
-            shared
-                .webhooks
+            webhooks
                 .decide(url, &request)
                 .await
                 .map_err(|refusal| PublishRefusal::Webhook(refusal.to_string()))

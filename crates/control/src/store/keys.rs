@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, ErrorCode, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::{unix_seconds, Store, StoreError};
-use crate::config::StoreSettings;
+use crate::settings::StoreSettings;
 
 /// Every key id starts with this, then 16 hex characters.
 pub const KEY_ID_PREFIX: &str = "k_";

@@ -187,7 +187,7 @@ fn load(conn: &Connection, limit: usize) -> Result<SavedModerationRows, StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StoreSettings;
+    use crate::settings::StoreSettings;
 
     fn store(max_moderation_entries: usize) -> Store {
         Store::open_in_memory(StoreSettings {

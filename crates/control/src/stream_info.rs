@@ -12,8 +12,8 @@ use onair_media::StreamPath;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{Hub, LiveChange};
 use crate::store::{Store, StoreError, StreamInfo, StreamInfoPatch};
+use onair_relay::hub::{Hub, LiveChange};
 
 #[derive(Debug)]
 pub struct StreamInfos {

@@ -26,7 +26,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::StoreSettings;
+    use crate::settings::StoreSettings;
     use crate::store::{Store, DB_FILE};
 
     #[tokio::test]

@@ -13,8 +13,8 @@ use serde::Serialize;
 use super::event::{new_id, unix_ms, Client, Params};
 use super::sender::{describe, post, RequestHeaders};
 use super::Webhooks;
-use crate::hub::ClientInfo;
-use crate::trace_context::TraceContext;
+use onair_relay::hub::ClientInfo;
+use onair_relay::trace_context::TraceContext;
 
 /// The `event` of a decision request (and its `Onair-Event` header).
 pub const DECISION_EVENT: &str = "on_publish_request";

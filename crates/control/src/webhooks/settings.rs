@@ -6,7 +6,7 @@ use std::time::Duration;
 use onair_rooms::EventKind;
 use serde::{Deserialize, Serialize};
 
-use crate::config::SettingsError;
+use onair_media::SettingsError;
 
 /// The notifications there are, as named in payloads, headers and `webhooks.events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -31,8 +31,8 @@ pub use event::{EventDetail, WebhookEvent};
 pub use settings::{EventName, WebhookSettings};
 pub use signature::{sign, verify_signature};
 
-use crate::hub::{HubEvent, HubEventKind, HubObserver};
-use crate::rooms::EventTap;
+use onair_relay::hub::{HubEvent, HubEventKind, HubObserver};
+use onair_rooms_rt::EventTap;
 
 pub const SIGNATURE_HEADER: &str = "Onair-Signature";
 pub const EVENT_HEADER: &str = "Onair-Event";
