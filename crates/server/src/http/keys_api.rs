@@ -14,6 +14,7 @@ use super::admin::Admin;
 use super::api_doc::{ErrorBody, StreamFilter};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::streams_api::set_stream_info;
+use super::text_field::TextField;
 use super::ApiError;
 use crate::config::PublishAuth;
 use crate::store::{KeyRecord, StoreError, StreamInfoPatch};
@@ -136,18 +137,14 @@ fn stream_path(text: &str) -> Result<StreamPath, ApiError> {
 }
 
 fn check_label(label: Option<&str>) -> Result<(), ApiError> {
-    let Some(label) = label else {
-        return Ok(());
+    const LABEL: TextField = TextField {
+        name: "label",
+        code: "invalid_label",
+        min_chars: 0,
+        max_chars: MAX_LABEL_CHARS,
+        line_breaks: false,
     };
-    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_label",
-            format!(
-                "label must be at most {MAX_LABEL_CHARS} characters, without control characters"
-            ),
-        ));
-    }
-    Ok(())
+    label.map_or(Ok(()), |label| LABEL.check(label))
 }
 
 /// Why a new key would not be asked for, in the publish mode `mode`.

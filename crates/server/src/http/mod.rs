@@ -21,6 +21,7 @@ mod serve;
 mod server_api;
 mod sse;
 mod streams_api;
+mod text_field;
 mod throttle;
 mod tokens_api;
 mod whole_number;

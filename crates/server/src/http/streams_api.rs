@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::admin::Admin;
 use super::api_doc::{stream_path, ErrorBody, StreamPathParams};
 use super::extract::{ApiJson, ApiPath};
+use super::text_field::TextField;
 use super::{ApiError, RequestContext};
 use crate::hub::{Stream, StreamSnapshot};
 use crate::store::{StoreError, StreamInfo, StreamInfoPatch};
@@ -298,45 +299,25 @@ pub(super) async fn set_stream_info(
 
 /// Refuses a title or description that is too long or holds control characters.
 fn check_stream_info(patch: &StreamInfoPatch) -> Result<(), ApiError> {
-    check_text(
-        ("title", "invalid_title"),
-        patch.title.as_ref(),
-        MAX_TITLE_CHARS,
-        false,
-    )?;
-    check_text(
-        ("description", "invalid_description"),
-        patch.description.as_ref(),
-        MAX_DESCRIPTION_CHARS,
-        true,
-    )
-}
-
-/// Longest title, in characters.
-const MAX_TITLE_CHARS: usize = 140;
-/// Longest description, in characters.
-const MAX_DESCRIPTION_CHARS: usize = 2000;
-
-fn check_text(
-    (field, code): (&str, &'static str),
-    value: Option<&Option<String>>,
-    max_chars: usize,
-    line_breaks: bool,
-) -> Result<(), ApiError> {
-    let Some(Some(text)) = value else {
-        return Ok(());
+    const TITLE: TextField = TextField {
+        name: "title",
+        code: "invalid_title",
+        min_chars: 0,
+        max_chars: 140,
+        line_breaks: false,
     };
-    let allowed = |c: char| line_breaks && (c == '\n' || c == '\r');
-    if text.chars().count() > max_chars || text.chars().any(|c| c.is_control() && !allowed(c)) {
-        let breaks = if line_breaks {
-            " other than line breaks"
-        } else {
-            ""
-        };
-        return Err(ApiError::bad_request(
-            code,
-            format!("{field} must be at most {max_chars} characters, without control characters{breaks}"),
-        ));
+    const DESCRIPTION: TextField = TextField {
+        name: "description",
+        code: "invalid_description",
+        min_chars: 0,
+        max_chars: 2000,
+        line_breaks: true,
+    };
+    if let Some(Some(title)) = &patch.title {
+        TITLE.check(title)?;
+    }
+    if let Some(Some(description)) = &patch.description {
+        DESCRIPTION.check(description)?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::admin::Admin;
 use super::api_doc::ErrorBody;
 use super::extract::ApiJson;
+use super::text_field::TextField;
 use super::whole_number;
 use super::ApiError;
 use crate::Shared;
@@ -88,15 +89,15 @@ pub(super) struct CreatedToken {
     expires_at: u64,
 }
 
-fn check_user_text(field: &'static str, text: &str) -> Result<(), ApiError> {
-    let count = text.chars().count();
-    if count == 0 || count > MAX_USER_CHARS || text.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_user",
-            format!("{field} must be 1 to {MAX_USER_CHARS} characters, without control characters"),
-        ));
+fn check_user_text(name: &'static str, text: &str) -> Result<(), ApiError> {
+    TextField {
+        name,
+        code: "invalid_user",
+        min_chars: 1,
+        max_chars: MAX_USER_CHARS,
+        line_breaks: false,
     }
-    Ok(())
+    .check(text)
 }
 
 /// Makes a chat token signed with the server's token secret.
