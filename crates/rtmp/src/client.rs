@@ -11,7 +11,7 @@ use crate::handshake::{ClientHandshake, RANDOM_LEN};
 use crate::message::{
     split_aggregate, type_id, ControlMessage, MediaKind, RawMessage, UserControl,
 };
-use crate::session::Conn;
+use crate::session::{self, Conn};
 use crate::{Error, Limits};
 
 /// Settings of a [`ClientSession`].
@@ -130,29 +130,14 @@ impl ClientSession {
     pub fn handle_input(&mut self, mut input: &[u8]) -> Result<(), Error> {
         self.conn.count_input(input.len());
         if !self.handshake_done {
-            while !self.handshake.is_done() && !input.is_empty() {
-                let consumed = self.handshake.handle_input(input)?;
-                if consumed == 0 {
-                    break;
-                }
-                input = input.get(consumed..).unwrap_or_default();
-            }
-            while let Some(out) = self.handshake.poll_transmit() {
-                self.conn.send_raw(&out);
-            }
-            if !self.handshake.is_done() {
+            if !self.conn.drive_handshake(&mut self.handshake, &mut input)? {
                 return Ok(());
             }
             self.handshake_done = true;
             self.conn.send_set_chunk_size(self.config.out_chunk_size);
             self.send_connect();
         }
-        self.conn.reader.handle_input(input);
-        while let Some(msg) = self.conn.reader.poll_message()? {
-            self.handle_message(msg)?;
-        }
-        self.conn.send_ack_if_due();
-        Ok(())
+        session::pump(self, input)
     }
 
     /// Everything queued for the server since the last call, or `None`.
@@ -461,6 +446,16 @@ impl ClientSession {
             }
             _ => {}
         }
+    }
+}
+
+impl session::Role for ClientSession {
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    fn on_message(&mut self, msg: RawMessage) -> Result<(), Error> {
+        self.handle_message(msg)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::handshake::{ServerHandshake, RANDOM_LEN};
 use crate::message::{
     split_aggregate, type_id, ControlMessage, MediaKind, RawMessage, UserControl,
 };
-use crate::session::Conn;
+use crate::session::{self, Conn};
 use crate::{Error, Limits};
 
 /// Message streams (createStream) one connection may hold at once.
@@ -136,28 +136,13 @@ impl ServerSession {
     pub fn handle_input(&mut self, mut input: &[u8]) -> Result<(), Error> {
         self.conn.count_input(input.len());
         if let Some(handshake) = &mut self.handshake {
-            while !handshake.is_done() && !input.is_empty() {
-                let consumed = handshake.handle_input(input)?;
-                while let Some(out) = handshake.poll_transmit() {
-                    self.conn.send_raw(&out);
-                }
-                if consumed == 0 {
-                    break;
-                }
-                input = input.get(consumed..).unwrap_or_default();
-            }
-            if !handshake.is_done() {
+            if !self.conn.drive_handshake(handshake, &mut input)? {
                 return Ok(());
             }
             self.complex_handshake = handshake.is_complex();
             self.handshake = None;
         }
-        self.conn.reader.handle_input(input);
-        while let Some(msg) = self.conn.reader.poll_message()? {
-            self.handle_message(msg)?;
-        }
-        self.conn.send_ack_if_due();
-        Ok(())
+        session::pump(self, input)
     }
 
     /// Everything queued for the peer since the last call, or `None`.
@@ -589,6 +574,16 @@ impl ServerSession {
 fn f64_to_u32(n: f64) -> u32 {
     // `as` saturates and maps NaN to 0.
     n as u32
+}
+
+impl session::Role for ServerSession {
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    fn on_message(&mut self, msg: RawMessage) -> Result<(), Error> {
+        self.handle_message(msg)
+    }
 }
 
 #[cfg(test)]

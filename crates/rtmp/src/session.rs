@@ -1,15 +1,70 @@
-//! What both session roles share: the chunk reader and writer, the output buffer, and the
-//! connection-level protocol control (acknowledgements, peer bandwidth, pings).
+//! What both session roles share: the chunk reader and writer, the output buffer, the
+//! connection-level protocol control (acknowledgements, peer bandwidth, pings), and the
+//! input pump: handshake first, then chunks into messages, each to the role's handler.
 
 use bytes::{Bytes, BytesMut};
 
 use crate::chunk::{write_chunks, ChunkReader, ChunkWriter};
 use crate::command::{Command, CommandError};
+use crate::handshake::{ClientHandshake, HandshakeError, ServerHandshake};
 use crate::message::{
     type_id, AckState, ControlMessage, RawMessage, UserControl, CSID_COMMAND, CSID_DATA,
     CSID_PROTOCOL_CONTROL,
 };
 use crate::{Error, Limits};
+
+/// What both handshakes offer the session that drives them.
+pub(crate) trait Handshake {
+    fn handle_input(&mut self, input: &[u8]) -> Result<usize, HandshakeError>;
+    fn poll_transmit(&mut self) -> Option<Bytes>;
+    fn is_done(&self) -> bool;
+}
+
+impl Handshake for ServerHandshake {
+    fn handle_input(&mut self, input: &[u8]) -> Result<usize, HandshakeError> {
+        ServerHandshake::handle_input(self, input)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ServerHandshake::poll_transmit(self)
+    }
+
+    fn is_done(&self) -> bool {
+        ServerHandshake::is_done(self)
+    }
+}
+
+impl Handshake for ClientHandshake {
+    fn handle_input(&mut self, input: &[u8]) -> Result<usize, HandshakeError> {
+        ClientHandshake::handle_input(self, input)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ClientHandshake::poll_transmit(self)
+    }
+
+    fn is_done(&self) -> bool {
+        ClientHandshake::is_done(self)
+    }
+}
+
+/// A session role, as the input pump sees it.
+pub(crate) trait Role {
+    fn conn(&mut self) -> &mut Conn;
+    /// One complete message from the peer.
+    fn on_message(&mut self, msg: RawMessage) -> Result<(), Error>;
+}
+
+/// Feeds chunk-stream bytes (after the handshake): every complete message to the role,
+/// then an acknowledgement when one is due.
+pub(crate) fn pump(role: &mut impl Role, input: &[u8]) -> Result<(), Error> {
+    role.conn().reader.handle_input(input);
+    while let Some(msg) = role.conn().reader.poll_message()? {
+        role.on_message(msg)?;
+    }
+    role.conn().send_ack_if_due();
+    Ok(())
+}
 
 /// The connection under a session, whatever its role.
 #[derive(Debug)]
@@ -33,6 +88,26 @@ impl Conn {
             bytes_received: 0,
             amf_max_depth,
         }
+    }
+
+    /// Feeds the handshake from the front of `input` and queues what it sends; `input`
+    /// is left with what follows the handshake. Returns whether the handshake is done.
+    pub(crate) fn drive_handshake(
+        &mut self,
+        handshake: &mut impl Handshake,
+        input: &mut &[u8],
+    ) -> Result<bool, Error> {
+        while !handshake.is_done() && !input.is_empty() {
+            let consumed = handshake.handle_input(input)?;
+            while let Some(out) = handshake.poll_transmit() {
+                self.send_raw(&out);
+            }
+            if consumed == 0 {
+                break;
+            }
+            *input = input.get(consumed..).unwrap_or_default();
+        }
+        Ok(handshake.is_done())
     }
 
     /// Queues raw bytes (handshake packets, pre-encoded chunks).
