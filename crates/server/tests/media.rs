@@ -133,6 +133,7 @@ async fn http_flv_serves_a_playable_stream_with_cors() {
     assert_eq!(response.status(), 200);
     let headers = response.headers();
     assert_eq!(headers["content-type"], "video/x-flv");
+    assert_eq!(headers["x-accel-buffering"], "no");
     assert_eq!(
         headers["access-control-allow-origin"],
         "https://player.example"
@@ -179,6 +180,7 @@ async fn http_flv_also_plays_as_a_later_request_on_a_kept_alive_connection() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "video/x-flv");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
     let mut body = response.bytes_stream();
     let first = timeout(WAIT, body.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(&first[..3], b"FLV");

@@ -145,7 +145,8 @@ pub(super) async fn serve_direct<S: Io>(
     let _viewing = Tracked::viewer(&shared.metrics, Proto::HttpFlv);
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n\
-         X-Request-Id: {request_id}\r\n{cors}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+         X-Accel-Buffering: no\r\nX-Request-Id: {request_id}\r\n{cors}\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     let initial = VecDeque::from([Bytes::from(head), http_chunk(&header)]);
     let timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
@@ -213,6 +214,8 @@ fn start(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, no-store"),
     );
+    // A proxy that buffers responses (nginx by default) would hold the live stream back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
 }
 
