@@ -97,6 +97,12 @@ mod tests {
             parse(r#"{"n": 18446744073709551615}"#),
             Some((u64::MAX, None))
         );
+        // Large whole doubles parse exactly (serde_json's `float_roundtrip`): without it
+        // this one read as ...471.2 and was refused (found by schemathesis).
+        assert_eq!(
+            parse(r#"{"n": 1995562114349471.0}"#),
+            Some((1_995_562_114_349_471, None))
+        );
     }
 
     #[test]
