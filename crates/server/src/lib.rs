@@ -11,12 +11,10 @@
 //! binary's job) and process-level concerns such as signals and log formatting.
 
 pub mod config;
-pub mod hls;
 mod http;
 mod limits;
 pub mod live;
 mod metrics;
-pub mod record;
 mod rtmp;
 mod tls;
 
@@ -34,6 +32,7 @@ use hub::Hub;
 use limits::ConnectionLimiter;
 pub use onair_control::{auth, secrets, signing, store, webhooks};
 use onair_control::{publish_auth, request_limit, stream_info};
+pub use onair_outputs::{hls, record};
 pub use onair_relay::{client, fanout, hub, trace_context};
 use onair_relay::{read, send, write};
 pub use onair_rooms_rt as rooms;
@@ -61,7 +60,7 @@ pub(crate) struct Shared {
     /// The HLS side of every stream.
     pub hls: Arc<hls::Hls>,
     /// The recordings directory and the files being written.
-    pub recordings: record::Recordings,
+    pub recordings: Arc<record::Recordings>,
     /// Every task that serves a connection: shutdown waits for them (up to the drain
     /// time). Connections handed over from hyper (WebSocket upgrades) are spawned here.
     pub tasks: TaskTracker,
@@ -162,12 +161,17 @@ impl Server {
         let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
         hub.set_observer(webhooks.hub_observer());
         let metrics = Arc::new(metrics::Metrics::new());
-        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub), Arc::clone(&metrics));
+        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub));
         rooms.set_event_tap(metrics::RoomCounters::tap(
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
         ));
-        let recordings = record::Recordings::new(&settings);
+        let recordings = record::Recordings::new(
+            settings.record.clone(),
+            &settings.data_dir,
+            Arc::clone(&hub),
+            webhooks.recording_observer(),
+        );
         let stream_infos = stream_info::StreamInfos::new(store.clone(), Arc::clone(&hub));
         Ok(Self {
             shared: Arc::new(Shared {
@@ -269,7 +273,7 @@ impl Server {
         tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
         tracker.spawn(Arc::clone(&shared.hls).run(inner_shutdown.clone()));
         tracker.spawn(Arc::clone(&shared.stream_infos).run(inner_shutdown.clone()));
-        record::start(&shared, &tracker, &inner_shutdown);
+        record::start(&shared.recordings, &tracker, &inner_shutdown);
         let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
         let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);

@@ -31,6 +31,7 @@ pub use event::{EventDetail, WebhookEvent};
 pub use settings::{EventName, WebhookSettings};
 pub use signature::{sign, verify_signature};
 
+use onair_outputs::record::{RecordingDone, RecordingObserver};
 use onair_relay::hub::{HubEvent, HubEventKind, HubObserver};
 use onair_rooms_rt::EventTap;
 
@@ -222,6 +223,11 @@ impl Webhooks {
         })
     }
 
+    /// Whom the recorders tell about finished files: `on_record_done`.
+    pub fn recording_observer(&self) -> Arc<dyn RecordingObserver> {
+        Arc::new(self.clone())
+    }
+
     /// What the rooms call for each broadcast event, or `None` when no room event is
     /// to be sent (then the rooms need not call anything).
     pub fn room_tap(&self) -> Option<EventTap> {
@@ -251,6 +257,24 @@ impl Webhooks {
             return;
         };
         sender::run(&self.inner, url, receiver, shutdown, drain).await;
+    }
+}
+
+impl RecordingObserver for Webhooks {
+    fn finished(&self, done: RecordingDone) {
+        self.notify(WebhookEvent::new(
+            done.stream,
+            None,
+            EventDetail::RecordDone {
+                id: done.id,
+                path: done.path,
+                file: done.file,
+                duration: done.duration,
+                bytes: done.bytes,
+                started: done.started,
+                ended: done.ended,
+            },
+        ));
     }
 }
 

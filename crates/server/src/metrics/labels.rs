@@ -139,30 +139,3 @@ impl From<&crate::hub::PublishError> for PublishRefusal {
         }
     }
 }
-
-/// Why a recording lost media (`onair_record_errors_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RecordFailure {
-    /// A file could not be created (directory missing or not writable, disk full).
-    Create,
-    /// Writing, flushing or syncing a file failed.
-    Write,
-    /// The recorder fell behind the stream and skipped frames.
-    Behind,
-}
-
-impl RecordFailure {
-    pub(crate) const ALL: [RecordFailure; 3] = [
-        RecordFailure::Create,
-        RecordFailure::Write,
-        RecordFailure::Behind,
-    ];
-
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            RecordFailure::Create => "create",
-            RecordFailure::Write => "write",
-            RecordFailure::Behind => "behind",
-        }
-    }
-}

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use gauge::Tracked;
 pub(crate) use http::{router as metrics_router, serve_metrics, track_requests};
-pub(crate) use labels::{Proto, PublishRefusal, RecordFailure, RefuseReason};
+pub(crate) use labels::{Proto, PublishRefusal, RefuseReason};
 pub(crate) use member::MemberMetrics;
 pub(crate) use onair_rooms_rt::RoomCounters;
 pub(crate) use scrape::render;
@@ -49,12 +49,6 @@ pub(crate) struct Metrics {
     members_too_slow: AtomicU64,
     requests_rate_limited: AtomicU64,
     http: http::RequestDurations,
-    /// Recording failures, by [`RecordFailure`].
-    record_errors: [AtomicU64; RecordFailure::ALL.len()],
-    /// Bytes written to recording files.
-    record_bytes: AtomicU64,
-    /// Recording files finished.
-    record_files: AtomicU64,
 }
 
 impl Metrics {
@@ -76,9 +70,6 @@ impl Metrics {
             members_too_slow: AtomicU64::new(0),
             requests_rate_limited: AtomicU64::new(0),
             http: http::RequestDurations::new(),
-            record_errors: Default::default(),
-            record_bytes: AtomicU64::new(0),
-            record_files: AtomicU64::new(0),
         }
     }
 
@@ -97,16 +88,6 @@ impl Metrics {
             .position(|r| *r == reason)
             .unwrap_or_default();
         bump(&self.publishes_refused[slot], 1);
-    }
-
-    /// HLS sessions over every stream now (they are swept, not held like connections).
-    pub(crate) fn set_hls_viewers(&self, sessions: u64) {
-        self.viewers[Proto::Hls.index()].store(sessions, Ordering::Relaxed);
-    }
-
-    /// A player started an HLS session.
-    pub(crate) fn hls_play_started(&self) {
-        bump(&self.plays[Proto::Hls.index()], 1);
     }
 
     /// A viewer was let go for not keeping up. Too-slow viewers are counted by the hub.
@@ -132,22 +113,6 @@ impl Metrics {
 
     pub(crate) fn request_rate_limited(&self) {
         bump(&self.requests_rate_limited, 1);
-    }
-
-    pub(crate) fn record_failed(&self, failure: RecordFailure) {
-        let slot = RecordFailure::ALL
-            .iter()
-            .position(|f| *f == failure)
-            .unwrap_or_default();
-        bump(&self.record_errors[slot], 1);
-    }
-
-    pub(crate) fn record_written(&self, bytes: usize) {
-        bump(&self.record_bytes, bytes as u64);
-    }
-
-    pub(crate) fn record_finished(&self) {
-        bump(&self.record_files, 1);
     }
 }
 

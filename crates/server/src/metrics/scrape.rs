@@ -11,9 +11,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::labels::{LagReason, Proto, PublishRefusal, RecordFailure, RefuseReason};
+use super::labels::{LagReason, Proto, PublishRefusal, RefuseReason};
 use super::{read, PerProto};
 use crate::Shared;
+use onair_outputs::record::RecordFailure;
 
 /// The scrape body. A registry is built per scrape: it holds nothing but views of the
 /// live state, so nothing points back at the server.
@@ -141,7 +142,10 @@ fn media(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
         e,
         "onair_viewers",
         "Playbacks now, by protocol (a person on the watch page is one playback)",
-        &per_proto(&m.viewers, &Proto::VIEWERS),
+        &with_hls(
+            per_proto(&m.viewers, &Proto::VIEWERS),
+            shared.hls.sessions(),
+        ),
     )?;
     let audience: u64 = shared
         .hub
@@ -163,7 +167,7 @@ fn media(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
         e,
         "onair_plays",
         "Plays started, by protocol",
-        &per_proto(&m.plays, &Proto::VIEWERS),
+        &with_hls(per_proto(&m.plays, &Proto::VIEWERS), shared.hls.plays()),
     )?;
     counter(
         e,
@@ -323,7 +327,7 @@ fn webhooks(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
 }
 
 fn recording(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
-    let m = &shared.metrics;
+    let stats = shared.recordings.stats();
     gauge(
         e,
         "onair_recordings_active",
@@ -336,19 +340,18 @@ fn recording(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
         "onair_record_files",
         "Recording files finished",
         None,
-        read(&m.record_files),
+        stats.files(),
     )?;
     counter(
         e,
         "onair_record",
         "Bytes written to recording files",
         Some(&Unit::Bytes),
-        read(&m.record_bytes),
+        stats.bytes(),
     )?;
     let errors = RecordFailure::ALL
         .iter()
-        .zip(&m.record_errors)
-        .map(|(failure, count)| ([failure.as_str()], read(count)));
+        .map(|failure| ([failure.as_str()], stats.errors(*failure)));
     family(
         e,
         "onair_record_errors",
@@ -406,6 +409,16 @@ fn runtime(e: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
         )?;
     }
     Ok(())
+}
+
+/// `values` with the HLS figure, which the HLS output keeps itself.
+fn with_hls(mut values: Vec<(&'static str, u64)>, hls: u64) -> Vec<(&'static str, u64)> {
+    for (proto, value) in &mut values {
+        if *proto == Proto::Hls.as_str() {
+            *value = hls;
+        }
+    }
+    values
 }
 
 fn per_proto(values: &PerProto, protos: &[Proto]) -> Vec<(&'static str, u64)> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SettingsError;
+use onair_media::SettingsError;
 
 /// The `apps` entry that records every app.
 pub const ALL_APPS: &str = "*";
@@ -101,7 +101,7 @@ impl RecordSettings {
             .unwrap_or_else(|| data_dir.join("recordings"))
     }
 
-    pub(crate) fn validate(&self) -> Result<(), SettingsError> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         let fail = |key, reason: String| Err(SettingsError { key, reason });
         if let Some(app) = self
             .apps

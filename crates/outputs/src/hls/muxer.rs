@@ -11,13 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::settings::HlsSettings;
 use super::store::HlsStream;
-use crate::hub::HubFrame;
+use onair_relay::hub::{HubFrame, Viewer};
 
 /// Frames taken from the ring per wake-up.
 const BATCH: usize = 64;
 
 pub(super) async fn run(
-    mut tap: crate::hub::Viewer,
+    mut tap: Viewer,
     stream: Arc<HlsStream>,
     settings: HlsSettings,
     shutdown: CancellationToken,

@@ -12,7 +12,7 @@ use super::{RecordingName, Recordings};
 
 /// One recording file as the directory shows it.
 #[derive(Debug, Clone)]
-pub(crate) struct RecordingInfo {
+pub struct RecordingInfo {
     pub name: RecordingName,
     pub bytes: u64,
     /// Unix seconds of the last write.
@@ -22,7 +22,7 @@ pub(crate) struct RecordingInfo {
 
 /// Why a recording was not deleted.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DeleteError {
+pub enum DeleteError {
     #[error("the recording is still being written")]
     InProgress,
     #[error("{0}")]
@@ -32,10 +32,7 @@ pub(crate) enum DeleteError {
 impl Recordings {
     /// The newest recordings first (of `stream` only, when given), at most
     /// `record.list_max_entries`; and whether more were left out.
-    pub(crate) async fn list(
-        &self,
-        stream: Option<StreamPath>,
-    ) -> io::Result<(Vec<RecordingInfo>, bool)> {
+    pub async fn list(&self, stream: Option<StreamPath>) -> io::Result<(Vec<RecordingInfo>, bool)> {
         let dir = self.dir.clone();
         let found = tokio::task::spawn_blocking(move || scan(&dir, stream.as_ref()))
             .await
@@ -52,13 +49,13 @@ impl Recordings {
         recordings.sort_by(|a, b| {
             (b.name.started_at(), b.name.id()).cmp(&(a.name.started_at(), a.name.id()))
         });
-        let truncated = recordings.len() > self.list_max_entries;
-        recordings.truncate(self.list_max_entries);
+        let truncated = recordings.len() > self.settings.list_max_entries;
+        recordings.truncate(self.settings.list_max_entries);
         Ok((recordings, truncated))
     }
 
     /// The file of the recording with this id, if it exists.
-    pub(crate) async fn find(&self, id: &str) -> Option<(RecordingName, PathBuf)> {
+    pub async fn find(&self, id: &str) -> Option<(RecordingName, PathBuf)> {
         let name = RecordingName::from_id(id)?;
         let path = self.dir.join(name.relative_path());
         let metadata = tokio::fs::metadata(&path).await.ok()?;
@@ -66,7 +63,7 @@ impl Recordings {
     }
 
     /// Deletes a finished recording; `Ok(false)` when there is none by that id.
-    pub(crate) async fn delete(&self, id: &str) -> Result<bool, DeleteError> {
+    pub async fn delete(&self, id: &str) -> Result<bool, DeleteError> {
         let Some((name, path)) = self.find(id).await else {
             return Ok(false);
         };

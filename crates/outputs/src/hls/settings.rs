@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SettingsError;
+use onair_media::SettingsError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,7 +65,7 @@ impl HlsSettings {
         Duration::from_millis(self.segment_target_ms)
     }
 
-    pub(crate) fn validate(&self) -> Result<(), SettingsError> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         let fail = |key, reason: &str| {
             Err(SettingsError {
                 key,

@@ -13,6 +13,7 @@ mod settings;
 mod store;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::Hub;
-use crate::metrics::Metrics;
+use onair_relay::hub::Hub;
 
 pub use sessions::{session_in, session_param, SessionId};
 pub use settings::HlsSettings;
@@ -37,7 +37,10 @@ pub struct Hls {
     entries: Mutex<HashMap<StreamPath, Entry>>,
     settings: HlsSettings,
     hub: Arc<Hub>,
-    metrics: Arc<Metrics>,
+    /// Sessions started, ever.
+    plays: AtomicU64,
+    /// Sessions open at the last sweep, over every stream.
+    sessions: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -48,12 +51,13 @@ struct Entry {
 }
 
 impl Hls {
-    pub(crate) fn new(settings: HlsSettings, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(settings: HlsSettings, hub: Arc<Hub>) -> Arc<Self> {
         Arc::new(Self {
             entries: Mutex::new(HashMap::new()),
             settings,
             hub,
-            metrics,
+            plays: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
         })
     }
 
@@ -63,7 +67,18 @@ impl Hls {
 
     /// A player started a session (it fetched the multivariant playlist).
     pub fn session_started(&self) {
-        self.metrics.hls_play_started();
+        self.plays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sessions started so far (`onair_plays_total{proto="hls"}`).
+    pub fn plays(&self) -> u64 {
+        self.plays.load(Ordering::Relaxed)
+    }
+
+    /// Sessions open over every stream, as of the last sweep (HLS viewers are swept,
+    /// not held like connections).
+    pub fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
     }
 
     /// The HLS state of `path`: live, or lingering after its publisher left.
@@ -185,7 +200,7 @@ impl Hls {
                 .is_none_or(|left| now.saturating_duration_since(left) < linger)
         });
         self.trim_lingering(&mut entries);
-        self.metrics.set_hls_viewers(total);
+        self.sessions.store(total, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<StreamPath, Entry>> {

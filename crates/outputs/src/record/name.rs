@@ -21,7 +21,7 @@ const SECONDS_PER_DAY: u64 = 86_400;
 
 /// Where one recording lives, relative to the recordings directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct RecordingName {
+pub struct RecordingName {
     stream: StreamPath,
     /// Unix seconds of the UTC stamp.
     started_at: u64,
@@ -31,12 +31,7 @@ pub(crate) struct RecordingName {
 }
 
 impl RecordingName {
-    pub(crate) fn new(
-        stream: StreamPath,
-        started: SystemTime,
-        suffix: u32,
-        format: RecordFormat,
-    ) -> Self {
+    pub fn new(stream: StreamPath, started: SystemTime, suffix: u32, format: RecordFormat) -> Self {
         let started_at = started
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -51,7 +46,7 @@ impl RecordingName {
 
     /// The name of the file `file` in the directory of `app`/`name`, if it is one a
     /// recorder writes.
-    pub(crate) fn from_file(app: &str, name: &str, file: &str) -> Option<Self> {
+    pub fn from_file(app: &str, name: &str, file: &str) -> Option<Self> {
         let stream = StreamPath::new(app, name).ok()?;
         let (stem, extension) = file.rsplit_once('.')?;
         let format = RecordFormat::ALL
@@ -70,7 +65,7 @@ impl RecordingName {
     }
 
     /// Parses an id as [`id`](Self::id) makes it.
-    pub(crate) fn from_id(id: &str) -> Option<Self> {
+    pub fn from_id(id: &str) -> Option<Self> {
         let mut parts = id.split('.');
         let (app, name, stem, extension) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -80,7 +75,7 @@ impl RecordingName {
         Self::from_file(app, name, &format!("{stem}.{extension}"))
     }
 
-    pub(crate) fn id(&self) -> String {
+    pub fn id(&self) -> String {
         format!(
             "{}.{}.{}",
             self.stream.app(),
@@ -89,7 +84,7 @@ impl RecordingName {
         )
     }
 
-    pub(crate) fn file_name(&self) -> String {
+    pub fn file_name(&self) -> String {
         let stamp = utc_stamp(self.started_at);
         let extension = self.format.extension();
         match self.suffix {
@@ -99,27 +94,27 @@ impl RecordingName {
     }
 
     /// `{app}/{name}/{file}`.
-    pub(crate) fn relative_path(&self) -> PathBuf {
+    pub fn relative_path(&self) -> PathBuf {
         PathBuf::from(self.stream.app())
             .join(self.stream.name())
             .join(self.file_name())
     }
 
-    pub(crate) fn stream(&self) -> &StreamPath {
+    pub fn stream(&self) -> &StreamPath {
         &self.stream
     }
 
-    pub(crate) fn started_at(&self) -> u64 {
+    pub fn started_at(&self) -> u64 {
         self.started_at
     }
 
-    pub(crate) fn format(&self) -> RecordFormat {
+    pub fn format(&self) -> RecordFormat {
         self.format
     }
 
     /// The same start with the next suffix (`-2` after none), or `None` past
     /// [`MAX_SUFFIX`].
-    pub(crate) fn next_suffix(&self) -> Option<Self> {
+    pub fn next_suffix(&self) -> Option<Self> {
         (self.suffix < MAX_SUFFIX).then(|| Self {
             suffix: self.suffix.max(1) + 1,
             ..self.clone()

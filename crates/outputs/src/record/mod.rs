@@ -19,6 +19,7 @@ mod listing;
 mod name;
 mod recorder;
 mod settings;
+mod stats;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -29,18 +30,21 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::Stream;
-use crate::Shared;
+use onair_relay::hub::{Hub, LiveChange, Stream};
 
-pub(crate) use listing::{DeleteError, RecordingInfo};
-pub(crate) use name::RecordingName;
+pub use listing::{DeleteError, RecordingInfo};
+pub use name::RecordingName;
 pub use settings::{RecordFormat, RecordSettings, ALL_APPS};
+pub use stats::{RecordFailure, RecordStats, RecordingDone, RecordingObserver};
 
-/// The recordings directory and the files being written in it.
-#[derive(Debug)]
-pub(crate) struct Recordings {
+/// The recordings directory, the files being written in it, and what the recorders
+/// need: the hub to tap, the settings, counters and whom to tell about finished files.
+pub struct Recordings {
     dir: PathBuf,
-    list_max_entries: usize,
+    settings: RecordSettings,
+    hub: Arc<Hub>,
+    stats: RecordStats,
+    observer: Arc<dyn RecordingObserver>,
     /// Files open for writing now: one per recorded live stream at most.
     writing: Mutex<HashSet<RecordingName>>,
     /// Streams with a recorder (by address: a stream that restarts is a new one), so a
@@ -48,26 +52,50 @@ pub(crate) struct Recordings {
     recorded: Mutex<HashSet<usize>>,
 }
 
+impl std::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recordings")
+            .field("dir", &self.dir)
+            .field("writing", &self.writing_count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Recordings {
-    pub(crate) fn new(settings: &crate::Settings) -> Self {
-        Self {
-            dir: settings.record.dir(&settings.data_dir),
-            list_max_entries: settings.record.list_max_entries,
+    /// The recordings of `hub`'s streams under `data_dir`, as `settings` say; every
+    /// finished file is reported to `observer`.
+    pub fn new(
+        settings: RecordSettings,
+        data_dir: &Path,
+        hub: Arc<Hub>,
+        observer: Arc<dyn RecordingObserver>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            dir: settings.dir(data_dir),
+            settings,
+            hub,
+            stats: RecordStats::default(),
+            observer,
             writing: Mutex::default(),
             recorded: Mutex::default(),
-        }
+        })
     }
 
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Failures, bytes and files so far, for metrics.
+    pub fn stats(&self) -> &RecordStats {
+        &self.stats
+    }
+
     /// Files being written now.
-    pub(crate) fn writing_count(&self) -> usize {
+    pub fn writing_count(&self) -> usize {
         lock(&self.writing).len()
     }
 
-    pub(crate) fn is_writing(&self, name: &RecordingName) -> bool {
+    pub fn is_writing(&self, name: &RecordingName) -> bool {
         lock(&self.writing).contains(name)
     }
 
@@ -87,21 +115,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Starts recording every stream of a recorded app that goes live from now on, until
 /// `shutdown`. Does nothing when no app is recorded.
-pub(crate) fn start(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &CancellationToken) {
-    let settings = &shared.settings.record;
+pub fn start(recordings: &Arc<Recordings>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let settings = &recordings.settings;
     if settings.apps.is_empty() {
         return;
     }
     tracing::info!(
         apps = ?settings.apps,
         format = settings.format.as_str(),
-        dir = %shared.recordings.dir().display(),
+        dir = %recordings.dir().display(),
         "recording"
     );
     // Subscribed before the task runs: no stream can go live unseen.
-    let changes = shared.hub.live_changes();
+    let changes = recordings.hub.live_changes();
     tracker.spawn(supervise(
-        Arc::clone(shared),
+        Arc::clone(recordings),
         changes,
         tracker.clone(),
         shutdown.clone(),
@@ -109,17 +137,17 @@ pub(crate) fn start(shared: &Arc<Shared>, tracker: &TaskTracker, shutdown: &Canc
 }
 
 async fn supervise(
-    shared: Arc<Shared>,
-    mut changes: tokio::sync::broadcast::Receiver<crate::hub::LiveChange>,
+    recordings: Arc<Recordings>,
+    mut changes: tokio::sync::broadcast::Receiver<LiveChange>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let start_all = |shared: &Arc<Shared>| {
-        for stream in shared.hub.streams() {
-            start_recorder(shared, stream.path(), &tracker, &shutdown);
+    let start_all = |recordings: &Arc<Recordings>| {
+        for stream in recordings.hub.streams() {
+            start_recorder(recordings, stream.path(), &tracker, &shutdown);
         }
     };
-    start_all(&shared);
+    start_all(&recordings);
     loop {
         let change = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -127,35 +155,35 @@ async fn supervise(
         };
         match change {
             Ok(change) if change.live => {
-                start_recorder(&shared, &change.path, &tracker, &shutdown);
+                start_recorder(&recordings, &change.path, &tracker, &shutdown);
             }
             Ok(_) => {}
             // Some changes were missed: whatever is live now is what matters.
-            Err(RecvError::Lagged(_)) => start_all(&shared),
+            Err(RecvError::Lagged(_)) => start_all(&recordings),
             Err(RecvError::Closed) => return,
         }
     }
 }
 
 fn start_recorder(
-    shared: &Arc<Shared>,
+    recordings: &Arc<Recordings>,
     path: &StreamPath,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
-    if !shared.settings.record.records(path.app()) {
+    if !recordings.settings.records(path.app()) {
         return;
     }
-    let Some(viewer) = shared.hub.tap(path) else {
+    let Some(viewer) = recordings.hub.tap(path) else {
         return;
     };
-    let Some(claim) = Claim::new(shared, viewer.stream()) else {
+    let Some(claim) = Claim::new(recordings, viewer.stream()) else {
         return;
     };
-    let shared = Arc::clone(shared);
+    let recordings = Arc::clone(recordings);
     let shutdown = shutdown.clone();
     tracker.spawn(async move {
-        recorder::record(shared, viewer, shutdown).await;
+        recorder::record(recordings, viewer, shutdown).await;
         drop(claim);
     });
 }
@@ -163,15 +191,15 @@ fn start_recorder(
 /// A stream's place in [`Recordings::recorded`], given up on drop. It holds the stream,
 /// so no other stream can take its address while the claim lasts.
 struct Claim {
-    shared: Arc<Shared>,
+    recordings: Arc<Recordings>,
     stream: Arc<Stream>,
 }
 
 impl Claim {
-    fn new(shared: &Arc<Shared>, stream: &Arc<Stream>) -> Option<Self> {
+    fn new(recordings: &Arc<Recordings>, stream: &Arc<Stream>) -> Option<Self> {
         let key = Arc::as_ptr(stream) as usize;
-        lock(&shared.recordings.recorded).insert(key).then(|| Self {
-            shared: Arc::clone(shared),
+        lock(&recordings.recorded).insert(key).then(|| Self {
+            recordings: Arc::clone(recordings),
             stream: Arc::clone(stream),
         })
     }
@@ -180,6 +208,6 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let key = Arc::as_ptr(&self.stream) as usize;
-        lock(&self.shared.recordings.recorded).remove(&key);
+        lock(&self.recordings.recorded).remove(&key);
     }
 }

@@ -19,19 +19,23 @@ use tokio_util::sync::CancellationToken;
 
 use super::file::RecordingFile;
 use super::format::{writer_for, FileStart, RecordingFormat};
-use crate::hub::{Viewer, ViewerEnd};
-use crate::metrics::RecordFailure;
-use crate::webhooks::{EventDetail, WebhookEvent};
-use crate::Shared;
+use onair_relay::hub::{Viewer, ViewerEnd};
+
+use super::stats::{RecordFailure, RecordingDone};
+use super::Recordings;
 
 /// Frames taken from the ring at once.
 const BATCH_FRAMES: usize = 64;
 
 /// Records `viewer`'s stream until it ends or `shutdown` fires, then closes the file.
-pub(super) async fn record(shared: Arc<Shared>, mut viewer: Viewer, shutdown: CancellationToken) {
+pub(super) async fn record(
+    recordings: Arc<Recordings>,
+    mut viewer: Viewer,
+    shutdown: CancellationToken,
+) {
     let path = viewer.stream().path().clone();
-    let flush_interval = Duration::from_millis(shared.settings.record.flush_interval_ms);
-    let mut recorder = Recorder::new(Arc::clone(&shared), path.clone());
+    let flush_interval = Duration::from_millis(recordings.settings.flush_interval_ms);
+    let mut recorder = Recorder::new(Arc::clone(&recordings), path.clone());
     tracing::info!(stream = %path, "recording");
     let mut batch = Vec::with_capacity(BATCH_FRAMES);
     let mut tick = tokio::time::interval(flush_interval);
@@ -55,7 +59,7 @@ pub(super) async fn record(shared: Arc<Shared>, mut viewer: Viewer, shutdown: Ca
                 Err(ViewerEnd::TooSlow { .. }) => {
                     recorder.fell_behind().await;
                     // A fresh tap of the same stream, starting from its cached GOP.
-                    match shared.hub.tap(&path) {
+                    match recordings.hub.tap(&path) {
                         Some(next) if Arc::ptr_eq(next.stream(), viewer.stream()) => {
                             viewer = next;
                             skipped = viewer.skipped_frames();
@@ -104,7 +108,7 @@ struct OpenFile {
 }
 
 struct Recorder {
-    shared: Arc<Shared>,
+    recordings: Arc<Recordings>,
     path: StreamPath,
     headers: Headers,
     open: Option<OpenFile>,
@@ -116,9 +120,9 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(shared: Arc<Shared>, path: StreamPath) -> Self {
+    fn new(recordings: Arc<Recordings>, path: StreamPath) -> Self {
         Self {
-            shared,
+            recordings,
             path,
             headers: Headers::default(),
             open: None,
@@ -187,7 +191,7 @@ impl Recorder {
     }
 
     fn cut_due(&self, open: &OpenFile, frame: &MediaFrame) -> bool {
-        let settings = &self.shared.settings.record;
+        let settings = &self.recordings.settings;
         let media_ms = u64::from(frame.timestamp.saturating_sub(open.base));
         self.cut_pending
             || (settings.max_duration_s > 0 && media_ms >= settings.max_duration_s * 1000)
@@ -196,7 +200,7 @@ impl Recorder {
 
     /// Frames were skipped: the file ends here, the next keyframe begins another.
     async fn fell_behind(&mut self) {
-        self.shared.metrics.record_failed(RecordFailure::Behind);
+        self.recordings.stats.failed(RecordFailure::Behind);
         tracing::warn!(
             stream = %self.path,
             file = self.open.as_ref().map(|o| tracing::field::display(o.file.path().display())),
@@ -212,10 +216,10 @@ impl Recorder {
             return;
         }
         self.retry_at = None;
-        let settings = &self.shared.settings;
-        let format = settings.record.format;
+        let settings = &self.recordings.settings;
+        let format = settings.format;
         let mut writer = writer_for(format);
-        let dir = settings.record.dir(&settings.data_dir);
+        let dir = self.recordings.dir.clone();
         let started = SystemTime::now();
         let file = match RecordingFile::create(&dir, &self.path, format, started).await {
             Ok(file) => file,
@@ -224,7 +228,7 @@ impl Recorder {
                     stream = %self.path,
                     dir = %dir.display(),
                     %error,
-                    retry_in_ms = settings.record.retry_interval_ms,
+                    retry_in_ms = settings.retry_interval_ms,
                     "cannot create a recording file; the stream goes on unrecorded"
                 );
                 self.failed(RecordFailure::Create);
@@ -240,7 +244,7 @@ impl Recorder {
             has_audio: self.headers.audio.is_some(),
         };
         writer.begin(&start, &mut self.out);
-        self.shared.recordings.started(file.name().clone());
+        self.recordings.started(file.name().clone());
         tracing::info!(stream = %self.path, file = %file.path().display(), "recording file started");
         self.cut_pending = false;
         let composition = match first.kind {
@@ -273,7 +277,7 @@ impl Recorder {
         let len = self.out.len();
         self.out.clear();
         match written {
-            Ok(()) => self.shared.metrics.record_written(len),
+            Ok(()) => self.recordings.stats.written(len),
             Err(error) => self.write_failed(&error).await,
         }
     }
@@ -306,7 +310,7 @@ impl Recorder {
             stream = %self.path,
             file = %open.file.path().display(),
             %error,
-            retry_in_ms = self.shared.settings.record.retry_interval_ms,
+            retry_in_ms = self.recordings.settings.retry_interval_ms,
             "cannot write the recording file; it ends here and the stream goes on unrecorded"
         );
         self.failed(RecordFailure::Write);
@@ -314,8 +318,8 @@ impl Recorder {
     }
 
     fn failed(&mut self, failure: RecordFailure) {
-        self.shared.metrics.record_failed(failure);
-        let retry = Duration::from_millis(self.shared.settings.record.retry_interval_ms);
+        self.recordings.stats.failed(failure);
+        let retry = Duration::from_millis(self.recordings.settings.retry_interval_ms);
         self.retry_at = Some(Instant::now() + retry);
     }
 
@@ -342,7 +346,7 @@ impl Recorder {
             writer.finish(&mut self.out);
             let mut result = file.write(&self.out).await;
             if result.is_ok() {
-                self.shared.metrics.record_written(self.out.len());
+                self.recordings.stats.written(self.out.len());
             }
             if result.is_ok() {
                 result = file.close().await;
@@ -350,7 +354,7 @@ impl Recorder {
             result
         };
         self.out.clear();
-        self.shared.recordings.stopped(&name);
+        self.recordings.stopped(&name);
         if let Err(error) = result {
             tracing::warn!(
                 stream = %self.path,
@@ -362,7 +366,7 @@ impl Recorder {
         }
         let bytes = tokio::fs::metadata(&path).await.map_or(0, |m| m.len());
         let duration = Duration::from_millis(u64::from(media_ms));
-        self.shared.metrics.record_finished();
+        self.recordings.stats.finished();
         tracing::info!(
             stream = %self.path,
             file = %path.display(),
@@ -370,18 +374,15 @@ impl Recorder {
             duration_ms = u64::from(media_ms),
             "recording file finished"
         );
-        self.shared.webhooks.notify(WebhookEvent::new(
-            self.path.clone(),
-            None,
-            EventDetail::RecordDone {
-                id: name.id(),
-                path: path.display().to_string(),
-                file: name.relative_path().display().to_string(),
-                duration,
-                bytes,
-                started,
-                ended: SystemTime::now(),
-            },
-        ));
+        self.recordings.observer.finished(RecordingDone {
+            stream: self.path.clone(),
+            id: name.id(),
+            path: path.display().to_string(),
+            file: name.relative_path().display().to_string(),
+            duration,
+            bytes,
+            started,
+            ended: SystemTime::now(),
+        });
     }
 }
