@@ -2,19 +2,22 @@
 //! keys, saved moderation, stream titles and last-live times), [`stream_info`] (titles
 //! of live streams in memory), chat tokens and the admin bearer check ([`auth`]), the
 //! secrets in the data dir ([`secrets`]), signed playback URLs ([`signing`]), who may
-//! publish ([`publish_auth`]), the platform's [`webhooks`], and per-address request
-//! limits ([`request_limit`]), with their settings ([`AuthSettings`],
-//! [`PlaybackSettings`], [`StoreSettings`], [`webhooks::WebhookSettings`]).
+//! publish ([`publish_auth`]), the platform's [`webhooks`], per-address request limits
+//! ([`request_limit`]) and what a reload swaps whole ([`live`]), with their settings
+//! ([`AuthSettings`], [`PlaybackSettings`], [`StoreSettings`],
+//! [`webhooks::WebhookSettings`]).
 //!
 //! How it plugs in: the relay's hub reports publishes and plays to
 //! [`webhooks::Webhooks::hub_observer`], the rooms report broadcasts to its room tap and
-//! save moderation through the [`store::Store`]'s `ModerationStore`; the HTTP edge and the
-//! RTMP listener ask it before they let anyone publish or play.
+//! save moderation through the [`store::Store`]'s `ModerationStore`, the recorders report
+//! finished files to [`webhooks::Webhooks::recording_observer`]; the edge asks it before
+//! it lets anyone publish or play.
 //!
-//! Deliberately absent: listeners and HTTP routing (the server's), the media path, and
+//! Deliberately absent: listeners and HTTP routing (`onair-edge`), the media path, and
 //! settings reload (the composition root swaps in what changes).
 
 pub mod auth;
+pub mod live;
 pub mod publish_auth;
 pub mod request_limit;
 pub mod secrets;

@@ -1,82 +1,46 @@
-//! The server around the relay: the RTMP and HTTP listeners, rooms, HLS, recording,
-//! webhooks, the store and the REST API, assembled from one [`Settings`].
+//! The composition root: builds every subsystem from one [`Settings`], wires their
+//! handles together, binds the listeners and runs the lifecycle (start, reload, drain).
 //!
-//! Protocol logic lives in the sans-IO crates (`onair-rtmp`, `onair-flv`, `onair-amf0`,
-//! `onair-fmp4`, `onair-hls`, `onair-rooms`); moving frames from a publisher to its
-//! viewers is `onair-relay`'s. This crate feeds the protocol crates bytes, plugs the
-//! relay into its listeners, and enforces the limits and timeouts of [`Settings`]. It is
-//! being cut into subsystem crates along these seams (ARCHITECTURE.md).
+//! The subsystems are crates of their own: the relay (`onair-relay`), the rooms runtime
+//! (`onair-rooms-rt`), the control plane (`onair-control`), the outputs
+//! (`onair-outputs`: HLS and recording) and the network edge (`onair-edge`: listeners,
+//! HTTP, REST). Each owns its settings section and its `validate`; [`config`] only
+//! assembles them. Protocol logic lives in the sans-IO crates.
 //!
 //! Deliberately absent: configuration loading from files or the environment (the
 //! binary's job) and process-level concerns such as signals and log formatting.
 
 pub mod config;
-mod http;
-mod limits;
-pub mod live;
-mod metrics;
-mod rtmp;
-mod tls;
+pub mod reload;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Settings;
 use hub::Hub;
-use limits::ConnectionLimiter;
+use onair_control::live::{Live, LiveState};
+use onair_control::request_limit::RequestLimiter;
+use onair_control::stream_info;
 pub use onair_control::{auth, secrets, signing, store, webhooks};
-use onair_control::{publish_auth, request_limit, stream_info};
+use onair_edge::{Acceptors, ConfigSummary, Edge, EdgeSettings, Lifecycle, Listeners, Subsystems};
 pub use onair_outputs::{hls, record};
 pub use onair_relay::{client, fanout, hub, trace_context};
-use onair_relay::{read, send, write};
 pub use onair_rooms_rt as rooms;
-
-/// What every connection task shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub settings: Settings,
-    pub hub: Arc<Hub>,
-    pub limiter: Arc<ConnectionLimiter>,
-    /// Fires when the server begins shutting down; long-lived responses end on it.
-    pub shutdown: CancellationToken,
-    pub started: std::time::Instant,
-    pub rooms: Arc<rooms::RoomHub>,
-    /// What a reload may change: secrets, signed playback, CORS, request limits.
-    pub live: live::Live,
-    /// The settings in force, for the next reload to compare against.
-    pub in_force: std::sync::Mutex<Settings>,
-    pub webhooks: webhooks::Webhooks,
-    pub store: store::Store,
-    /// Titles and last-live times of streams.
-    pub stream_infos: Arc<stream_info::StreamInfos>,
-    /// Server-wide counters and gauges for `/metrics`.
-    pub metrics: Arc<metrics::Metrics>,
-    /// The HLS side of every stream.
-    pub hls: Arc<hls::Hls>,
-    /// The recordings directory and the files being written.
-    pub recordings: Arc<record::Recordings>,
-    /// Every task that serves a connection: shutdown waits for them (up to the drain
-    /// time). Connections handed over from hyper (WebSocket upgrades) are spawned here.
-    pub tasks: TaskTracker,
-}
 
 /// A server with its listeners bound, ready to [`run`](Server::run).
 pub struct Server {
-    shared: Arc<Shared>,
-    rtmp_listener: TcpListener,
-    http_listener: TcpListener,
+    edge: Edge,
+    subsystems: Subsystems,
+    lifecycle: Lifecycle,
+    listeners: Listeners,
+    tls: Acceptors,
+    settings: Settings,
     generated_admin_token: Option<String>,
-    /// The RTMPS listener, when `tls.rtmps_listen` is set.
-    rtmps_listener: Option<TcpListener>,
-    tls: tls::Acceptors,
-    /// The metrics-only listener, when `metrics.listen` is set.
-    metrics_listener: Option<TcpListener>,
 }
 
 impl Server {
@@ -86,18 +50,10 @@ impl Server {
         settings
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let tls = tls::Acceptors::load(&settings.tls)?;
-        let rtmp_listener = TcpListener::bind(settings.rtmp.listen).await?;
-        let http_listener = TcpListener::bind(settings.http.listen).await?;
-        let rtmps_listener = match (settings.tls.rtmps_listen, &tls.rtmps) {
-            (Some(addr), Some(_)) => Some(TcpListener::bind(addr).await?),
-            _ => None,
-        };
-        let metrics_listener = match settings.metrics.listen {
-            Some(addr) if settings.metrics.enabled => Some(TcpListener::bind(addr).await?),
-            _ => None,
-        };
-        let (live_state, secrets) = live::LiveState::load(&settings)?;
+        let edge_settings = edge_settings(&settings);
+        let tls = Acceptors::load(&settings.tls)?;
+        let listeners = Listeners::bind(&edge_settings, &tls).await?;
+        let (live_state, secrets) = live_state(&settings)?;
         if secrets.admin_token_created {
             tracing::warn!(
                 path = %settings.data_dir.join("admin-token").display(),
@@ -153,19 +109,17 @@ impl Server {
             saved,
             settings.store.max_moderation_entries,
         );
-        let limiter = ConnectionLimiter::new(settings.limits.clone());
         let secret = webhooks::Webhooks::load_secret(
             &settings.data_dir,
             settings.webhooks.secret.as_deref(),
         )?;
         let webhooks = webhooks::Webhooks::new(settings.webhooks.clone(), secret)?;
         hub.set_observer(webhooks.hub_observer());
-        let metrics = Arc::new(metrics::Metrics::new());
-        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub));
-        rooms.set_event_tap(metrics::RoomCounters::tap(
+        rooms.set_event_tap(rooms::RoomCounters::tap(
             Arc::clone(rooms.counters()),
             webhooks.room_tap(),
         ));
+        let hls = hls::Hls::new(settings.hls.clone(), Arc::clone(&hub));
         let recordings = record::Recordings::new(
             settings.record.clone(),
             &settings.data_dir,
@@ -173,30 +127,35 @@ impl Server {
             webhooks.recording_observer(),
         );
         let stream_infos = stream_info::StreamInfos::new(store.clone(), Arc::clone(&hub));
+        let subsystems = Subsystems {
+            hub,
+            rooms,
+            live: Arc::new(Live::new(live_state)),
+            store,
+            stream_infos,
+            webhooks,
+            hls,
+            recordings,
+        };
+        let lifecycle = Lifecycle {
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started: Instant::now(),
+        };
+        let edge = Edge::new(
+            subsystems.clone(),
+            edge_settings,
+            config_summary(&settings),
+            lifecycle.clone(),
+        );
         Ok(Self {
-            shared: Arc::new(Shared {
-                in_force: std::sync::Mutex::new(settings.clone()),
-                settings,
-                hub,
-                limiter,
-                shutdown: CancellationToken::new(),
-                started: std::time::Instant::now(),
-                rooms,
-                live: live::Live::new(live_state),
-                webhooks,
-                store,
-                stream_infos,
-                metrics,
-                hls,
-                recordings,
-                tasks: TaskTracker::new(),
-            }),
-            rtmp_listener,
-            http_listener,
-            generated_admin_token,
-            rtmps_listener,
+            edge,
+            subsystems,
+            lifecycle,
+            listeners,
             tls,
-            metrics_listener,
+            settings,
+            generated_admin_token,
         })
     }
 
@@ -209,39 +168,37 @@ impl Server {
     /// A handle that applies new settings to the running server (SIGHUP).
     pub fn reloader(&self) -> Reloader {
         Reloader {
-            shared: Arc::clone(&self.shared),
+            edge: self.edge.clone(),
+            live: Arc::clone(&self.subsystems.live),
+            in_force: Arc::new(Mutex::new(self.settings.clone())),
         }
     }
 
     pub fn rtmp_addr(&self) -> io::Result<SocketAddr> {
-        self.rtmp_listener.local_addr()
+        self.listeners.rtmp.local_addr()
     }
 
     pub fn http_addr(&self) -> io::Result<SocketAddr> {
-        self.http_listener.local_addr()
+        self.listeners.http.local_addr()
     }
 
     /// The metrics-only listener's address, when `metrics.listen` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|listener| listener.local_addr().ok())
+        self.listeners.metrics_addr()
     }
 
     /// The RTMPS listener's address, when one is configured.
     pub fn rtmps_addr(&self) -> Option<SocketAddr> {
-        self.rtmps_listener
-            .as_ref()
-            .and_then(|listener| listener.local_addr().ok())
+        self.listeners.rtmps_addr()
     }
 
     pub fn hub(&self) -> Arc<Hub> {
-        Arc::clone(&self.shared.hub)
+        Arc::clone(&self.subsystems.hub)
     }
 
     /// The webhooks: their counters, and the publish decision call.
     pub fn webhooks(&self) -> webhooks::Webhooks {
-        self.shared.webhooks.clone()
+        self.subsystems.webhooks.clone()
     }
 
     /// Runs until `shutdown` fires, then stops accepting, ends every connection and
@@ -251,71 +208,30 @@ impl Server {
         let http_addr = self.http_addr()?;
         let rtmps_addr = self.rtmps_addr();
         let metrics_addr = self.metrics_addr();
-        let shared = self.shared;
-        let tracker = shared.tasks.clone();
-        let inner_shutdown = shared.shutdown.clone();
-        tracker.spawn(rtmp::accept_loop(
-            self.rtmp_listener,
-            None,
-            Arc::clone(&shared),
-            tracker.clone(),
-            inner_shutdown.clone(),
-        ));
-        if let (Some(listener), Some(acceptor)) = (self.rtmps_listener, self.tls.rtmps) {
-            tracker.spawn(rtmp::accept_loop(
-                listener,
-                Some(acceptor),
-                Arc::clone(&shared),
-                tracker.clone(),
-                inner_shutdown.clone(),
-            ));
-        }
-        tracker.spawn(Arc::clone(&shared.rooms).run(inner_shutdown.clone()));
-        tracker.spawn(Arc::clone(&shared.hls).run(inner_shutdown.clone()));
-        tracker.spawn(Arc::clone(&shared.stream_infos).run(inner_shutdown.clone()));
-        record::start(&shared.recordings, &tracker, &inner_shutdown);
-        let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
-        tracker.spawn(shared.webhooks.clone().run(inner_shutdown.clone(), drain));
-        let write_timeout = Duration::from_millis(shared.settings.hub.viewer_write_timeout_ms);
-        if let Some(listener) = self.metrics_listener {
-            let listener = http::LimitedListener::new(
-                listener,
-                Arc::clone(&shared),
-                metrics::Proto::Http,
-                write_timeout,
-            );
-            let app = metrics::metrics_router(Arc::clone(&shared));
-            let shutdown = inner_shutdown.clone();
-            tracker.spawn(async move {
-                let serving = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await;
-                if let Err(error) = serving {
-                    tracing::warn!(%error, "metrics listener failed");
-                }
-            });
-        }
         let https = self.tls.http.is_some();
-        let proto = if https {
-            metrics::Proto::Https
-        } else {
-            metrics::Proto::Http
-        };
-        let listener = http::LimitedListener::new(
-            self.http_listener,
-            Arc::clone(&shared),
-            proto,
-            write_timeout,
+        let Self {
+            edge,
+            subsystems,
+            lifecycle,
+            listeners,
+            tls,
+            settings,
+            ..
+        } = self;
+        let tracker = lifecycle.tasks.clone();
+        let inner_shutdown = lifecycle.shutdown.clone();
+        tracker.spawn(Arc::clone(&subsystems.rooms).run(inner_shutdown.clone()));
+        tracker.spawn(Arc::clone(&subsystems.hls).run(inner_shutdown.clone()));
+        tracker.spawn(Arc::clone(&subsystems.stream_infos).run(inner_shutdown.clone()));
+        record::start(&subsystems.recordings, &tracker, &inner_shutdown);
+        let drain = Duration::from_millis(settings.shutdown_drain_ms);
+        tracker.spawn(
+            subsystems
+                .webhooks
+                .clone()
+                .run(inner_shutdown.clone(), drain),
         );
-        let app = http::router(Arc::clone(&shared));
-        tracker.spawn(http::serve(
-            listener,
-            app,
-            Arc::clone(&shared),
-            tracker.clone(),
-            inner_shutdown.clone(),
-            self.tls.http,
-        ));
+        edge.start(listeners, tls);
         tracing::info!(
             rtmp = %rtmp_addr,
             http = %http_addr,
@@ -324,7 +240,7 @@ impl Server {
             metrics = metrics_addr.map(tracing::field::display),
             "onair listening"
         );
-        if shared.settings.tls.enabled() && !https && rtmps_addr.is_none() {
+        if settings.tls.enabled() && !https && rtmps_addr.is_none() {
             tracing::warn!("tls certificates are set but no listener uses them (tls.http = false, no tls.rtmps_listen)");
         }
 
@@ -332,7 +248,6 @@ impl Server {
         tracing::info!("shutting down");
         inner_shutdown.cancel();
         tracker.close();
-        let drain = Duration::from_millis(shared.settings.shutdown_drain_ms);
         let drained = tokio::time::timeout(drain, tracker.wait()).await;
         if drained.is_err() {
             tracing::warn!(
@@ -348,7 +263,10 @@ impl Server {
 /// reported as needing a restart.
 #[derive(Clone)]
 pub struct Reloader {
-    shared: Arc<Shared>,
+    edge: Edge,
+    live: Arc<Live>,
+    /// The settings in force, for the next reload to compare against.
+    in_force: Arc<Mutex<Settings>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -360,20 +278,83 @@ impl std::fmt::Debug for Reloader {
 impl Reloader {
     /// Validates `new`, applies its reloadable keys, and says which changed keys were
     /// applied and which wait for a restart. Invalid settings change nothing.
-    pub fn reload(&self, new: &Settings) -> io::Result<live::ReloadReport> {
+    pub fn reload(&self, new: &Settings) -> io::Result<reload::ReloadReport> {
         new.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let mut in_force = self
-            .shared
-            .in_force
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let report = live::classify_changes(&in_force, new);
-        let next = live::with_reloadable(&in_force, new);
-        let (state, _) = live::LiveState::load(&next)?;
-        self.shared.limiter.set_limits(next.limits.clone());
-        self.shared.live.set(state);
+        let mut in_force = self.in_force.lock().unwrap_or_else(|e| e.into_inner());
+        let report = reload::classify_changes(&in_force, new);
+        let next = reload::with_reloadable(&in_force, new);
+        let (state, _) = live_state(&next)?;
+        self.edge.limiter().set_limits(next.limits.clone());
+        self.live.set(state);
+        self.edge.config().set_summary(config_summary(&next));
         *in_force = next;
         Ok(report)
+    }
+}
+
+/// The control plane's reloadable state for `settings`: secrets from the data dir, and
+/// the request limiter `limits` ask for.
+fn live_state(settings: &Settings) -> io::Result<(LiveState, secrets::Secrets)> {
+    let limits = &settings.limits;
+    let requests = (limits.requests_per_second_per_ip > 0.0).then(|| {
+        RequestLimiter::new(
+            limits.requests_per_second_per_ip,
+            limits.request_burst_per_ip,
+            limits.rate_limited_ips_max,
+            Instant::now(),
+        )
+    });
+    LiveState::load(
+        &settings.data_dir,
+        &settings.auth,
+        &settings.playback,
+        requests,
+    )
+}
+
+fn edge_settings(settings: &Settings) -> EdgeSettings {
+    EdgeSettings {
+        rtmp: settings.rtmp.clone(),
+        http: settings.http.clone(),
+        tls: settings.tls.clone(),
+        metrics: settings.metrics.clone(),
+        pages: settings.pages.clone(),
+        limits: settings.limits.clone(),
+        auth: settings.auth.clone(),
+        shutdown_drain: Duration::from_millis(settings.shutdown_drain_ms),
+    }
+}
+
+/// What `GET /api/v1/server` shows of `settings`: never a secret, and no URL (a
+/// webhook URL may carry a token).
+fn config_summary(settings: &Settings) -> ConfigSummary {
+    let text = |addr: SocketAddr| addr.to_string();
+    let metrics = &settings.metrics;
+    ConfigSummary {
+        rtmp_listen: text(settings.rtmp.listen),
+        http_listen: text(settings.http.listen),
+        rtmps_listen: settings.tls.rtmps_listen.map(text),
+        http_tls: settings.tls.enabled() && settings.tls.http,
+        publish_auth: match settings.auth.publish {
+            config::PublishAuth::Open => onair_edge::PublishAuthMode::Open,
+            config::PublishAuth::Key => onair_edge::PublishAuthMode::Key,
+            config::PublishAuth::Webhook => onair_edge::PublishAuthMode::Webhook,
+        },
+        signed_playback: settings.playback.signed,
+        signed_playback_app_overrides: settings.playback.apps.len() as u64,
+        metrics_enabled: metrics.enabled,
+        metrics_listen: metrics.listen.filter(|_| metrics.enabled).map(text),
+        rooms_backend: settings.rooms.backend.clone(),
+        webhooks_enabled: settings.webhooks.url.is_some(),
+        limits: onair_edge::LimitsSummary {
+            max_connections: settings.limits.max_connections as u64,
+            max_connections_per_ip: settings.limits.max_connections_per_ip as u64,
+            requests_per_second_per_ip: settings.limits.requests_per_second_per_ip,
+            max_streams: settings.hub.max_streams as u64,
+            max_rooms: settings.rooms.max_rooms as u64,
+            max_members_per_room: settings.rooms.max_members_per_room as u64,
+            max_body_bytes: settings.http.max_body_bytes as u64,
+        },
     }
 }

@@ -339,7 +339,7 @@ fn vendored_files_are_the_npm_packages_files() {
     if !browser_deps() {
         return;
     }
-    let vendor = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/vendor");
+    let vendor = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../edge/assets/vendor");
     let modules = browser_dir().join("node_modules");
     let pairs = [
         ("mpegts.js/mpegts.js", "mpegts.js/dist/mpegts.js"),
