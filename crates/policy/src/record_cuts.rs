@@ -814,4 +814,390 @@ mod tests {
             assert_eq!(file.frames.last(), Some(&(FrameKind::Audio, 980)));
         }
     }
+
+    /// xorshift64: deterministic streams without a random number crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// The recorder as `crates/server/src/record/recorder.rs` has it, transcribed line
+    /// by line with its IO replaced by a log and a disk that fails on schedule, to
+    /// hold the machine to the same decisions.
+    mod transcribed {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq)]
+        pub(super) enum Event {
+            Open {
+                started_with: [bool; 3],
+                has_video: bool,
+            },
+            Write(FrameKind, u32),
+            Flush,
+            Close,
+        }
+
+        /// Which IO operations fail: the n-th one asked about, by a fixed pseudo-random
+        /// sequence, so the transcription and the machine's driver see the same disk.
+        pub(super) struct Disk {
+            rng: Rng,
+            fail_one_in: u64,
+        }
+
+        impl Disk {
+            pub(super) fn new(seed: u64, fail_one_in: u64) -> Self {
+                Self {
+                    rng: Rng(seed | 1),
+                    fail_one_in,
+                }
+            }
+
+            pub(super) fn fails(&mut self) -> bool {
+                self.rng.next() < u64::MAX / self.fail_one_in
+            }
+        }
+
+        struct OpenFile {
+            base: u32,
+            audio_from: u32,
+            bytes: u64,
+            failed: bool,
+        }
+
+        pub(super) struct Recorder {
+            pub(super) rules: CutRules,
+            metadata: Option<MediaFrame>,
+            video: Option<MediaFrame>,
+            audio: Option<MediaFrame>,
+            metadata_says_video: bool,
+            open: Option<OpenFile>,
+            cut_pending: bool,
+            retry_at: Option<Duration>,
+            pub(super) disk: Disk,
+            pub(super) log: Vec<Event>,
+        }
+
+        impl Recorder {
+            pub(super) fn new(rules: CutRules, disk: Disk) -> Self {
+                Self {
+                    rules,
+                    metadata: None,
+                    video: None,
+                    audio: None,
+                    metadata_says_video: false,
+                    open: None,
+                    cut_pending: false,
+                    retry_at: None,
+                    disk,
+                    log: Vec::new(),
+                }
+            }
+
+            fn has_video(&self) -> bool {
+                self.video.is_some() || self.metadata_says_video
+            }
+
+            pub(super) fn handle(&mut self, frame: &MediaFrame, now: Duration) {
+                match frame.kind {
+                    FrameKind::Script => {
+                        self.metadata_says_video = onair_flv::parse_metadata(&frame.payload)
+                            .is_ok_and(|m| m.width.is_some() || m.video_codec_id.is_some());
+                        self.metadata = Some(frame.clone());
+                        return;
+                    }
+                    kind if frame.sequence_header => {
+                        let slot = match kind {
+                            FrameKind::Video => &mut self.video,
+                            _ => &mut self.audio,
+                        };
+                        if slot.as_ref().map(|h| &h.payload) != Some(&frame.payload) {
+                            *slot = Some(frame.clone());
+                            self.cut_pending |= self.open.is_some();
+                        }
+                        return;
+                    }
+                    _ => {}
+                }
+                let video_keyframe = frame.kind == FrameKind::Video && frame.keyframe;
+                let starts_file =
+                    video_keyframe || (frame.kind == FrameKind::Audio && !self.has_video());
+                if starts_file {
+                    if self
+                        .open
+                        .as_ref()
+                        .is_some_and(|open| self.cut_due(open, frame))
+                    {
+                        self.close_file(now);
+                    }
+                    if self.open.is_none() {
+                        self.open_file(frame, now);
+                    }
+                }
+                if video_keyframe {
+                    self.flush(now);
+                }
+                let Some(open) = &mut self.open else {
+                    return;
+                };
+                if frame.kind == FrameKind::Audio && frame.timestamp < open.audio_from {
+                    return;
+                }
+                let timestamp = frame.timestamp.saturating_sub(open.base);
+                self.log.push(Event::Write(frame.kind, timestamp));
+                self.write_out(frame.payload.len() as u64 + 15, now);
+            }
+
+            fn cut_due(&self, open: &OpenFile, frame: &MediaFrame) -> bool {
+                let media_ms = u64::from(frame.timestamp.saturating_sub(open.base));
+                self.cut_pending
+                    || (self.rules.max_duration_s > 0
+                        && media_ms >= self.rules.max_duration_s * 1000)
+                    || (self.rules.max_bytes > 0 && open.bytes >= self.rules.max_bytes)
+            }
+
+            pub(super) fn fell_behind(&mut self, now: Duration) {
+                self.close_file(now);
+            }
+
+            fn open_file(&mut self, first: &MediaFrame, now: Duration) {
+                if self.retry_at.is_some_and(|at| now < at) {
+                    return;
+                }
+                self.retry_at = None;
+                if self.disk.fails() {
+                    self.failed(now);
+                    return;
+                }
+                self.log.push(Event::Open {
+                    started_with: [
+                        self.metadata.is_some(),
+                        self.video.is_some(),
+                        self.audio.is_some(),
+                    ],
+                    has_video: self.has_video(),
+                });
+                self.cut_pending = false;
+                let composition = match first.kind {
+                    FrameKind::Video => onair_flv::parse_video_tag(&first.payload)
+                        .map_or(0, |tag| u32::try_from(tag.composition_time).unwrap_or(0)),
+                    _ => 0,
+                };
+                self.open = Some(OpenFile {
+                    base: first.timestamp,
+                    audio_from: first.timestamp.saturating_add(composition),
+                    bytes: 0,
+                    failed: false,
+                });
+                self.write_out(50, now);
+            }
+
+            fn write_out(&mut self, len: u64, now: Duration) {
+                if self.open.is_none() {
+                    return;
+                }
+                if self.disk.fails() {
+                    self.write_failed(now);
+                } else if let Some(open) = &mut self.open {
+                    open.bytes += len;
+                }
+            }
+
+            fn flush(&mut self, now: Duration) {
+                if self.open.is_none() {
+                    return;
+                }
+                self.log.push(Event::Flush);
+                if self.disk.fails() {
+                    self.write_failed(now);
+                }
+            }
+
+            fn write_failed(&mut self, now: Duration) {
+                let Some(open) = &mut self.open else {
+                    return;
+                };
+                open.failed = true;
+                self.failed(now);
+                self.close_file(now);
+            }
+
+            fn failed(&mut self, now: Duration) {
+                self.retry_at = Some(now + self.rules.retry_interval);
+            }
+
+            fn close_file(&mut self, now: Duration) {
+                let Some(open) = self.open.take() else {
+                    return;
+                };
+                self.log.push(Event::Close);
+                if !open.failed && self.disk.fails() {
+                    self.failed(now);
+                }
+            }
+        }
+    }
+
+    /// The server's recorder over the machine, logging as the transcription does.
+    struct Driven {
+        cuts: RecordCuts<Duration>,
+        /// Bytes of the open file, and whether it failed.
+        open: Option<(u64, bool)>,
+        disk: transcribed::Disk,
+        log: Vec<transcribed::Event>,
+    }
+
+    impl Driven {
+        fn handle(&mut self, frame: &MediaFrame, now: Duration) {
+            let bytes = self.open.map_or(0, |(bytes, _)| bytes);
+            self.cuts.handle_frame(frame, bytes, now);
+            self.drive(frame, now);
+        }
+
+        fn fell_behind(&mut self, now: Duration) {
+            self.cuts.handle_fell_behind();
+            self.drive(&audio(0), now);
+        }
+
+        fn drive(&mut self, frame: &MediaFrame, now: Duration) {
+            use transcribed::Event;
+            while let Some(action) = self.cuts.poll_action() {
+                match action {
+                    Close => {
+                        let (_, failed) = self.open.take().unwrap();
+                        self.log.push(Event::Close);
+                        if !failed && self.disk.fails() {
+                            self.cuts.handle_failed(now);
+                        }
+                    }
+                    Open => {
+                        if self.disk.fails() {
+                            self.cuts.handle_failed(now);
+                            continue;
+                        }
+                        let h = self.cuts.headers();
+                        self.log.push(Event::Open {
+                            started_with: [
+                                h.metadata.is_some(),
+                                h.video_header.is_some(),
+                                h.audio_header.is_some(),
+                            ],
+                            has_video: h.has_video,
+                        });
+                        self.cuts.handle_opened();
+                        self.open = Some((0, false));
+                        self.write(50, now);
+                    }
+                    Flush => {
+                        self.log.push(Event::Flush);
+                        if self.disk.fails() {
+                            self.fail(now);
+                        }
+                    }
+                    Write { timestamp } => {
+                        self.log.push(Event::Write(frame.kind, timestamp));
+                        self.write(frame.payload.len() as u64 + 15, now);
+                    }
+                }
+            }
+        }
+
+        fn write(&mut self, len: u64, now: Duration) {
+            if self.disk.fails() {
+                self.fail(now);
+            } else if let Some((bytes, _)) = &mut self.open {
+                *bytes += len;
+            }
+        }
+
+        fn fail(&mut self, now: Duration) {
+            if let Some((_, failed)) = &mut self.open {
+                *failed = true;
+            }
+            self.cuts.handle_failed(now);
+        }
+    }
+
+    #[test]
+    fn decides_as_the_recorder_it_replaces() {
+        let video_headers = [
+            fixtures::sequence_header(fixtures::TESTSRC2_320X240, FrameKind::Video),
+            fixtures::sequence_header(fixtures::TESTSRC2_1280X720, FrameKind::Video),
+        ];
+        let audio_headers = [
+            header(FrameKind::Audio, &[0x12, 0x10]),
+            header(FrameKind::Audio, &[0x11, 0x88]),
+        ];
+        let metadatas = [
+            metadata(&[("width", Value::Number(640.0))]),
+            metadata(&[("audiocodecid", Value::Number(10.0))]),
+        ];
+        let mut opens = 0;
+        let mut closes = 0;
+        for seed in 1..400u64 {
+            let rules = CutRules {
+                max_duration_s: seed % 3,
+                max_bytes: [0, 400, 2_000][(seed / 3 % 3) as usize],
+                retry_interval: Duration::from_millis(1_500),
+            };
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut next = move |below: u64| rng.next() % below;
+            let fail_one_in = [1_000_000, 20, 6][(seed % 5).min(2) as usize];
+            let mut model = transcribed::Recorder::new(
+                rules,
+                transcribed::Disk::new(seed * 7 + 3, fail_one_in),
+            );
+            let mut driven = Driven {
+                cuts: RecordCuts::new(rules),
+                open: None,
+                disk: transcribed::Disk::new(seed * 7 + 3, fail_one_in),
+                log: Vec::new(),
+            };
+            let mut ts: u32 = 0;
+            let mut now = Duration::ZERO;
+            let audio_only = seed % 4 == 0;
+            for _ in 0..300 {
+                ts += [0, 20, 23, 40, 500][next(5) as usize];
+                now += Duration::from_millis(next(400));
+                let frame = match next(40) {
+                    0 => video_headers[next(2) as usize].clone(),
+                    1 => audio_headers[next(2) as usize].clone(),
+                    2 => metadatas[next(2) as usize].clone(),
+                    3 => {
+                        model.fell_behind(now);
+                        driven.fell_behind(now);
+                        continue;
+                    }
+                    4..=7 if !audio_only => keyframe_with_cts(ts, [0, 40, 80][next(3) as usize]),
+                    8..=9 if !audio_only => keyframe(ts),
+                    10..=24 if !audio_only => picture(ts),
+                    _ => audio(ts),
+                };
+                model.handle(&frame, now);
+                driven.handle(&frame, now);
+                assert_eq!(driven.log, model.log, "seed {seed}");
+            }
+            opens += model
+                .log
+                .iter()
+                .filter(|e| matches!(e, transcribed::Event::Open { .. }))
+                .count();
+            closes += model
+                .log
+                .iter()
+                .filter(|e| **e == transcribed::Event::Close)
+                .count();
+        }
+        // The streams exercised what they are meant to.
+        assert!(
+            opens > 1_000 && closes > 1_000,
+            "{opens} opens, {closes} closes"
+        );
+    }
 }
