@@ -346,4 +346,121 @@ mod tests {
         codecs.handle_frame(&metadata(&[("audiocodecid", Value::Number(10.0))]));
         assert!(codecs.has_video());
     }
+
+    /// The HLS muxer's `CodecNames` (`crates/server/src/hls/muxer.rs`), transcribed.
+    #[derive(Default)]
+    struct CodecNames {
+        video: Option<String>,
+        audio: Option<String>,
+    }
+
+    impl CodecNames {
+        fn observe(&mut self, frame: &MediaFrame) {
+            if !frame.sequence_header {
+                return;
+            }
+            match frame.kind {
+                FrameKind::Video => {
+                    let Ok(tag) = onair_flv::parse_video_tag(&frame.payload) else {
+                        return;
+                    };
+                    let record = frame.payload.get(tag.header_len..).unwrap_or_default();
+                    self.video = match (tag.codec, record.get(1..4)) {
+                        (VideoCodec::H264, Some(&[profile, compat, level])) => {
+                            Some(format!("avc1.{profile:02x}{compat:02x}{level:02x}"))
+                        }
+                        _ => None,
+                    };
+                }
+                FrameKind::Audio => {
+                    let Ok(tag) = onair_flv::parse_audio_tag(&frame.payload) else {
+                        return;
+                    };
+                    let config = frame.payload.get(tag.header_len..).unwrap_or_default();
+                    self.audio = onair_flv::parse_aac_config(config)
+                        .ok()
+                        .map(|aac| format!("mp4a.40.{}", aac.object_type));
+                }
+                FrameKind::Script => {}
+            }
+        }
+
+        fn attribute(&self) -> Option<String> {
+            let names: Vec<&str> = [self.video.as_deref(), self.audio.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!names.is_empty()).then(|| names.join(","))
+        }
+    }
+
+    #[test]
+    fn the_codecs_attribute_is_the_hls_muxers() {
+        let mut headers: Vec<MediaFrame> =
+            [fixtures::TESTSRC2_320X240, fixtures::TESTSRC2_1280X720]
+                .into_iter()
+                .flat_map(fixtures::frames)
+                .collect();
+        let enhanced = |kind, first: u8, fourcc: &[u8], record: &[u8]| {
+            let mut payload = vec![first];
+            payload.extend_from_slice(fourcc);
+            payload.extend_from_slice(record);
+            MediaFrame {
+                payload: Bytes::from(payload),
+                ..header(kind, &[])
+            }
+        };
+        headers.push(enhanced(
+            FrameKind::Video,
+            0x90,
+            b"hvc1",
+            fixtures::X265_HVCC_426X240,
+        ));
+        headers.push(enhanced(
+            FrameKind::Video,
+            0x90,
+            b"av01",
+            &[0x81, 0, 0x0c, 0],
+        ));
+        headers.push(enhanced(
+            FrameKind::Video,
+            0x90,
+            b"avc1",
+            &[1, 0x4d, 0x40, 0x28, 0xff],
+        ));
+        headers.push(enhanced(
+            FrameKind::Audio,
+            0x90,
+            b"Opus",
+            b"OpusHead\x01\x02",
+        ));
+        headers.push(enhanced(
+            FrameKind::Audio,
+            0x90,
+            b"mp4a",
+            &[0x2b, 0x11, 0x88, 0],
+        ));
+        // Every sequence header cut short at every length, as a broken encoder might.
+        let whole: Vec<MediaFrame> = headers
+            .iter()
+            .filter(|f| f.sequence_header)
+            .cloned()
+            .collect();
+        for frame in &whole {
+            for cut in 0..frame.payload.len() {
+                headers.push(MediaFrame {
+                    payload: frame.payload.slice(..cut),
+                    ..frame.clone()
+                });
+                headers.push(whole[cut % whole.len()].clone());
+            }
+        }
+        let mut names = CodecNames::default();
+        let mut codecs = CodecInfo::default();
+        for (i, frame) in headers.iter().enumerate() {
+            names.observe(frame);
+            codecs.handle_frame(frame);
+            assert_eq!(codecs.rfc6381_codecs(), names.attribute(), "frame {i}");
+        }
+    }
 }
