@@ -256,7 +256,7 @@ impl<T: Moment> RecordCuts<T> {
     /// The tap skipped frames (the recorder fell behind, or its tap was too slow and
     /// was replaced): the open file ends at once, the next keyframe starts another.
     pub fn handle_fell_behind(&mut self) {
-        self.close_pending = self.file.is_some();
+        self.close_pending |= self.file.is_some();
     }
 
     /// The file [`RecordAction::Open`] asked for was created.
