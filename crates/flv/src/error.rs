@@ -49,6 +49,8 @@ pub enum Error {
         packet_type: u8,
         reason: &'static str,
     },
+    #[error("{media} tag is not a sequence header")]
+    NotSequenceHeader { media: &'static str },
     #[error("invalid {what}: {reason}")]
     InvalidConfig {
         what: &'static str,

@@ -2,7 +2,9 @@
 //! a streaming sans-IO tag reader, the audio/video tag headers (legacy FLV and
 //! Enhanced RTMP v1/v2 with FourCCs for HEVC, AV1, VP9, Opus) and the codec
 //! configuration records a server needs to describe a stream (AVC and HEVC picture
-//! size, H.264 frame rate, AAC sample rate and channels, `onMetaData`).
+//! size, H.264 frame rate, AAC sample rate and channels, `onMetaData`). A sequence
+//! header is read in one place, [`SequenceHeader::parse`], which every muxer and the
+//! relay use.
 //!
 //! Everything here works on byte slices handed in by the caller: no sockets, no files,
 //! no clocks. Every length a peer controls is checked and capped; malformed input is
@@ -27,6 +29,7 @@ mod error;
 mod hevc;
 mod metadata;
 mod reader;
+mod sequence_header;
 mod tag;
 mod video;
 
@@ -41,6 +44,7 @@ pub use error::Error;
 pub use hevc::{parse_hevc_config, HevcConfig};
 pub use metadata::{parse_metadata, strip_set_data_frame, Metadata};
 pub use reader::FlvReader;
+pub use sequence_header::{Codec, CodecConfig, SequenceHeader};
 pub use tag::{
     encode_tag, file_header, previous_tag_size, tag_header, FileHeader, Tag, FLV_HEADER_LEN,
     MAX_TAG_PAYLOAD, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN,

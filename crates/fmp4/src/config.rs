@@ -1,8 +1,10 @@
 //! The codec configurations an init segment is built from, taken from FLV sequence
-//! headers and compared to decide when a new init segment is due.
+//! headers (read by `onair_flv::SequenceHeader`, as everywhere else) and compared to
+//! decide when a new init segment is due.
 
 use bytes::Bytes;
-use onair_media::{AudioCodec, VideoCodec};
+use onair_flv::{CodecConfig, SequenceHeader};
+use onair_media::{AudioCodec, FrameKind, VideoCodec};
 
 use crate::Error;
 
@@ -33,8 +35,11 @@ pub(crate) struct AudioConfig {
 }
 
 impl VideoConfig {
-    /// `record` is the body of a video sequence header after its tag header.
-    pub(crate) fn parse(codec: VideoCodec, record: Bytes) -> Result<Self, Error> {
+    /// `payload` is a video sequence header's whole tag body, whose tag header said
+    /// `codec`.
+    pub(crate) fn parse(codec: VideoCodec, payload: &Bytes) -> Result<Self, Error> {
+        let header = SequenceHeader::parse(FrameKind::Video, payload)?;
+        let record = payload.slice(header.header_len..);
         if record.len() > MAX_VIDEO_CONFIG {
             return Err(Error::ConfigTooLarge {
                 what: "video decoder configuration record",
@@ -42,15 +47,9 @@ impl VideoConfig {
                 max: MAX_VIDEO_CONFIG,
             });
         }
-        let (width, height) = match codec {
-            VideoCodec::H264 => {
-                let c = onair_flv::parse_avc_config(&record)?;
-                (c.width, c.height)
-            }
-            VideoCodec::Hevc => {
-                let c = onair_flv::parse_hevc_config(&record)?;
-                (c.width, c.height)
-            }
+        let (width, height) = match (codec, header.config?) {
+            (VideoCodec::H264, CodecConfig::Avc(c)) => (c.width, c.height),
+            (VideoCodec::Hevc, CodecConfig::Hevc(c)) => (c.width, c.height),
             _ => return Err(Error::UnsupportedVideoCodec { codec }),
         };
         Ok(Self {
@@ -63,11 +62,14 @@ impl VideoConfig {
 }
 
 impl AudioConfig {
-    /// `asc` is the body of an AAC sequence header after its tag header.
-    pub(crate) fn parse(codec: AudioCodec, asc: Bytes) -> Result<Self, Error> {
+    /// `payload` is an audio sequence header's whole tag body, whose tag header said
+    /// `codec`.
+    pub(crate) fn parse(codec: AudioCodec, payload: &Bytes) -> Result<Self, Error> {
         if codec != AudioCodec::Aac {
             return Err(Error::UnsupportedAudioCodec { codec });
         }
+        let header = SequenceHeader::parse(FrameKind::Audio, payload)?;
+        let asc = payload.slice(header.header_len..);
         if asc.len() > MAX_AUDIO_CONFIG {
             return Err(Error::ConfigTooLarge {
                 what: "AAC AudioSpecificConfig",
@@ -75,7 +77,9 @@ impl AudioConfig {
                 max: MAX_AUDIO_CONFIG,
             });
         }
-        let c = onair_flv::parse_aac_config(&asc)?;
+        let CodecConfig::Aac(c) = header.config? else {
+            return Err(Error::UnsupportedAudioCodec { codec });
+        };
         Ok(Self {
             asc,
             sample_rate: c.sample_rate,

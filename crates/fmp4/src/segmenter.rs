@@ -208,17 +208,17 @@ impl Segmenter {
 
     fn handle_video(&mut self, frame: &MediaFrame, out: &mut Vec<Output>) -> Result<(), Error> {
         let info = onair_flv::parse_video_tag(&frame.payload)?;
-        let body = frame
-            .payload
-            .slice(info.header_len.min(frame.payload.len())..);
         if info.sequence_header {
-            let config = VideoConfig::parse(info.codec, body)?;
+            let config = VideoConfig::parse(info.codec, &frame.payload)?;
             if self.video_config.as_ref() != Some(&config) {
                 self.video_config = Some(config);
                 self.config_changed(out);
             }
             return Ok(());
         }
+        let body = frame
+            .payload
+            .slice(info.header_len.min(frame.payload.len())..);
         if !info.coded_frame || body.is_empty() {
             return Ok(());
         }
@@ -254,17 +254,17 @@ impl Segmenter {
         if info.codec != AudioCodec::Aac {
             return Err(Error::UnsupportedAudioCodec { codec: info.codec });
         }
-        let body = frame
-            .payload
-            .slice(info.header_len.min(frame.payload.len())..);
         if info.sequence_header {
-            let config = AudioConfig::parse(info.codec, body)?;
+            let config = AudioConfig::parse(info.codec, &frame.payload)?;
             if self.audio_config.as_ref() != Some(&config) {
                 self.audio_config = Some(config);
                 self.config_changed(out);
             }
             return Ok(());
         }
+        let body = frame
+            .payload
+            .slice(info.header_len.min(frame.payload.len())..);
         if !info.coded_frame || body.is_empty() || self.audio_config.is_none() {
             return Ok(());
         }

@@ -2,7 +2,8 @@
 //!
 //! What it owns: the [`hub::Hub`] of live streams (each with its GOP cache, its
 //! bounded frame ring and its timestamp rebasing), the viewers reading that ring at
-//! their own cursors, the delivery groups of [`fanout`] that write many viewers'
+//! their own cursors (the rules for the cache, the rebasing, a viewer's skips and the
+//! codec info are `onair_policy`'s, sans-IO; the hub holds them under its locks), the delivery groups of [`fanout`] that write many viewers'
 //! sockets from one task, and the socket plumbing they use ([`read`], [`write`],
 //! [`send`]). Also the async RTMP [`client`] (`onair push`, the load generator, tests),
 //! and the W3C [`trace_context`] a publish carries into logs and webhooks.

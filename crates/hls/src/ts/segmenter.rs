@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use onair_flv::{parse_audio_tag, parse_video_tag};
+use onair_flv::{parse_audio_tag, parse_video_tag, SequenceHeader};
 use onair_media::{AudioCodec, FrameKind, MediaFrame, VideoCodec};
 
 use super::adts::{self, AdtsParams};
@@ -122,11 +122,12 @@ impl TsSegmenter {
         if info.codec != VideoCodec::H264 {
             return Err(Error::UnsupportedVideoCodec(info.codec));
         }
-        let body = frame.payload.get(info.header_len..).unwrap_or_default();
         if info.sequence_header {
-            self.avc = Some(avc::parse_record(body)?);
+            let header = SequenceHeader::parse(FrameKind::Video, &frame.payload)?;
+            self.avc = Some(avc::parse_record(header.record)?);
             return Ok(());
         }
+        let body = frame.payload.get(info.header_len..).unwrap_or_default();
         let Some(params) = self.avc.as_ref().filter(|_| info.coded_frame) else {
             return Ok(());
         };
@@ -172,11 +173,12 @@ impl TsSegmenter {
         if info.codec != AudioCodec::Aac {
             return Err(Error::UnsupportedAudioCodec(info.codec));
         }
-        let body = frame.payload.get(info.header_len..).unwrap_or_default();
         if info.sequence_header {
-            self.aac = Some(adts::parse_asc(body)?);
+            let header = SequenceHeader::parse(FrameKind::Audio, &frame.payload)?;
+            self.aac = Some(adts::parse_asc(header.record)?);
             return Ok(());
         }
+        let body = frame.payload.get(info.header_len..).unwrap_or_default();
         let Some(params) = self.aac.filter(|_| info.coded_frame) else {
             return Ok(());
         };

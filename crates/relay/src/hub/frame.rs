@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use onair_flv::{MAX_TAG_PAYLOAD, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN};
 use onair_media::{FrameKind, MediaFrame};
+use onair_policy::FrameFacts;
 use onair_rtmp::MediaKind;
 
 /// The message stream id nearly every RTMP player gets from its first `createStream`;
@@ -21,6 +22,13 @@ pub struct HubFrame {
     /// The HTTP chunk's bytes before and after the payload.
     flv_chunk: OnceLock<[Bytes; 2]>,
     rtmp_chunks: OnceLock<Box<[Bytes]>>,
+}
+
+/// What the GOP cache and the skip policy read of a frame.
+impl FrameFacts for HubFrame {
+    fn media(&self) -> &MediaFrame {
+        &self.frame
+    }
 }
 
 impl HubFrame {
@@ -42,7 +50,7 @@ impl HubFrame {
     }
 
     pub fn is_video_keyframe(&self) -> bool {
-        self.frame.kind == FrameKind::Video && self.frame.keyframe && !self.frame.sequence_header
+        FrameFacts::is_video_keyframe(self)
     }
 
     /// The frame as a complete FLV tag (header, body, previous-tag-size).

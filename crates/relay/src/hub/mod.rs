@@ -5,15 +5,17 @@
 //! each frame once into a bounded broadcast ring that every [`Viewer`] reads at its own
 //! pace. A viewer that falls off the end of the ring skips to the next keyframe; one
 //! that keeps falling behind is told to go. The publisher never waits for a viewer.
+//!
+//! The rules themselves (the GOP cache's bounds, timestamp rebasing, the skip policy,
+//! what the headers say) are `onair_policy`'s, sans-IO and tested in virtual time; the
+//! hub holds the shared state, the locks and the counters, and asks them.
 
 mod frame;
-mod gop;
 mod observer;
 mod rates;
 mod ring;
 mod seat;
 mod stream;
-mod timestamps;
 mod totals;
 mod viewer;
 
@@ -29,9 +31,10 @@ use observer::{ObserverSlot, Watch};
 pub use crate::fanout::MAX_QUEUED_CONTROL;
 pub use frame::{http_chunk, HubFrame};
 pub use observer::{ClientInfo, HubEvent, HubEventKind, HubObserver, PublishStats};
+pub use onair_policy::CodecInfo;
 pub use rates::Rates;
 pub use seat::{BoxedWriter, SeatEnd, SeatEndReason, SeatHandle, ViewerFeed, WireFormat};
-pub use stream::{CodecInfo, Publisher, Stream, StreamSnapshot};
+pub use stream::{Publisher, Stream, StreamSnapshot};
 pub use totals::{HubTotals, TotalsSnapshot};
 pub use viewer::{Protocol, Viewer, ViewerEnd};
 

@@ -5,35 +5,23 @@ use std::time::{Instant, SystemTime};
 use onair_media::{FrameKind, MediaFrame, StreamPath};
 use tokio_util::sync::CancellationToken;
 
+use onair_policy::{CodecInfo, GopCache, TimestampRebaser};
+
 use super::frame::HubFrame;
-use super::gop::GopCache;
 use super::observer::{ClientInfo, PublishStats};
 use super::rates::{RateWindow, Rates};
 use super::ring::FrameRing;
-use super::timestamps::TimestampRebaser;
 use super::totals::{self, HubTotals};
 use super::viewer::{Protocol, Viewer, ViewerCounts};
 use super::Hub;
 use crate::trace_context::TraceContext;
 use crate::HubSettings;
 
-/// What the codec headers and metadata say about a stream.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct CodecInfo {
-    pub video_codec: Option<String>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub frame_rate: Option<f64>,
-    pub audio_codec: Option<String>,
-    pub sample_rate: Option<u32>,
-    pub channels: Option<u8>,
-    pub encoder: Option<String>,
-}
-
 /// A point-in-time view of a stream for the API and logs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StreamSnapshot {
     pub path: String,
+    #[serde(serialize_with = "serialize_codecs")]
     pub codecs: CodecInfo,
     pub bytes_in: u64,
     pub frames_in: u64,
@@ -86,7 +74,7 @@ struct Inner {
     metadata: Option<Arc<HubFrame>>,
     video_header: Option<Arc<HubFrame>>,
     audio_header: Option<Arc<HubFrame>>,
-    gop: GopCache,
+    gop: GopCache<HubFrame>,
     rebaser: TimestampRebaser,
     codecs: CodecInfo,
     rates: RateWindow,
@@ -341,58 +329,35 @@ impl Inner {
     }
 }
 
-impl CodecInfo {
-    fn apply_metadata(&mut self, payload: &[u8]) {
-        let Ok(meta) = onair_flv::parse_metadata(payload) else {
-            return;
-        };
-        self.encoder = meta.encoder.or(self.encoder.take());
-        if self.frame_rate.is_none() {
-            self.frame_rate = meta.frame_rate;
-        }
-        if self.width.is_none() {
-            self.width = meta.width.map(|w| w as u32);
-            self.height = meta.height.map(|h| h as u32);
-        }
+/// `CodecInfo`'s public fields, as the snapshot has always serialised them.
+fn serialize_codecs<S: serde::Serializer>(
+    codecs: &CodecInfo,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(serde::Serialize)]
+    struct Fields<'a> {
+        video_codec: &'a Option<String>,
+        width: Option<u32>,
+        height: Option<u32>,
+        frame_rate: Option<f64>,
+        audio_codec: &'a Option<String>,
+        sample_rate: Option<u32>,
+        channels: Option<u8>,
+        encoder: &'a Option<String>,
     }
-
-    fn apply_video_header(&mut self, payload: &[u8]) {
-        let Ok(tag) = onair_flv::parse_video_tag(payload) else {
-            return;
-        };
-        self.video_codec = Some(format!("{:?}", tag.codec).to_lowercase());
-        let record = payload.get(tag.header_len..).unwrap_or_default();
-        match tag.codec {
-            onair_media::VideoCodec::H264 => {
-                if let Ok(avc) = onair_flv::parse_avc_config(record) {
-                    self.width = Some(avc.width);
-                    self.height = Some(avc.height);
-                    self.frame_rate = avc.frame_rate.or(self.frame_rate);
-                }
-            }
-            onair_media::VideoCodec::Hevc => {
-                if let Ok(hevc) = onair_flv::parse_hevc_config(record) {
-                    self.width = Some(hevc.width);
-                    self.height = Some(hevc.height);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn apply_audio_header(&mut self, payload: &[u8]) {
-        let Ok(tag) = onair_flv::parse_audio_tag(payload) else {
-            return;
-        };
-        self.audio_codec = Some(format!("{:?}", tag.codec).to_lowercase());
-        if tag.codec == onair_media::AudioCodec::Aac {
-            let asc = payload.get(tag.header_len..).unwrap_or_default();
-            if let Ok(aac) = onair_flv::parse_aac_config(asc) {
-                self.sample_rate = Some(aac.sample_rate);
-                self.channels = Some(aac.channels);
-            }
-        }
-    }
+    serde::Serialize::serialize(
+        &Fields {
+            video_codec: &codecs.video_codec,
+            width: codecs.width,
+            height: codecs.height,
+            frame_rate: codecs.frame_rate,
+            audio_codec: &codecs.audio_codec,
+            sample_rate: codecs.sample_rate,
+            channels: codecs.channels,
+            encoder: &codecs.encoder,
+        },
+        serializer,
+    )
 }
 
 /// The right to publish one stream. Dropping it ends the stream (unless it was taken over).
@@ -464,5 +429,52 @@ impl Drop for Publisher {
         let stats = self.stats();
         self.hub
             .unpublish(&self.stream, self.id, &self.client, stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use onair_media::{FrameKind, MediaFrame, StreamPath};
+
+    use crate::hub::Hub;
+    use crate::HubSettings;
+
+    fn header(kind: FrameKind, payload: &'static [u8]) -> MediaFrame {
+        MediaFrame {
+            kind,
+            timestamp: 0,
+            keyframe: false,
+            sequence_header: true,
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn the_snapshot_says_what_the_headers_say() {
+        let hub = Hub::new(HubSettings::default(), 4096);
+        let publisher = hub
+            .publish(StreamPath::new("live", "codecs").unwrap())
+            .unwrap();
+        let codecs = publisher.stream().snapshot().codecs;
+        assert_eq!((codecs.video_codec, codecs.audio_codec), (None, None));
+        // An AVC record cut short after its profile: the codec is still named.
+        publisher.push(header(
+            FrameKind::Video,
+            &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f],
+        ));
+        publisher.push(header(FrameKind::Audio, &[0xaf, 0, 0x12, 0x10]));
+        let codecs = publisher.stream().snapshot().codecs;
+        assert_eq!(codecs.video_codec.as_deref(), Some("h264"));
+        assert_eq!(codecs.width, None);
+        assert_eq!(codecs.audio_codec.as_deref(), Some("aac"));
+        assert_eq!(
+            (codecs.sample_rate, codecs.channels),
+            (Some(44100), Some(2))
+        );
+        assert_eq!(
+            codecs.rfc6381_codecs().as_deref(),
+            Some("avc1.64001f,mp4a.40.2")
+        );
     }
 }

@@ -11,6 +11,9 @@ const MAX_JUMP_MS: i64 = 10_000;
 /// Duration assumed for the frame before a discontinuity when none is known.
 const DEFAULT_STEP_MS: i64 = 20;
 
+/// Maps one publisher's timestamps onto the timeline its viewers see: continuous
+/// across an encoder restart or a jump, never backwards within a track. One per
+/// stream; a new publisher of the same stream continues the same timeline.
 #[derive(Debug, Default)]
 pub struct TimestampRebaser {
     offset: i64,
@@ -141,5 +144,86 @@ mod tests {
             assert!(out >= last[slot], "step {i}: {out} < {}", last[slot]);
             last[slot] = out;
         }
+    }
+
+    #[test]
+    fn publisher_restart_continues_both_tracks() {
+        // A publisher at 5 minutes reconnects and its encoder starts again from 0.
+        let mut r = TimestampRebaser::default();
+        for i in 0..10 {
+            r.rebase(Video, 300_000 + i * 40);
+            r.rebase(Audio, 300_000 + i * 40 + 3);
+        }
+        // Last out: video 300_360, audio 300_363.
+        let video = r.rebase(Video, 0);
+        assert_eq!(
+            video,
+            300_363 + 40,
+            "one video step after the last frame of any track"
+        );
+        assert_eq!(r.discontinuities, 1);
+        // Both tracks share the new offset: the new clock's spacing is kept.
+        assert_eq!(r.rebase(Audio, 23), video + 23);
+        assert_eq!(r.rebase(Video, 40), video + 40);
+        assert_eq!(r.rebase(Audio, 46), video + 46);
+        assert_eq!(r.discontinuities, 1);
+    }
+
+    #[test]
+    fn restart_without_a_known_step_uses_the_default() {
+        let mut r = TimestampRebaser::default();
+        assert_eq!(r.rebase(Video, 50_000), 50_000);
+        assert_eq!(r.rebase(Video, 0), 50_000 + 20);
+    }
+
+    #[test]
+    fn forward_jump_keeps_the_spacing_after_it() {
+        let mut r = TimestampRebaser::default();
+        for ts in [0, 40, 80] {
+            assert_eq!(r.rebase(Video, ts), ts);
+        }
+        // The encoder's clock leaps an hour ahead: closed to one frame step.
+        assert_eq!(r.rebase(Video, 3_600_080), 120);
+        assert_eq!(r.rebase(Video, 3_600_120), 160);
+        assert_eq!(r.rebase(Audio, 3_600_130), 170);
+        assert_eq!(r.discontinuities, 1);
+    }
+
+    #[test]
+    fn a_gap_up_to_ten_seconds_is_media_not_a_discontinuity() {
+        let mut r = TimestampRebaser::default();
+        r.rebase(Video, 1_000);
+        assert_eq!(r.rebase(Video, 11_000), 11_000, "10 s exactly is kept");
+        // 10 s and 1 ms is closed, to one step (capped at a second) after the last.
+        assert_eq!(r.rebase(Video, 21_001), 12_000);
+        assert_eq!(r.discontinuities, 1);
+    }
+
+    #[test]
+    fn the_step_after_a_discontinuity_is_capped_at_a_second() {
+        let mut r = TimestampRebaser::default();
+        r.rebase(Video, 0);
+        r.rebase(Video, 5_000);
+        assert_eq!(r.rebase(Video, 100_000), 6_000);
+    }
+
+    #[test]
+    fn each_track_is_monotonic_on_its_own() {
+        let mut r = TimestampRebaser::default();
+        assert_eq!(r.rebase(Audio, 1_000), 1_000);
+        assert_eq!(r.rebase(Video, 900), 900, "video may sit behind audio");
+        assert_eq!(r.rebase(Audio, 990), 1_000, "audio held at its own last");
+        assert_eq!(r.rebase(Video, 880), 900, "video held at its own last");
+        assert_eq!(r.rebase(Video, 940), 940);
+        assert_eq!(r.rebase(Audio, 1_023), 1_023);
+        assert_eq!(r.discontinuities, 0);
+    }
+
+    #[test]
+    fn script_data_kind_counts_as_video() {
+        // The hub never rebases script data, but the rebaser must not panic on it.
+        let mut r = TimestampRebaser::default();
+        assert_eq!(r.rebase(FrameKind::Script, 10), 10);
+        assert_eq!(r.rebase(Video, 5), 10);
     }
 }
