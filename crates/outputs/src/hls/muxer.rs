@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use onair_fmp4::{Output, Segmenter, SegmenterSettings};
 use onair_hls::ts::{TsSegment, TsSegmenter, TsSettings};
-use onair_media::{FrameKind, MediaFrame, VideoCodec};
+use onair_policy::CodecInfo;
 use tokio_util::sync::CancellationToken;
 
 use super::settings::HlsSettings;
@@ -36,7 +36,7 @@ pub(super) async fn run(
     let mut out = Vec::new();
     let mut ts_out = Vec::new();
     let mut errors = 0u64;
-    let mut codecs = CodecNames::default();
+    let mut codecs = CodecInfo::default();
     loop {
         frames.clear();
         let end = tokio::select! {
@@ -48,7 +48,7 @@ pub(super) async fn run(
             break;
         }
         for frame in &frames {
-            codecs.observe(&frame.frame);
+            codecs.handle_frame(&frame.frame);
             let mut result = segmenter
                 .push(&frame.frame, &mut out)
                 .map_err(|e| e.to_string());
@@ -78,7 +78,7 @@ pub(super) async fn run(
 
 fn deliver(
     stream: &HlsStream,
-    codecs: &CodecNames,
+    codecs: &CodecInfo,
     out: &mut Vec<Output>,
     ts_out: &mut Vec<TsSegment>,
 ) {
@@ -89,57 +89,9 @@ fn deliver(
         match output {
             Output::Init(init) => {
                 stream.add_init(init);
-                stream.set_codecs(codecs.attribute());
+                stream.set_codecs(codecs.rfc6381_codecs());
             }
             Output::Part(part) => stream.add_part(part),
         }
-    }
-}
-
-/// The RFC 6381 codec names of the stream, from the sequence headers it carried: what
-/// a multivariant playlist's CODECS attribute says.
-#[derive(Debug, Default)]
-pub(super) struct CodecNames {
-    video: Option<String>,
-    audio: Option<String>,
-}
-
-impl CodecNames {
-    pub fn observe(&mut self, frame: &MediaFrame) {
-        if !frame.sequence_header {
-            return;
-        }
-        match frame.kind {
-            FrameKind::Video => {
-                let Ok(tag) = onair_flv::parse_video_tag(&frame.payload) else {
-                    return;
-                };
-                let record = frame.payload.get(tag.header_len..).unwrap_or_default();
-                self.video = match (tag.codec, record.get(1..4)) {
-                    (VideoCodec::H264, Some(&[profile, compat, level])) => {
-                        Some(format!("avc1.{profile:02x}{compat:02x}{level:02x}"))
-                    }
-                    _ => None,
-                };
-            }
-            FrameKind::Audio => {
-                let Ok(tag) = onair_flv::parse_audio_tag(&frame.payload) else {
-                    return;
-                };
-                let config = frame.payload.get(tag.header_len..).unwrap_or_default();
-                self.audio = onair_flv::parse_aac_config(config)
-                    .ok()
-                    .map(|aac| format!("mp4a.40.{}", aac.object_type));
-            }
-            FrameKind::Script => {}
-        }
-    }
-
-    pub fn attribute(&self) -> Option<String> {
-        let names: Vec<&str> = [self.video.as_deref(), self.audio.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
-        (!names.is_empty()).then(|| names.join(","))
     }
 }

@@ -1,6 +1,6 @@
-//! The seam between the recorder and a container. The recorder decides where files
-//! begin and end (a keyframe, rotation, a codec change) and rebases timestamps so each
-//! file starts at 0; a [`RecordingFormat`] only turns that into bytes to append.
+//! The seam between the recorder and a container. The recorder (with
+//! `onair_policy::RecordCuts`) decides where files begin and end (a keyframe, rotation,
+//! a codec change) and rebases timestamps so each file starts at 0; a [`RecordingFormat`] only turns that into bytes to append.
 //!
 //! Adding a container is a type implementing the trait and one arm in [`writer_for`].
 //! FLV writes each tag as it comes; fMP4 writes the init segment, then nothing until
@@ -9,21 +9,15 @@
 //! `record.flush_interval_ms`, so a file is playable up to its last flushed fragment.
 
 use onair_media::MediaFrame;
+use onair_policy::FileHeaders;
 
 use super::flv_file::FlvFile;
 use super::fmp4_file::Fmp4File;
 use super::settings::RecordFormat;
 
 /// What a new file starts with: the stream's latest metadata and codec headers, and
-/// which media it carries.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FileStart<'a> {
-    pub metadata: Option<&'a MediaFrame>,
-    pub video_header: Option<&'a MediaFrame>,
-    pub audio_header: Option<&'a MediaFrame>,
-    pub has_video: bool,
-    pub has_audio: bool,
-}
+/// which media it carries (the policy's [`FileHeaders`]).
+pub(crate) type FileStart<'a> = FileHeaders<'a>;
 
 /// One file's container writer. Timestamps it is given start at 0 in each file.
 pub(crate) trait RecordingFormat: Send {

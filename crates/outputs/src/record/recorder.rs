@@ -1,10 +1,12 @@
 //! One live stream being recorded: a hub tap turned into a sequence of files.
 //!
-//! The recorder decides where files begin and end: a file begins at a video keyframe
-//! (any audio frame in a stream without video), with the latest metadata and codec
-//! headers first, so each file plays on its own; it is cut at the first keyframe past
-//! `record.max_duration_s` / `record.max_bytes`, after a codec header changes, and
-//! after the tap had to skip frames. Timestamps start at 0 in every file.
+//! Where files begin and end, and each frame's timestamp in its file, is decided by
+//! `onair_policy::RecordCuts` (tested in virtual time there): a file begins at a video
+//! keyframe (any audio frame in a stream without video), with the latest metadata and
+//! codec headers first, so each file plays on its own; it is cut at the first keyframe
+//! past `record.max_duration_s` / `record.max_bytes`, after a codec header changes, and
+//! after the tap had to skip frames. This task does what it says: creates, writes,
+//! flushes and closes files, and tells the machine how that went.
 //!
 //! It never slows the stream: it is a reader of the hub's ring like any viewer, so a
 //! slow disk makes it skip to a keyframe (and start a new file), never the publisher
@@ -14,11 +16,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use onair_media::{FrameKind, MediaFrame, StreamPath};
+use onair_media::{MediaFrame, StreamPath};
+use onair_policy::{CutRules, RecordAction, RecordCuts};
 use tokio_util::sync::CancellationToken;
 
 use super::file::RecordingFile;
-use super::format::{writer_for, FileStart, RecordingFormat};
+use super::format::{writer_for, RecordingFormat};
 use onair_relay::hub::{Viewer, ViewerEnd};
 
 use super::stats::{RecordFailure, RecordingDone};
@@ -75,127 +78,63 @@ pub(super) async fn record(
     tracing::info!(stream = %path, "recording stopped");
 }
 
-/// The stream's latest metadata and codec headers: what each new file starts with.
-#[derive(Debug, Default)]
-struct Headers {
-    metadata: Option<MediaFrame>,
-    video: Option<MediaFrame>,
-    audio: Option<MediaFrame>,
-    /// The metadata announces video (a width or a video codec).
-    metadata_says_video: bool,
-}
-
-impl Headers {
-    fn has_video(&self) -> bool {
-        self.video.is_some() || self.metadata_says_video
-    }
-}
-
 struct OpenFile {
     file: RecordingFile,
     writer: Box<dyn RecordingFormat>,
-    /// The stream timestamp the file's 0 is: its first frame's decode time.
-    base: u32,
-    /// Audio before this stream timestamp (the first picture's presentation time) is
-    /// left out: it has no picture, and ffmpeg would start the file's clock at it, off
-    /// the video's frame grid.
-    audio_from: u32,
     /// Greatest timestamp written, from the file's 0.
     media_ms: u32,
     started: SystemTime,
-    /// Whether close has already failed once: the error is logged and counted once.
+    /// Whether writing has failed: the file is closed without its ending, and the
+    /// error is logged and counted once.
     failed: bool,
 }
 
 struct Recorder {
     recordings: Arc<Recordings>,
     path: StreamPath,
-    headers: Headers,
+    cuts: RecordCuts<Instant>,
     open: Option<OpenFile>,
-    /// A codec header changed or frames were skipped: the next keyframe starts a file.
-    cut_pending: bool,
-    /// No file is tried before then, after one failed.
-    retry_at: Option<Instant>,
     out: Vec<u8>,
 }
 
 impl Recorder {
     fn new(recordings: Arc<Recordings>, path: StreamPath) -> Self {
+        let settings = &recordings.settings;
+        let cuts = RecordCuts::new(CutRules {
+            max_duration_s: settings.max_duration_s,
+            max_bytes: settings.max_bytes,
+            retry_interval: Duration::from_millis(settings.retry_interval_ms),
+        });
         Self {
             recordings,
             path,
-            headers: Headers::default(),
+            cuts,
             open: None,
-            cut_pending: false,
-            retry_at: None,
             out: Vec::new(),
         }
     }
 
     async fn handle(&mut self, frame: &MediaFrame) {
-        match frame.kind {
-            FrameKind::Script => {
-                self.headers.metadata_says_video = onair_flv::parse_metadata(&frame.payload)
-                    .is_ok_and(|m| m.width.is_some() || m.video_codec_id.is_some());
-                self.headers.metadata = Some(frame.clone());
-                return;
-            }
-            kind if frame.sequence_header => {
-                let slot = match kind {
-                    FrameKind::Video => &mut self.headers.video,
-                    _ => &mut self.headers.audio,
-                };
-                if slot.as_ref().map(|h| &h.payload) != Some(&frame.payload) {
-                    *slot = Some(frame.clone());
-                    // Encoders resend identical headers; only a new one needs a new file.
-                    self.cut_pending |= self.open.is_some();
-                }
-                return;
-            }
-            _ => {}
-        }
-        let video_keyframe = frame.kind == FrameKind::Video && frame.keyframe;
-        let starts_file =
-            video_keyframe || (frame.kind == FrameKind::Audio && !self.headers.has_video());
-        if starts_file {
-            if self
-                .open
-                .as_ref()
-                .is_some_and(|open| self.cut_due(open, frame))
-            {
-                self.close_file().await;
-            }
-            if self.open.is_none() {
-                self.open_file(frame).await;
-            }
-        }
-        if video_keyframe {
-            self.flush().await;
-        }
-        let Some(open) = &mut self.open else {
-            return;
-        };
-        if frame.kind == FrameKind::Audio && frame.timestamp < open.audio_from {
-            return;
-        }
-        let timestamp = frame.timestamp.saturating_sub(open.base);
-        open.media_ms = open.media_ms.max(timestamp);
-        open.writer.frame(
-            &MediaFrame {
-                timestamp,
-                ..frame.clone()
-            },
-            &mut self.out,
-        );
-        self.write_out().await;
+        let bytes = self.open.as_ref().map_or(0, |open| open.file.bytes());
+        self.cuts.handle_frame(frame, bytes, Instant::now());
+        self.drive(Some(frame)).await;
     }
 
-    fn cut_due(&self, open: &OpenFile, frame: &MediaFrame) -> bool {
-        let settings = &self.recordings.settings;
-        let media_ms = u64::from(frame.timestamp.saturating_sub(open.base));
-        self.cut_pending
-            || (settings.max_duration_s > 0 && media_ms >= settings.max_duration_s * 1000)
-            || (settings.max_bytes > 0 && open.file.bytes() >= settings.max_bytes)
+    /// Does what the cuts ask for, until they ask for nothing more; `frame` is the one
+    /// last handed to them, if any.
+    async fn drive(&mut self, frame: Option<&MediaFrame>) {
+        while let Some(action) = self.cuts.poll_action() {
+            match action {
+                RecordAction::Close => self.close_file().await,
+                RecordAction::Open => self.open_file().await,
+                RecordAction::Flush => self.flush().await,
+                RecordAction::Write { timestamp } => {
+                    if let Some(frame) = frame {
+                        self.write_frame(frame, timestamp).await;
+                    }
+                }
+            }
+        }
     }
 
     /// Frames were skipped: the file ends here, the next keyframe begins another.
@@ -207,18 +146,14 @@ impl Recorder {
             "recorder fell behind the stream (is the disk slow?) and skipped frames; \
              a new file starts at the next keyframe"
         );
-        self.close_file().await;
+        self.cuts.handle_fell_behind();
+        self.drive(None).await;
     }
 
-    /// Starts a file with `first`, a video keyframe (or audio frame, without video).
-    async fn open_file(&mut self, first: &MediaFrame) {
-        if self.retry_at.is_some_and(|at| Instant::now() < at) {
-            return;
-        }
-        self.retry_at = None;
+    /// Creates a file and writes what it starts with.
+    async fn open_file(&mut self) {
         let settings = &self.recordings.settings;
         let format = settings.format;
-        let mut writer = writer_for(format);
         let dir = self.recordings.dir.clone();
         let started = SystemTime::now();
         let file = match RecordingFile::create(&dir, &self.path, format, started).await {
@@ -235,28 +170,14 @@ impl Recorder {
                 return;
             }
         };
-        let has_video = self.headers.has_video();
-        let start = FileStart {
-            metadata: self.headers.metadata.as_ref(),
-            video_header: self.headers.video.as_ref(),
-            audio_header: self.headers.audio.as_ref(),
-            has_video,
-            has_audio: self.headers.audio.is_some(),
-        };
-        writer.begin(&start, &mut self.out);
+        self.cuts.handle_opened();
+        let mut writer = writer_for(format);
+        writer.begin(&self.cuts.headers(), &mut self.out);
         self.recordings.started(file.name().clone());
         tracing::info!(stream = %self.path, file = %file.path().display(), "recording file started");
-        self.cut_pending = false;
-        let composition = match first.kind {
-            FrameKind::Video => onair_flv::parse_video_tag(&first.payload)
-                .map_or(0, |tag| u32::try_from(tag.composition_time).unwrap_or(0)),
-            _ => 0,
-        };
         self.open = Some(OpenFile {
             file,
             writer,
-            base: first.timestamp,
-            audio_from: first.timestamp.saturating_add(composition),
             media_ms: 0,
             started,
             failed: false,
@@ -264,13 +185,29 @@ impl Recorder {
         self.write_out().await;
     }
 
-    /// Writes what the writer produced; a failure closes the file.
+    async fn write_frame(&mut self, frame: &MediaFrame, timestamp: u32) {
+        let Some(open) = &mut self.open else {
+            return;
+        };
+        open.media_ms = open.media_ms.max(timestamp);
+        open.writer.frame(
+            &MediaFrame {
+                timestamp,
+                ..frame.clone()
+            },
+            &mut self.out,
+        );
+        self.write_out().await;
+    }
+
+    /// Writes what the writer produced.
     async fn write_out(&mut self) {
         let Some(open) = &mut self.open else {
             self.out.clear();
             return;
         };
-        if self.out.is_empty() {
+        if self.out.is_empty() || open.failed {
+            self.out.clear();
             return;
         }
         let written = open.file.write(&self.out).await;
@@ -278,7 +215,7 @@ impl Recorder {
         self.out.clear();
         match written {
             Ok(()) => self.recordings.stats.written(len),
-            Err(error) => self.write_failed(&error).await,
+            Err(error) => self.write_failed(&error),
         }
     }
 
@@ -289,6 +226,8 @@ impl Recorder {
             .is_some_and(|o| o.file.since_flush() >= interval)
         {
             self.flush().await;
+            // A flush that failed leaves the cuts a Close to hand out.
+            self.drive(None).await;
         }
     }
 
@@ -296,12 +235,16 @@ impl Recorder {
         let Some(open) = &mut self.open else {
             return;
         };
+        if open.failed {
+            return;
+        }
         if let Err(error) = open.file.flush().await {
-            self.write_failed(&error).await;
+            self.write_failed(&error);
         }
     }
 
-    async fn write_failed(&mut self, error: &std::io::Error) {
+    /// The open file cannot be written: it ends at the cuts' next `Close`.
+    fn write_failed(&mut self, error: &std::io::Error) {
         let Some(open) = &mut self.open else {
             return;
         };
@@ -314,13 +257,11 @@ impl Recorder {
             "cannot write the recording file; it ends here and the stream goes on unrecorded"
         );
         self.failed(RecordFailure::Write);
-        self.close_file().await;
     }
 
     fn failed(&mut self, failure: RecordFailure) {
         self.recordings.stats.failed(failure);
-        let retry = Duration::from_millis(self.recordings.settings.retry_interval_ms);
-        self.retry_at = Some(Instant::now() + retry);
+        self.cuts.handle_failed(Instant::now());
     }
 
     /// Finishes, flushes and syncs the open file, and tells the webhook.
