@@ -13,7 +13,6 @@
 // Tests unwrap freely; the library itself is linted without this.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-mod codecs;
 mod datetime;
 mod directives;
 mod error;
@@ -25,7 +24,6 @@ mod resource;
 mod settings;
 pub mod ts;
 
-pub use codecs::{aac_codec, avc_codec, avc_codec_from_record};
 pub use directives::Directives;
 pub use error::Error;
 pub use multivariant::{multivariant, Variant};

@@ -9,7 +9,7 @@ pub struct Variant {
     pub uri: String,
     /// Peak bits per second.
     pub bandwidth: u64,
-    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2` (see [`crate::avc_codec`]).
+    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2` (`onair_policy::CodecInfo::rfc6381_codecs` makes it).
     pub codecs: Option<String>,
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<f64>,
