@@ -39,7 +39,7 @@ pub(super) async fn play(
     let query = query.unwrap_or_default();
     let peer = connect.map(|Extension(ConnectInfo(peer))| peer);
     let trace = context.map_or_else(TraceContext::new_root, |Extension(c)| c.trace);
-    let conn_id = crate::rtmp::next_conn_id();
+    let conn_id = onair_relay::next_conn_id();
     // A child of the request's span, which has the request id and trace id.
     let span = tracing::info_span!(
         "conn",
@@ -111,7 +111,7 @@ pub(super) async fn serve_direct<S: Io>(
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let conn_id = crate::rtmp::next_conn_id();
+    let conn_id = onair_relay::next_conn_id();
     let trace = request.context.trace;
     let span = tracing::info_span!(
         "conn",

@@ -126,7 +126,7 @@ pub(super) async fn run<R, W>(
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let conn_id = super::next_conn_id();
+    let conn_id = onair_relay::next_conn_id();
     // RTMP carries no trace header: each connection starts a trace of its own, which
     // the webhooks it causes (publish decision, notifications) carry on.
     let trace = TraceContext::new_root();
