@@ -14,7 +14,6 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::{Proto, Tracked};
 use crate::Edge;
 
-
 /// Accepts RTMP connections until `shutdown` fires; with `tls` (RTMPS), each one's TLS
 /// handshake runs in its own task first.
 pub(crate) async fn accept_loop(
