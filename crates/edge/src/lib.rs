@@ -110,9 +110,47 @@ pub struct Lifecycle {
 }
 
 /// The edge: the router's state, one handle per subsystem. Handlers extract the
-/// handles they need one by one (`axum::extract::FromRef`).
-#[derive(Clone, FromRef)]
-pub struct Edge {
+/// handles they need one by one (`axum::extract::FromRef`). One pointer to clone: every
+/// connection task keeps one.
+#[derive(Clone)]
+pub struct Edge(Arc<Handles>);
+
+/// The handles behind an [`Edge`].
+pub struct Handles {
+    hub: Arc<hub::Hub>,
+    rooms: Arc<rooms::RoomHub>,
+    live: Arc<Live>,
+    store: store::Store,
+    stream_infos: Arc<StreamInfos>,
+    webhooks: webhooks::Webhooks,
+    hls: Arc<hls::Hls>,
+    recordings: Arc<record::Recordings>,
+    config: Arc<EdgeConfig>,
+    limiter: Arc<ConnectionLimiter>,
+    metrics: Arc<metrics::Metrics>,
+    lifecycle: Lifecycle,
+}
+
+impl std::ops::Deref for Edge {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// What a handler may extract from the router's state: each handle on its own.
+macro_rules! handles_from_edge {
+    ($($field:ident: $handle:ty),* $(,)?) => {
+        $(impl FromRef<Edge> for $handle {
+            fn from_ref(edge: &Edge) -> Self {
+                edge.$field.clone()
+            }
+        })*
+    };
+}
+
+handles_from_edge! {
     hub: Arc<hub::Hub>,
     rooms: Arc<rooms::RoomHub>,
     live: Arc<Live>,
@@ -195,7 +233,7 @@ impl Edge {
         } = subsystems;
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         let metrics = Arc::new(metrics::Metrics::new());
-        Self {
+        Self(Arc::new(Handles {
             hub,
             rooms,
             live,
@@ -211,7 +249,7 @@ impl Edge {
             limiter,
             metrics,
             lifecycle,
-        }
+        }))
     }
 
     /// The connection limiter: a reload sets new limits on it.
