@@ -6,7 +6,9 @@
 Connects to URL (ws://HOST/ws/APP/NAME?token=...; add since=0 so chat sent before this
 client joined still arrives), waits for `welcome`, sends one chat message with TEXT,
 and waits for its own chat event back and for a chat event with each PEER_TEXT. Every
-event it reads is checked against docs/rooms.md (fields, their types and their order).
+event it reads is checked against docs/rooms.md (fields, their types and their order);
+`gap` events (a flood the client fell behind) are counted, and chat seqs must still
+increase across them.
 On success it prints one JSON line and exits 0; otherwise it prints the reason to
 stderr and exits 1. Everything is bounded by --timeout (10 s).
 
@@ -74,6 +76,14 @@ def check_welcome(event, room):
     expect(event["can_send"] is True, "welcome.can_send is not true for a signed-in user", event)
 
 
+def check_gap(event):
+    check_order(event, ["type", "ts", "from_seq", "to_seq", "lost"])
+    for field in ("from_seq", "to_seq", "lost"):
+        expect(is_int(event[field]) and event[field] >= 0, f"gap.{field}", event)
+    expect(event["from_seq"] <= event["to_seq"], "gap.from_seq after gap.to_seq", event)
+    expect(event["lost"] <= event["to_seq"] - event["from_seq"] + 1, "gap.lost", event)
+
+
 def check_chat(event):
     check_order(event, ["type", "seq", "ts", "id", "user", "text"])
     expect(is_int(event["seq"]) and event["seq"] >= 1, "chat.seq", event)
@@ -95,12 +105,18 @@ async def run(url, text, peers):
         own = None
         seen = {}
         last_seq = 0
+        gaps = lost = 0
         while own is None or len(seen) < len(peers):
             event = json.loads(await ws.recv())
             expect(isinstance(event, dict) and isinstance(event.get("type"), str),
                    "an event without a type", event)
             if event["type"] == "error":
                 raise ShapeError(f"the server refused a message: {json.dumps(event)}")
+            if event["type"] == "gap":
+                check_gap(event)
+                gaps += 1
+                lost += event["lost"]
+                continue
             if event["type"] != "chat":
                 continue  # viewers, like, ...: not this script's business
             check_chat(event)
@@ -117,6 +133,8 @@ async def run(url, text, peers):
             "own_seq": own["seq"],
             "peers": {t: {"seq": e["seq"], "user": e["user"]["id"]} for t, e in seen.items()},
             "welcome_last_seq": first["last_seq"],
+            "gaps": gaps,
+            "lost": lost,
         }
 
 

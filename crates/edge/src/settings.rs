@@ -71,7 +71,7 @@ pub struct HttpSettings {
     /// A WebSocket client that sends nothing (not even a pong) for this long is closed.
     pub ws_idle_timeout_ms: u64,
     /// Events a room's fan-out ring holds; a connection further behind catches up from
-    /// history, or is closed as too slow when history does not reach back far enough.
+    /// history, and skips (with a `gap` event) what history no longer holds.
     pub room_fanout_events: usize,
     /// Events written to one room connection in one batch.
     pub room_batch_events: usize,

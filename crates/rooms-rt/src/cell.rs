@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use onair_rooms::{CloseReason, ConnId, Draft, Idle, Millis, Output, Resume, Room, Seq};
+use onair_rooms::{CatchUp, CloseReason, ConnId, Draft, Idle, Millis, Output, Resume, Room, Seq};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -112,6 +112,12 @@ impl RoomCell {
     /// history (the store with local sequencing, this node's mirror of the log else).
     pub fn since(&self, since: Seq) -> Resume {
         self.with_room(|room| room.since(since, now()))
+    }
+
+    /// What a connection that was offered everything up to `after` and then fell
+    /// behind the room gets back (`onair_rooms::History::catch_up`).
+    pub fn catch_up(&self, after: Seq) -> CatchUp {
+        self.with_room(|room| room.catch_up(after, now()))
     }
 
     /// Hands a draft to the shared log. Called under the room's lock: the channel fixes

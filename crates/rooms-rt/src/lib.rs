@@ -34,8 +34,8 @@ use std::time::{Duration, SystemTime};
 
 use onair_media::StreamPath;
 use onair_rooms::{
-    ClientMessage, ConnId, Error, Identity, Millis, Moderation, Registry, Room, RoomSettings,
-    Sequencing, StreamState,
+    ClientMessage, ConnId, Envelope, Error, Identity, Millis, Moderation, Registry, Room,
+    RoomSettings, Sequencing, StreamState,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -205,7 +205,14 @@ impl RoomHub {
     }
 
     /// Handles a text frame from `conn`: parse, the global mute list, then the room.
-    pub fn handle_text(&self, cell: &RoomCell, conn: ConnId, text: &str) -> Result<(), Error> {
+    /// A text frame from a member's client; answers with the event it published, if
+    /// one was published here.
+    pub fn handle_text(
+        &self,
+        cell: &RoomCell,
+        conn: ConnId,
+        text: &str,
+    ) -> Result<Option<Arc<Envelope>>, Error> {
         let message = ClientMessage::parse(text, &self.settings);
         let action = message.as_ref().ok().map(ClientMessage::action);
         let result = message.and_then(|message| self.handle_message(cell, conn, message));
@@ -223,7 +230,7 @@ impl RoomHub {
         cell: &RoomCell,
         conn: ConnId,
         message: ClientMessage,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Arc<Envelope>>, Error> {
         let now = now();
         let user_id = cell.with_room(|room| {
             room.identity(conn)
@@ -232,7 +239,7 @@ impl RoomHub {
         if let Some(user_id) = user_id {
             self.global().check_send(&user_id, now)?;
         }
-        cell.with_room(|room| room.handle_message(conn, message, now))
+        cell.with_room(|room| room.handle_message_sent(conn, message, now))
     }
 
     pub(crate) fn check_join(&self, identity: &Identity) -> Result<(), Error> {

@@ -1,22 +1,50 @@
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onair_media::StreamPath;
-use onair_rooms::{CloseReason, ConnId, Envelope, Error, Identity, Millis, Sampler, Seq};
+use onair_rooms::{
+    CatchUp, CloseReason, ConnId, Envelope, Error, Event, GapEvent, Identity, Millis, Sampler, Seq,
+};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{now, RoomCell, RoomHub, Subscription};
 
+/// Own chat messages a member remembers, so it gets them even when it fell behind a
+/// flood past them (other priority events are kept by the room).
+const OWN_KEPT: usize = 16;
+
+/// The newest chat messages a connection sent and the room published: written by its
+/// [`Voice`], read by its [`Member`] when it catches up.
+#[derive(Debug, Default)]
+struct OwnMessages(Mutex<VecDeque<Arc<Envelope>>>);
+
+impl OwnMessages {
+    fn record(&self, envelope: Arc<Envelope>) {
+        let mut own = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if own.len() == OWN_KEPT {
+            own.pop_front();
+        }
+        own.push_back(envelope);
+    }
+
+    /// Those with a seq in `from ..= to`, oldest first.
+    fn between(&self, from: Seq, to: Seq) -> Vec<Arc<Envelope>> {
+        let own = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        own.iter()
+            .filter(|e| e.seq().is_some_and(|seq| seq >= from && seq <= to))
+            .cloned()
+            .collect()
+    }
+}
+
 /// Why a member stops receiving.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MemberEnd {
     #[error("closed by the room: {}", .0.as_str())]
     Closed(CloseReason),
-    #[error("too slow: fell further behind than the room's history reaches")]
-    TooSlow,
     #[error("the room was dropped")]
     RoomGone,
 }
@@ -41,6 +69,9 @@ pub struct Member {
     /// longer between batches (0: no bound).
     room_writes_per_second: u64,
     next_flush: Option<Instant>,
+    /// See [`Member::lost_events`].
+    lost: u64,
+    own: Arc<OwnMessages>,
 }
 
 impl Member {
@@ -80,6 +111,8 @@ impl Member {
             flush_interval: Duration::ZERO,
             room_writes_per_second: 0,
             next_flush: None,
+            lost: 0,
+            own: Arc::default(),
         })
     }
 
@@ -152,6 +185,7 @@ impl Member {
             hub: Arc::clone(&self.hub),
             cell: Arc::clone(&self.cell),
             conn: self.conn,
+            own: Arc::clone(&self.own),
         }
     }
 
@@ -277,21 +311,49 @@ impl Member {
         }
     }
 
-    /// Fell off the fan-out ring: refill the kept events from history (the ephemeral
-    /// ones, likes and viewer counts, are superseded by the next anyway).
+    /// Fell off the fan-out ring (the room moved on faster than this connection could
+    /// be sent events): refill the kept events from history through the sampler (the
+    /// ephemeral ones, likes and viewer counts, are superseded by the next anyway).
+    /// When history no longer reaches back, the member skips ahead: it is told what it
+    /// skipped with a `gap` event, and still gets, from inside the gap, its own chat and
+    /// the room's priority events (moderators' and the streamer's chat, gifts, system
+    /// and custom events). It is never closed for the room's own pace.
     fn catch_up(&mut self, missed: u64, now: Millis) -> Result<(), MemberEnd> {
-        let since = self.sampler.last_seq();
-        let resume = self.cell.since(since);
-        if !resume.is_complete() {
-            return Err(MemberEnd::TooSlow);
+        let CatchUp {
+            gap,
+            mut rescued,
+            events,
+        } = self.cell.catch_up(self.sampler.last_seq());
+        if let Some((from, to)) = gap {
+            for own in self.own.between(from, to) {
+                if !rescued.iter().any(|e| e.seq() == own.seq()) {
+                    rescued.push(own);
+                }
+            }
+            rescued.sort_by_key(|e| e.seq());
+            let lost = (to.0 - from.0 + 1).saturating_sub(rescued.len() as u64);
+            self.lost += lost;
+            self.pending
+                .push_back(Envelope::shared(Event::Gap(GapEvent {
+                    ts: now,
+                    from_seq: from,
+                    to_seq: to,
+                    lost,
+                })));
+            tracing::debug!(room = self.cell.key(), conn = %self.conn, missed, lost, "member skipped ahead of a flood");
         }
-        tracing::debug!(room = self.cell.key(), conn = %self.conn, missed, "member caught up from history");
-        for event in resume.events {
+        for event in rescued.into_iter().chain(events) {
             if self.sampler.admit(&event, now) {
                 self.pending.push_back(event);
             }
         }
         Ok(())
+    }
+
+    /// Events kept in history that this connection skipped because the room moved on
+    /// faster than it could be sent them (told with `gap` events).
+    pub fn lost_events(&self) -> u64 {
+        self.lost
     }
 }
 
@@ -302,12 +364,17 @@ pub struct Voice {
     hub: Arc<RoomHub>,
     cell: Arc<RoomCell>,
     conn: ConnId,
+    own: Arc<OwnMessages>,
 }
 
 impl Voice {
     /// A text frame from the member's client. An error goes back to this client only.
     pub fn handle_text(&self, text: &str) -> Result<(), Error> {
-        self.hub.handle_text(&self.cell, self.conn, text)
+        let published = self.hub.handle_text(&self.cell, self.conn, text)?;
+        if let Some(envelope) = published.filter(|e| matches!(e.event(), Event::Chat(_))) {
+            self.own.record(envelope);
+        }
+        Ok(())
     }
 }
 
@@ -408,5 +475,86 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A hub whose rooms have a 4-event ring, 8 events of history, 4 priority events
+    /// and no chat limit for senders, so a member falls far behind at once.
+    fn flooded_hub() -> Arc<RoomHub> {
+        let settings = onair_rooms::RoomSettings {
+            history_max_events: 8,
+            priority_history_events: 4,
+            chat_rate_count: 1_000_000,
+            ..onair_rooms::RoomSettings::default()
+        };
+        RoomHub::new(
+            settings,
+            Arc::new(crate::MemoryBackend::new(4)),
+            onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
+            Arc::new(crate::NoModerationStore),
+            crate::SavedModerationRows::default(),
+            100,
+        )
+    }
+
+    fn user(id: &str, role: onair_rooms::Role) -> Identity {
+        Identity::User(onair_rooms::User::new(id, id, role))
+    }
+
+    fn chat(text: &str) -> String {
+        format!(r#"{{"type":"chat","text":"{text}"}}"#)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_behind_a_flood_skips_ahead_with_its_own_and_the_streamers_messages() {
+        let hub = flooded_hub();
+        let path = StreamPath::parse("live/flood").unwrap();
+        let mut me = Member::join(&hub, &path, user("me", onair_rooms::Role::Viewer), None)
+            .unwrap()
+            .with_flush_interval(Duration::from_millis(100));
+        let my_voice = me.voice();
+        let fan = Member::join(&hub, &path, user("fan", onair_rooms::Role::Viewer), None).unwrap();
+        let host =
+            Member::join(&hub, &path, user("host", onair_rooms::Role::Streamer), None).unwrap();
+        let mut batch = Vec::new();
+        me.next_batch(&mut batch, 64).await.unwrap();
+        assert_eq!(batch[0].event().kind().as_str(), "welcome");
+
+        my_voice.handle_text(&chat("mine")).unwrap();
+        host.voice().handle_text(&chat("from the host")).unwrap();
+        for i in 0..100 {
+            fan.voice().handle_text(&chat(&format!("fan {i}"))).unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 64 {
+            batch.clear();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            me.take_ready(&mut batch, 64, now()).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            got.append(&mut batch);
+        }
+        let gap = got
+            .iter()
+            .find_map(|e| match e.event() {
+                Event::Gap(gap) => Some(gap.clone()),
+                _ => None,
+            })
+            .expect("a gap event");
+        // Seqs 1 (mine) and 2 (the host's) are inside the gap, and not lost.
+        assert_eq!((gap.from_seq, gap.to_seq), (Seq(1), Seq(94)));
+        assert_eq!(gap.lost, 94 - 2);
+        assert_eq!(me.lost_events(), 92);
+        let texts: Vec<String> = got
+            .iter()
+            .filter_map(|e| match e.event() {
+                Event::Chat(chat) => Some(chat.text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts[..2], ["mine", "from the host"]);
+        // Then the newest kept, in order.
+        assert_eq!(texts[2], "fan 92");
+        assert_eq!(texts.last().map(String::as_str), Some("fan 99"));
     }
 }

@@ -28,7 +28,10 @@ pub trait MemberStats: Send + 'static {
     fn delivered_events(&self, events: usize);
     /// The member stopped receiving because of `end`.
     fn ended(&mut self, member: &Member, end: &MemberEnd);
-    /// Brings the count of chat the member's sampler left out up to date.
+    /// The connection was closed because its client stopped reading (4008).
+    fn stalled(&mut self, member: &Member);
+    /// Brings the counts of chat the member's sampler left out and of events it
+    /// skipped to keep up with the room up to date.
     fn count_skipped(&mut self, member: &Member);
 }
 
@@ -151,6 +154,7 @@ mod tests {
         fn delivered(&mut self, _: usize, _: &Member) {}
         fn delivered_events(&self, _: usize) {}
         fn ended(&mut self, _: &Member, _: &MemberEnd) {}
+        fn stalled(&mut self, _: &Member) {}
         fn count_skipped(&mut self, _: &Member) {}
     }
 

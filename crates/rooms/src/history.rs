@@ -58,12 +58,40 @@ pub enum Lookup {
 ///   `since+1 ..= oldest-1`, then everything kept.
 /// - `since` newer than the newest seq (the room was recreated since, or the number is
 ///   made up): a `reset` event, then everything kept.
+///
+/// Apart from the ring, the newest events that are not ordinary chat (see
+/// [`is_priority`]) are kept in a smaller ring of their own, so a connection that fell
+/// behind a flood of chat can be given them ([`catch_up`](History::catch_up)).
 #[derive(Debug)]
 pub struct History {
     max_events: usize,
     max_age_ms: u64,
     entries: VecDeque<Entry>,
     last_seq: Seq,
+    max_priority: usize,
+    /// The newest priority events, not deleted, oldest first. They outlive `entries`'
+    /// count limit (that is what they are for), not its age limit.
+    priority: VecDeque<Arc<Envelope>>,
+}
+
+/// What a connection that fell behind the room gets back: see [`History::catch_up`].
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// The kept events it skipped, `from ..= to`, when history no longer reaches back.
+    pub gap: Option<(Seq, Seq)>,
+    /// Priority events from inside the gap, oldest first: they are not lost.
+    pub rescued: Vec<Arc<Envelope>>,
+    /// The events after the gap (or after the seq asked for), oldest first.
+    pub events: Vec<Arc<Envelope>>,
+}
+
+/// Whether a connection behind a flood must still get `envelope`: every kept event
+/// but ordinary chat (moderators' and streamers' chat is priority).
+pub fn is_priority(envelope: &Envelope) -> bool {
+    match envelope.event() {
+        Event::Chat(chat) => chat.user.role.is_privileged(),
+        _ => envelope.seq().is_some(),
+    }
 }
 
 impl History {
@@ -74,7 +102,15 @@ impl History {
             max_age_ms,
             entries: VecDeque::with_capacity(max_events.min(1024)),
             last_seq: Seq::ZERO,
+            max_priority: 0,
+            priority: VecDeque::new(),
         }
+    }
+
+    /// Also keeps the newest `max` priority events apart (see [`is_priority`]).
+    pub fn with_priority_events(mut self, max: usize) -> History {
+        self.max_priority = max;
+        self
     }
 
     /// The newest seq assigned or seen (0: none yet). Not reset by eviction.
@@ -141,6 +177,13 @@ impl History {
                     entry.deleted = true;
                 }
             }
+            self.priority.retain(|e| e.seq() != Some(delete.id));
+        }
+        if self.max_priority > 0 && is_priority(&envelope) {
+            if self.priority.len() == self.max_priority {
+                self.priority.pop_front();
+            }
+            self.priority.push_back(Arc::clone(&envelope));
         }
         self.entries.push_back(Entry {
             envelope,
@@ -191,7 +234,47 @@ impl History {
             {
                 self.entries.pop_front();
             }
+            while self
+                .priority
+                .front()
+                .is_some_and(|e| now.ms_since(e.ts()) > self.max_age_ms)
+            {
+                self.priority.pop_front();
+            }
         }
+    }
+
+    /// What a connection that was offered every kept event up to `after` (`0`: none;
+    /// unlike [`since`](History::since), which takes `0` as "send everything") and then
+    /// fell behind the room gets back: the kept events after `after`; when history no
+    /// longer reaches back that far, the `gap` it skipped and the priority events from
+    /// inside it, which it still gets.
+    pub fn catch_up(&mut self, after: Seq, now: Millis) -> CatchUp {
+        self.expire(now);
+        if after >= self.last_seq {
+            return CatchUp::default();
+        }
+        let oldest = self.first_seq().unwrap_or(self.last_seq.next());
+        let mut catch_up = CatchUp::default();
+        if after.next() < oldest {
+            catch_up.gap = Some((after.next(), Seq(oldest.0 - 1)));
+            catch_up.rescued = self
+                .priority
+                .iter()
+                .filter(|e| e.seq().is_some_and(|seq| seq > after && seq < oldest))
+                .cloned()
+                .collect();
+        }
+        let start = self
+            .entries
+            .partition_point(|e| e.envelope.seq().unwrap_or(Seq::ZERO) <= after);
+        catch_up.events = self
+            .entries
+            .range(start..)
+            .filter(|e| !e.deleted)
+            .map(|e| Arc::clone(&e.envelope))
+            .collect();
+        catch_up
     }
 
     /// The events after `since`, with a `gap` or `reset` notice when some cannot be had.
@@ -484,5 +567,85 @@ mod tests {
             panic!("expected a gap")
         };
         assert_eq!((gap.from_seq, gap.to_seq, gap.lost), (Seq(2), Seq(2), 1));
+    }
+
+    fn chat(user: &str, role: crate::Role) -> Draft {
+        Draft::new(Event::Chat(crate::event::ChatEvent {
+            seq: Seq::ZERO,
+            ts: Millis::ZERO,
+            id: Seq::ZERO,
+            user: crate::User::new(user, user, role),
+            text: "x".into(),
+        }))
+        .unwrap()
+    }
+
+    fn catch_up_seqs(events: &[Arc<Envelope>]) -> Vec<u64> {
+        events.iter().filter_map(|e| e.seq()).map(|s| s.0).collect()
+    }
+
+    #[test]
+    fn catch_up_within_history_loses_nothing() {
+        let mut h = History::new(10, 0).with_priority_events(4);
+        for _ in 0..5 {
+            h.append(chat("fan", crate::Role::Viewer), Millis::ZERO);
+        }
+        let back = h.catch_up(Seq::ZERO, Millis::ZERO);
+        assert_eq!(back.gap, None);
+        assert!(back.rescued.is_empty());
+        assert_eq!(catch_up_seqs(&back.events), [1, 2, 3, 4, 5]);
+        let back = h.catch_up(Seq(3), Millis::ZERO);
+        assert_eq!(catch_up_seqs(&back.events), [4, 5]);
+        assert!(h.catch_up(Seq(5), Millis::ZERO).events.is_empty());
+    }
+
+    #[test]
+    fn catch_up_behind_a_chat_flood_names_the_gap_and_rescues_priority_events() {
+        let mut h = History::new(10, 0).with_priority_events(3);
+        // 1: a system message, 2: the streamer's chat, 3: a fan's, 4: a moderator's,
+        // 5: a system message, then 45 chat messages from fans push them all out.
+        h.append(system("a"), Millis::ZERO);
+        h.append(chat("host", crate::Role::Streamer), Millis::ZERO);
+        h.append(chat("fan", crate::Role::Viewer), Millis::ZERO);
+        h.append(chat("mod", crate::Role::Moderator), Millis::ZERO);
+        h.append(system("b"), Millis::ZERO);
+        for _ in 0..45 {
+            h.append(chat("fan", crate::Role::Viewer), Millis::ZERO);
+        }
+        assert_eq!(h.first_seq(), Some(Seq(41)));
+        // Offered nothing yet (0 is "nothing", not "everything" as for resume).
+        let back = h.catch_up(Seq::ZERO, Millis::ZERO);
+        assert_eq!(back.gap, Some((Seq(1), Seq(40))));
+        // The newest three priority events survive the flood; the oldest is lost.
+        assert_eq!(catch_up_seqs(&back.rescued), [2, 4, 5]);
+        assert_eq!(catch_up_seqs(&back.events), (41..=50).collect::<Vec<_>>());
+        // From inside the gap, only what is after it is rescued.
+        let back = h.catch_up(Seq(4), Millis::ZERO);
+        assert_eq!(back.gap, Some((Seq(5), Seq(40))));
+        assert_eq!(catch_up_seqs(&back.rescued), [5]);
+    }
+
+    #[test]
+    fn a_deleted_or_expired_priority_event_is_not_rescued() {
+        let mut h = History::new(4, 1_000).with_priority_events(8);
+        h.append(system_at("old", Millis(0)), Millis(0));
+        h.append(system_at("kept", Millis(900)), Millis(900));
+        let deleted = h.append(system_at("deleted", Millis(900)), Millis(900));
+        h.record(
+            Envelope::shared(Event::Delete(DeleteEvent {
+                seq: Seq(4),
+                ts: Millis(900),
+                id: deleted.seq().unwrap(),
+            })),
+            Millis(900),
+        );
+        for _ in 0..6 {
+            h.append(chat("fan", crate::Role::Viewer), Millis(1_500));
+        }
+        let back = h.catch_up(Seq::ZERO, Millis(1_500));
+        // 1 aged out, 3 was deleted; 2 and the delete (4) itself are priority. (The
+        // chat, stamped 0, aged out of history too.)
+        assert_eq!(catch_up_seqs(&back.rescued), [2, 4]);
+        assert_eq!(back.gap, Some((Seq(1), Seq(10))));
     }
 }

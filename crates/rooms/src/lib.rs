@@ -119,7 +119,7 @@ pub use event::{
     WelcomeEvent,
 };
 pub use gifts::{Combo, ComboTracker};
-pub use history::{History, Lookup, Resume};
+pub use history::{is_priority, CatchUp, History, Lookup, Resume};
 pub use identity::{ConnId, Identity, Role, User};
 pub use likes::LikeAggregator;
 pub use moderation::Moderation;

@@ -13,7 +13,7 @@ use crate::event::{
     ChatEvent, CustomEvent, DeleteEvent, Draft, Event, EventKind, GiftEvent, Seq, StreamEvent,
     StreamState, SystemEvent, WelcomeEvent,
 };
-use crate::history::{Lookup, Resume};
+use crate::history::{CatchUp, Lookup, Resume};
 use crate::identity::anonymous_user;
 use crate::rate_limit::KeyedLimiter;
 use crate::{
@@ -121,7 +121,8 @@ impl Room {
         Room {
             key: key.into(),
             sequencing,
-            history: History::new(s.history_max_events, s.history_max_age_ms),
+            history: History::new(s.history_max_events, s.history_max_age_ms)
+                .with_priority_events(s.priority_history_events),
             members: BTreeMap::new(),
             audience_members: 0,
             media_viewers: 0,
@@ -292,6 +293,17 @@ impl Room {
         message: ClientMessage,
         now: Millis,
     ) -> Result<(), Error> {
+        self.handle_message_sent(conn, message, now).map(drop)
+    }
+
+    /// [`handle_message`](Room::handle_message), answering with the event it published
+    /// when there is one here (local sequencing; likes are aggregated, so none).
+    pub fn handle_message_sent(
+        &mut self,
+        conn: ConnId,
+        message: ClientMessage,
+        now: Millis,
+    ) -> Result<Option<Arc<Envelope>>, Error> {
         let result = self.admit(conn, message, now);
         if let Err(err) = &result {
             tracing::debug!(room = %self.key, conn_id = conn.0, code = %err.code(), "room message refused");
@@ -311,7 +323,12 @@ impl Room {
         Ok(user)
     }
 
-    fn admit(&mut self, conn: ConnId, message: ClientMessage, now: Millis) -> Result<(), Error> {
+    fn admit(
+        &mut self,
+        conn: ConnId,
+        message: ClientMessage,
+        now: Millis,
+    ) -> Result<Option<Arc<Envelope>>, Error> {
         let user = self.sender(conn, now)?;
         let limited = |action| {
             move |retry_after_ms| Error::RateLimited {
@@ -319,7 +336,7 @@ impl Room {
                 retry_after_ms,
             }
         };
-        match message {
+        let published = match message {
             ClientMessage::Chat { text } => {
                 let exempt = user.role.is_privileged();
                 if !exempt {
@@ -337,7 +354,7 @@ impl Room {
                 if !exempt {
                     self.slow_mode.record(&user.id, now);
                 }
-                self.publish(
+                self.publish_envelope(
                     Event::Chat(ChatEvent {
                         seq: Seq::ZERO,
                         ts: now,
@@ -346,7 +363,7 @@ impl Room {
                         text,
                     }),
                     now,
-                );
+                )
             }
             ClientMessage::Like { count } => {
                 let taken = self
@@ -354,13 +371,14 @@ impl Room {
                     .take_up_to(&user.id, u64::from(count), now)
                     .map_err(limited(Action::Like))?;
                 self.likes.add(taken);
+                None
             }
             ClientMessage::Gift { gift, count } => {
                 self.gift_limits
                     .try_take(&user.id, 1, now)
                     .map_err(limited(Action::Gift))?;
                 let combo = self.combos.record(&user.id, &gift, count, now);
-                self.publish(
+                self.publish_envelope(
                     Event::Gift(GiftEvent {
                         seq: Seq::ZERO,
                         ts: now,
@@ -371,13 +389,13 @@ impl Room {
                         combo_total: combo.total,
                     }),
                     now,
-                );
+                )
             }
             ClientMessage::Custom { name, data } => {
                 self.custom_limits
                     .try_take(&user.id, 1, now)
                     .map_err(limited(Action::Custom))?;
-                self.publish(
+                self.publish_envelope(
                     Event::Custom(CustomEvent {
                         seq: Seq::ZERO,
                         ts: now,
@@ -386,10 +404,10 @@ impl Room {
                         user: Some(user),
                     }),
                     now,
-                );
+                )
             }
-        }
-        Ok(())
+        };
+        Ok(published)
     }
 
     // ----- server-side events --------------------------------------------------------
@@ -482,6 +500,12 @@ impl Room {
     }
 
     fn publish(&mut self, event: Event, now: Millis) -> Option<Seq> {
+        self.publish_envelope(event, now).and_then(|e| e.seq())
+    }
+
+    /// Publishes `event`: with local sequencing, numbers it, keeps it and broadcasts it
+    /// (and returns it); with external sequencing, hands it to the shared log.
+    fn publish_envelope(&mut self, event: Event, now: Millis) -> Option<Arc<Envelope>> {
         let kind = event.kind();
         let Some(draft) = Draft::new(event) else {
             tracing::error!(room = %self.key, %kind, "tried to keep an ephemeral event in history");
@@ -490,9 +514,9 @@ impl Room {
         match self.sequencing {
             Sequencing::Local => {
                 let envelope = self.history.append(draft, now);
-                let seq = envelope.seq();
-                self.outputs.push_back(Output::Broadcast(envelope));
-                seq
+                self.outputs
+                    .push_back(Output::Broadcast(Arc::clone(&envelope)));
+                Some(envelope)
             }
             Sequencing::External => {
                 self.outputs.push_back(Output::Append(draft));
@@ -610,6 +634,12 @@ impl Room {
     /// What a client that has everything up to `since` missed (see [`History`]).
     pub fn since(&mut self, since: Seq, now: Millis) -> Resume {
         self.history.since(since, now)
+    }
+
+    /// What a connection that fell behind the room after `after` gets back (see
+    /// [`History::catch_up`]).
+    pub fn catch_up(&mut self, after: Seq, now: Millis) -> CatchUp {
+        self.history.catch_up(after, now)
     }
 
     /// The room's history.

@@ -16,8 +16,10 @@ use crate::{Envelope, Millis, RateLimit};
 /// - Every other event is always delivered: gifts, likes, viewers, stream, system,
 ///   delete, and custom events (applications such as a whiteboard need every one; their
 ///   senders are rate-limited instead).
-/// - Events kept in history with a seq at or below the last one this connection got are
-///   dropped as duplicates, so a resume backlog and the live feed may overlap safely.
+/// - Events kept in history with a seq at or below the last one this connection was
+///   offered (sent or skipped) are dropped as duplicates, so a resume backlog or a
+///   catch-up from history and the live feed may overlap safely, and a skipped chat
+///   offered again is not sent late, out of order.
 ///
 /// Skipped chat is reported with a `skipped` event (`count` since the previous one) at
 /// most once per `notice_interval_ms`, the interval after the first skip it counts;
@@ -59,7 +61,8 @@ impl Sampler {
         self.last_seq = self.last_seq.max(seq);
     }
 
-    /// The newest seq delivered.
+    /// The newest seq offered to this connection, sent or skipped: where a catch-up
+    /// from history starts.
     pub fn last_seq(&self) -> Seq {
         self.last_seq
     }
@@ -85,11 +88,10 @@ impl Sampler {
             }
             _ => true,
         };
-        if admitted {
-            if let Some(seq) = envelope.seq() {
-                self.last_seq = seq;
-            }
-        } else {
+        if let Some(seq) = envelope.seq() {
+            self.last_seq = seq;
+        }
+        if !admitted {
             self.skipped += 1;
             self.skipped_total += 1;
             self.first_skip_at.get_or_insert(now);

@@ -36,6 +36,11 @@ pub struct RoomSettings {
     pub history_max_events: usize,
     /// Events older than this are dropped from history. 0 keeps them until pushed out by count.
     pub history_max_age_ms: u64,
+    /// Of the events kept in history, the newest this many that are not ordinary chat
+    /// (moderators' and streamers' chat, gifts, system, custom, stream and delete events)
+    /// are kept apart as well, so a connection that falls behind a flood of chat still
+    /// gets them (docs/rooms.md "Flood behaviour").
+    pub priority_history_events: usize,
     /// Longest chat message, in characters (Unicode scalar values) after trimming.
     pub chat_max_chars: usize,
     /// Longest `system` message posted through the API, in characters.
@@ -101,6 +106,7 @@ impl Default for RoomSettings {
         RoomSettings {
             history_max_events: 500,
             history_max_age_ms: 600_000,
+            priority_history_events: 256,
             chat_max_chars: 500,
             system_max_chars: 2000,
             custom_max_bytes: 4096,

@@ -103,3 +103,86 @@ async fn two_python_websockets_clients_see_each_others_chat() {
     );
     server.stop().await;
 }
+
+/// A Python client in a room flooded far beyond what it can be sent (a 16-event ring,
+/// 32 events of history, a 200 ms flush) stays connected, is told what it skipped, and
+/// gets its own message and the streamer's.
+#[tokio::test]
+async fn a_python_websockets_client_holds_through_a_flood() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    if !python_websockets() {
+        return;
+    }
+    let server = start_server(|s| {
+        s.http.room_fanout_events = 16;
+        s.http.room_flush_interval_ms = 200;
+        s.rooms.history_max_events = 32;
+        s.rooms.chat_rate_count = 1_000_000;
+        s.rooms.chat_rate_window_ms = 1_000;
+    })
+    .await;
+    let room = "/ws/live/pyflood";
+    let url = server.ws_url(&format!(
+        "{room}?token={}",
+        server.token("py", Role::Viewer)
+    ));
+    let python =
+        tokio::spawn(async move { python_client(&url, "py", "python was here", "the end").await });
+    // The Python client has joined when the room counts it.
+    let client = reqwest::Client::new();
+    let joined = async {
+        loop {
+            let room: serde_json::Value = client
+                .get(server.http_url("/api/v1/rooms/live/pyflood"))
+                .bearer_auth(common::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if room["members"].as_u64().unwrap_or(0) >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), joined)
+        .await
+        .expect("the Python client joins");
+    let connect = |user: &str, role| {
+        let url = server.ws_url(&format!("{room}?token={}", server.token(user, role)));
+        async move { tokio_tungstenite::connect_async(url).await.unwrap().0 }
+    };
+    let mut flooders = Vec::new();
+    for f in 0..6 {
+        let mut ws = connect(&format!("fan{f}"), Role::Viewer).await;
+        flooders.push(tokio::spawn(async move {
+            for i in 0..400 {
+                let text = format!(r#"{{"type":"chat","text":"fan{f} {i}"}}"#);
+                ws.send(Message::Text(text.into())).await.unwrap();
+            }
+            ws
+        }));
+    }
+    let mut kept = Vec::new();
+    for flooder in flooders {
+        kept.push(flooder.await.unwrap());
+    }
+    let mut host = connect("host", Role::Streamer).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.send(Message::Text(r#"{"type":"chat","text":"the end"}"#.into()))
+        .await
+        .unwrap();
+    let result = python.await.unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert!(result["peers"]["the end"]["user"] == "host", "{result}");
+    assert!(
+        result["gaps"].as_u64().unwrap() >= 1 && result["lost"].as_u64().unwrap() > 0,
+        "the client fell behind the flood and was told: {result}"
+    );
+    drop(kept);
+    server.stop().await;
+}

@@ -229,8 +229,10 @@ async fn finish(
     let MemberFeed {
         member, mut stats, ..
     } = feed;
-    if let SeatEndReason::Feed(end) = &end_reason {
-        stats.ended(&member, end);
+    match &end_reason {
+        SeatEndReason::Feed(end) => stats.ended(&member, end),
+        SeatEndReason::Write(_) | SeatEndReason::WriteTimeout(_) => stats.stalled(&member),
+        SeatEndReason::Stopped => stats.count_skipped(&member),
     }
     drop(member);
     if matches!(end_reason, SeatEndReason::Write(_)) {
@@ -286,7 +288,6 @@ fn read_error_close(error: &tokio_tungstenite::tungstenite::Error) -> (u16, Stri
 fn member_close(end: &MemberEnd) -> (u16, String) {
     let code = match end {
         MemberEnd::Closed(_) => code::FORBIDDEN,
-        MemberEnd::TooSlow => code::TOO_SLOW,
         MemberEnd::RoomGone => code::GOING_AWAY,
     };
     (code, end.to_string())

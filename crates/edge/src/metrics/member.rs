@@ -14,6 +14,8 @@ pub(crate) struct MemberMetrics {
     proto: Proto,
     /// The sampler's skipped-chat total already counted.
     skipped_seen: u64,
+    /// The member's lost-events total already counted.
+    lost_seen: u64,
 }
 
 impl MemberMetrics {
@@ -23,6 +25,7 @@ impl MemberMetrics {
             metrics: Arc::clone(metrics),
             proto,
             skipped_seen: 0,
+            lost_seen: 0,
         }
     }
 }
@@ -33,10 +36,12 @@ impl MemberStats for MemberMetrics {
         self.count_skipped(member);
     }
 
-    fn ended(&mut self, member: &Member, end: &MemberEnd) {
-        if *end == MemberEnd::TooSlow {
-            self.metrics.member_too_slow();
-        }
+    fn ended(&mut self, member: &Member, _: &MemberEnd) {
+        self.count_skipped(member);
+    }
+
+    fn stalled(&mut self, member: &Member) {
+        self.metrics.member_stalled();
         self.count_skipped(member);
     }
 
@@ -49,5 +54,9 @@ impl MemberStats for MemberMetrics {
         self.metrics
             .room_chat_skipped(total.saturating_sub(self.skipped_seen));
         self.skipped_seen = total;
+        let lost = member.lost_events();
+        self.metrics
+            .room_events_lost(lost.saturating_sub(self.lost_seen));
+        self.lost_seen = lost;
     }
 }

@@ -44,8 +44,10 @@ pub(crate) struct Metrics {
     room_deliveries: PerProto,
     /// Chat a connection's sampler left out.
     room_chat_skipped: AtomicU64,
-    /// Room connections closed for falling behind further than history reaches.
-    members_too_slow: AtomicU64,
+    /// Room connections closed because their client stopped reading.
+    members_stalled: AtomicU64,
+    /// Kept events room connections skipped to keep up with their room (`gap` events).
+    room_events_lost: AtomicU64,
     requests_rate_limited: AtomicU64,
     http: http::RequestDurations,
 }
@@ -66,7 +68,8 @@ impl Metrics {
             member_joins: Default::default(),
             room_deliveries: Default::default(),
             room_chat_skipped: AtomicU64::new(0),
-            members_too_slow: AtomicU64::new(0),
+            members_stalled: AtomicU64::new(0),
+            room_events_lost: AtomicU64::new(0),
             requests_rate_limited: AtomicU64::new(0),
             http: http::RequestDurations::new(),
         }
@@ -106,8 +109,15 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn member_too_slow(&self) {
-        bump(&self.members_too_slow, 1);
+    pub(crate) fn member_stalled(&self) {
+        bump(&self.members_stalled, 1);
+    }
+
+    /// A connection skipped `events` kept events to keep up with its room.
+    pub(crate) fn room_events_lost(&self, events: u64) {
+        if events > 0 {
+            bump(&self.room_events_lost, events);
+        }
     }
 
     pub(crate) fn request_rate_limited(&self) {

@@ -276,14 +276,21 @@ fn rooms(e: &mut DescriptorEncoder, edge: &Edge) -> fmt::Result {
         None,
         read(&m.room_chat_skipped),
     )?;
+    counter(
+        e,
+        "onair_room_events_lost",
+        "Kept room events connections skipped because the room moved on faster than they could be sent (gap events)",
+        None,
+        read(&m.room_events_lost),
+    )?;
     family(
         e,
         "onair_room_members_disconnected",
-        "Room connections closed for falling further behind than the room's history reaches",
+        "Room connections closed because their client stopped reading (4008)",
         None,
         MetricType::Counter,
         ["reason"],
-        [([LagReason::TooSlow.as_str()], read(&m.members_too_slow))],
+        [([LagReason::WriteTimeout.as_str()], read(&m.members_stalled))],
     )
 }
 

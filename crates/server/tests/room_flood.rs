@@ -1,0 +1,261 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! A room flooded far beyond what its members can be sent, over real WebSocket
+//! clients: members that read are never closed; each learns what it skipped (`gap`,
+//! `skipped`) and still gets the streamer's message and its own.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start_server, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use onair_server::rooms::Role;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(20);
+const READERS: usize = 12;
+const FLOODERS: usize = 8;
+const MESSAGES_EACH: usize = 400;
+
+async fn connect(server: &TestServer, path_and_query: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url(path_and_query))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn send(ws: &mut Ws, value: Value) {
+    ws.send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// What one reading member saw until the streamer's closing message.
+#[derive(Debug, Default)]
+struct Seen {
+    lost: u64,
+    skipped: u64,
+    chats: usize,
+    own: bool,
+}
+
+/// Reads every event until the streamer's `end` message; panics on a close.
+async fn read_until_end(mut ws: Ws, own_text: Option<String>) -> Seen {
+    let mut seen = Seen::default();
+    loop {
+        let message = timeout(WAIT, ws.next())
+            .await
+            .expect("events keep coming")
+            .expect("the connection stays open")
+            .expect("no error");
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(frame) => panic!("a reading member was closed: {frame:?}"),
+            _ => continue,
+        };
+        let event: Value = serde_json::from_str(text.as_str()).unwrap();
+        if own_text.is_some() && event["type"] != "chat" {
+            eprintln!("ME {event}");
+        }
+        match event["type"].as_str().unwrap() {
+            "gap" => {
+                let (from, to) = (
+                    event["from_seq"].as_u64().unwrap(),
+                    event["to_seq"].as_u64().unwrap(),
+                );
+                // What is lost of the gap; its priority events and own messages follow.
+                assert!(event["lost"].as_u64().unwrap() <= to - from + 1, "{event}");
+                seen.lost += event["lost"].as_u64().unwrap();
+            }
+            "skipped" => seen.skipped += event["count"].as_u64().unwrap(),
+            "error" => panic!("refused: {event}"),
+            "chat" => {
+                if own_text.is_some() {
+                    eprintln!(
+                        "ME {} {} {}",
+                        event["seq"], event["user"]["id"], event["text"]
+                    );
+                }
+                seen.chats += 1;
+                if own_text.as_deref() == event["text"].as_str() {
+                    seen.own = true;
+                }
+                if event["user"]["id"] == "host" && event["text"] == "end" {
+                    return seen;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_flood_never_closes_members_that_read() {
+    // A small ring and history and a slow flush make every member fall behind the
+    // room many times over; per-user chat limits are raised so every message is taken.
+    let server = start_server(|s| {
+        s.http.room_fanout_events = 16;
+        s.http.room_flush_interval_ms = 200;
+        s.rooms.history_max_events = 64;
+        s.rooms.chat_rate_count = 1_000_000;
+        s.rooms.chat_rate_window_ms = 1_000;
+    })
+    .await;
+    let path = "/ws/live/flood";
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let mut ws = connect(&server, path).await;
+        assert_eq!(
+            serde_json::from_str::<Value>(ws.next().await.unwrap().unwrap().to_text().unwrap())
+                .unwrap()["type"],
+            "welcome"
+        );
+        readers.push(tokio::spawn(read_until_end(ws, None)));
+    }
+    let me_token = server.token("me", Role::Viewer);
+    let mut me = connect(&server, &format!("{path}?token={me_token}")).await;
+    let host_token = server.token("host", Role::Streamer);
+    let mut host = connect(&server, &format!("{path}?token={host_token}")).await;
+
+    let mut flooders = Vec::new();
+    for f in 0..FLOODERS {
+        let token = server.token(&format!("fan{f}"), Role::Viewer);
+        let mut ws = connect(&server, &format!("{path}?token={token}")).await;
+        flooders.push(tokio::spawn(async move {
+            for i in 0..MESSAGES_EACH {
+                send(
+                    &mut ws,
+                    json!({"type": "chat", "text": format!("fan{f} {i}")}),
+                )
+                .await;
+            }
+            // Read nothing more; keep the connection until the end.
+            ws
+        }));
+    }
+    let mut flooders_done = Vec::new();
+    for flooder in flooders {
+        flooders_done.push(flooder.await.unwrap());
+    }
+    // Own and streamer's messages after the flood, while members still work through it.
+    send(&mut me, json!({"type": "chat", "text": "mine"})).await;
+    let me_reader = tokio::spawn(read_until_end(me, Some("mine".to_owned())));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    send(&mut host, json!({"type": "chat", "text": "end"})).await;
+
+    let mut lost_somewhere = false;
+    for reader in readers {
+        let seen = reader.await.unwrap();
+        assert!(seen.chats > 0);
+        lost_somewhere |= seen.lost > 0;
+    }
+    let mine = me_reader.await.unwrap();
+    assert!(mine.own, "the member's own message arrives: {mine:?}");
+    assert!(
+        lost_somewhere || mine.lost > 0,
+        "with a 16-event ring and a 200 ms flush, members skip ahead and are told"
+    );
+    let sent = (FLOODERS * MESSAGES_EACH) as u64;
+    let metrics = reqwest::get(server.http_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("onair_room_members_disconnected_total") && !l.ends_with(" 0")),
+        "no member disconnected:\n{metrics}"
+    );
+    let lost_line = metrics
+        .lines()
+        .find(|l| l.starts_with("onair_room_events_lost_total"))
+        .expect("the lost-events counter");
+    let lost: u64 = lost_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        lost > 0 && lost <= sent * (READERS as u64 + 3),
+        "{lost_line}"
+    );
+    drop(flooders_done);
+    drop(host);
+    server.stop().await;
+}
+
+/// The value of a metric line that starts with `series`, 0 when absent.
+async fn metric(server: &TestServer, series: &str) -> u64 {
+    let text = reqwest::get(server.http_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_counted() {
+    let server = start_server(|s| {
+        s.rooms.custom_rate_count = 1_000_000;
+        s.rooms.custom_rate_window_ms = 1_000;
+    })
+    .await;
+    let path = "/ws/live/stall";
+    // A client with a small receive buffer that reads nothing after the handshake.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.http.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let stream = TcpStream::from_std(socket.into()).unwrap();
+    let (stalled, _) = tokio_tungstenite::client_async(server.ws_url(path), stream)
+        .await
+        .unwrap();
+    // A reader beside it keeps up.
+    let mut reader = connect(&server, path).await;
+    let token = server.token("app", Role::Viewer);
+    let mut sender = connect(&server, &format!("{path}?token={token}")).await;
+    let data = "x".repeat(3_000);
+    let started = std::time::Instant::now();
+    let stalled_series = r#"onair_room_members_disconnected_total{reason="write_timeout"}"#;
+    let mut sent = 0;
+    while metric(&server, stalled_series).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the stalled client is closed"
+        );
+        for _ in 0..200 {
+            send(
+                &mut sender,
+                json!({"type": "custom", "name": "fill", "data": {"d": data}}),
+            )
+            .await;
+            sent += 1;
+        }
+        // The reader reads everything there is.
+        while let Ok(Some(message)) = timeout(Duration::from_millis(50), reader.next()).await {
+            assert!(
+                !matches!(message, Ok(Message::Close(_))),
+                "the reading client stays open"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(sent > 0);
+    assert_eq!(
+        metric(&server, stalled_series).await,
+        1,
+        "only the stalled client"
+    );
+    drop(stalled);
+    server.stop().await;
+}
