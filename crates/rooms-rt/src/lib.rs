@@ -50,7 +50,7 @@ pub use counters::RoomCounters;
 pub use member::{Member, MemberEnd, Voice};
 pub use memory::MemoryBackend;
 pub use moderation::ModerationError;
-pub use onair_rooms::{Role, User};
+pub use onair_rooms::{AggregatedEvent, Role, User};
 use saved::SavedModeration;
 pub use seat::{MemberFeed, MemberSeat, MemberSeatEnd, MemberStats};
 pub use storage::{

@@ -83,6 +83,7 @@ pub enum EventKind {
     Gap,
     Reset,
     Skipped,
+    Aggregate,
 }
 
 impl EventKind {
@@ -101,6 +102,7 @@ impl EventKind {
         EventKind::Gap,
         EventKind::Reset,
         EventKind::Skipped,
+        EventKind::Aggregate,
     ];
 
     /// The `type` string (also the SSE `event:` name).
@@ -119,6 +121,7 @@ impl EventKind {
             EventKind::Gap => "gap",
             EventKind::Reset => "reset",
             EventKind::Skipped => "skipped",
+            EventKind::Aggregate => "aggregate",
         }
     }
 
@@ -152,7 +155,7 @@ impl EventKind {
     pub const fn is_droppable(self) -> bool {
         matches!(
             self,
-            EventKind::Like | EventKind::Viewers | EventKind::Skipped
+            EventKind::Like | EventKind::Viewers | EventKind::Skipped | EventKind::Aggregate
         )
     }
 }
@@ -179,6 +182,18 @@ pub struct LikeEvent {
     pub ts: Millis,
     pub count: u64,
     pub total: u64,
+}
+
+/// `aggregate`: taps of an aggregated custom event `name` since the previous
+/// `aggregate` event of that name (`count`), the room's total, and the count of each
+/// declared value of the taps' `data.value` (docs/rooms.md "Aggregated custom events").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateEvent {
+    pub ts: Millis,
+    pub name: String,
+    pub count: u64,
+    pub total: u64,
+    pub values: std::collections::BTreeMap<String, u64>,
 }
 
 /// `gift`: one gift message, with its place in a combo: `combo` is how many gift messages
@@ -310,6 +325,7 @@ pub enum Event {
     Gap(GapEvent),
     Reset(ResetEvent),
     Skipped(SkippedEvent),
+    Aggregate(AggregateEvent),
 }
 
 impl Event {
@@ -329,6 +345,7 @@ impl Event {
             Event::Gap(_) => EventKind::Gap,
             Event::Reset(_) => EventKind::Reset,
             Event::Skipped(_) => EventKind::Skipped,
+            Event::Aggregate(_) => EventKind::Aggregate,
         }
     }
 
@@ -347,7 +364,8 @@ impl Event {
             | Event::Welcome(_)
             | Event::Gap(_)
             | Event::Reset(_)
-            | Event::Skipped(_) => None,
+            | Event::Skipped(_)
+            | Event::Aggregate(_) => None,
         }
     }
 
@@ -367,6 +385,7 @@ impl Event {
             Event::Gap(e) => e.ts,
             Event::Reset(e) => e.ts,
             Event::Skipped(e) => e.ts,
+            Event::Aggregate(e) => e.ts,
         }
     }
 
@@ -403,7 +422,8 @@ impl Event {
             | Event::Welcome(_)
             | Event::Gap(_)
             | Event::Reset(_)
-            | Event::Skipped(_) => {}
+            | Event::Skipped(_)
+            | Event::Aggregate(_) => {}
         }
     }
 
@@ -606,6 +626,18 @@ mod tests {
             (
                 Event::Skipped(SkippedEvent { ts: TS, count: 17 }),
                 r#"{"type":"skipped","ts":1700000000000,"count":17}"#,
+            ),
+            (
+                Event::Aggregate(AggregateEvent {
+                    ts: TS,
+                    name: "gesture.wave".into(),
+                    count: 830,
+                    total: 10412,
+                    values: [("clap", 120), ("heart", 600), ("wave", 110)]
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .into(),
+                }),
+                r#"{"type":"aggregate","ts":1700000000000,"name":"gesture.wave","count":830,"total":10412,"values":{"clap":120,"heart":600,"wave":110}}"#,
             ),
         ];
         let mut kinds_seen = Vec::new();

@@ -90,6 +90,7 @@
 //! them), no persistence. Likes totals and viewer counts are per node; merging them
 //! across nodes is the storage layer's job.
 
+mod aggregates;
 mod client_message;
 mod envelope;
 mod error;
@@ -108,15 +109,16 @@ mod slow_mode;
 mod time;
 mod viewers;
 
+pub use aggregates::{AggregatedEvent, Aggregates};
 pub use client_message::{
     check_data_size, is_valid_custom_name, is_valid_gift_name, validate_text, ClientMessage,
 };
 pub use envelope::Envelope;
 pub use error::{Action, Error, ErrorCode};
 pub use event::{
-    ChatEvent, CustomEvent, DeleteEvent, Draft, ErrorEvent, Event, EventKind, GapEvent, GiftEvent,
-    LikeEvent, ResetEvent, Seq, SkippedEvent, StreamEvent, StreamState, SystemEvent, ViewersEvent,
-    WelcomeEvent,
+    AggregateEvent, ChatEvent, CustomEvent, DeleteEvent, Draft, ErrorEvent, Event, EventKind,
+    GapEvent, GiftEvent, LikeEvent, ResetEvent, Seq, SkippedEvent, StreamEvent, StreamState,
+    SystemEvent, ViewersEvent, WelcomeEvent,
 };
 pub use gifts::{Combo, ComboTracker};
 pub use history::{is_priority, CatchUp, History, Lookup, Resume};

@@ -17,7 +17,7 @@ use crate::history::{CatchUp, Lookup, Resume};
 use crate::identity::anonymous_user;
 use crate::rate_limit::KeyedLimiter;
 use crate::{
-    Action, ClientMessage, ComboTracker, ConnId, Envelope, Error, History, Identity,
+    Action, Aggregates, ClientMessage, ComboTracker, ConnId, Envelope, Error, History, Identity,
     LikeAggregator, Millis, Moderation, RoomSettings, Sampler, SlowMode, User, ViewerThrottle,
 };
 
@@ -91,6 +91,8 @@ pub struct Room {
     media_viewers: u64,
     viewer_throttle: ViewerThrottle,
     likes: LikeAggregator,
+    /// Custom events counted instead of sent one by one.
+    aggregates: Aggregates,
     combos: ComboTracker,
     chat_limits: KeyedLimiter,
     like_limits: KeyedLimiter,
@@ -118,8 +120,12 @@ impl Room {
     ) -> Room {
         let s = &settings;
         let users = s.max_tracked_users;
+        let key = key.into();
+        let app = key.split('/').next().unwrap_or_default();
+        let aggregates = Aggregates::new(&s.aggregated_events, app, s.aggregate_interval_ms);
         Room {
-            key: key.into(),
+            key,
+            aggregates,
             sequencing,
             history: History::new(s.history_max_events, s.history_max_age_ms)
                 .with_priority_events(s.priority_history_events),
@@ -395,6 +401,9 @@ impl Room {
                 self.custom_limits
                     .try_take(&user.id, 1, now)
                     .map_err(limited(Action::Custom))?;
+                if self.aggregates.add(&name, &data) {
+                    return Ok(None);
+                }
                 self.publish_envelope(
                     Event::Custom(CustomEvent {
                         seq: Seq::ZERO,
@@ -657,15 +666,17 @@ impl Room {
     /// When to call [`handle_timeout`](Room::handle_timeout) next (pending likes, a
     /// changed viewer count); `None`: only after new input.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        let likes = self.likes.poll_timeout();
-        let viewers = self.viewer_throttle.poll_timeout(self.viewers());
-        match (likes, viewers) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.likes.poll_timeout(),
+            self.viewer_throttle.poll_timeout(self.viewers()),
+            self.aggregates.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Sends what is due (`like`, `viewers`) and forgets expired state.
+    /// Sends what is due (`like`, `viewers`, `aggregate`) and forgets expired state.
     pub fn handle_timeout(&mut self, now: Millis) {
         self.flush(now);
         self.history.expire(now);
@@ -681,6 +692,12 @@ impl Room {
         if let Some(viewers) = self.viewer_throttle.poll(self.viewers(), now) {
             self.outputs
                 .push_back(Output::Broadcast(Envelope::shared(Event::Viewers(viewers))));
+        }
+        let mut aggregated = Vec::new();
+        self.aggregates.poll(now, &mut aggregated);
+        for event in aggregated {
+            self.outputs
+                .push_back(Output::Broadcast(Envelope::shared(Event::Aggregate(event))));
         }
     }
 
@@ -1479,5 +1496,80 @@ mod tests {
             .handle_sequenced(live.into_event(Seq(19)), at(7))
             .unwrap();
         assert_eq!(node_b.stream_state(), StreamState::Live);
+    }
+
+    #[test]
+    fn two_thousand_members_waving_make_one_aggregate_event_per_interval() {
+        let settings = Arc::new(RoomSettings {
+            aggregated_events: vec![crate::AggregatedEvent {
+                name: "gesture.wave".into(),
+                values: vec!["hi".into(), "bye".into()],
+                apps: vec![],
+            }],
+            ..RoomSettings::default()
+        });
+        let mut r = Room::new("live/stadium", settings, T0);
+        for i in 0..2_000 {
+            r.join(ConnId(i), user(&format!("u{i}"), Role::Viewer), None, at(0))
+                .unwrap();
+        }
+        drain(&mut r);
+        let wave = |value: &str| {
+            json!({"type": "custom", "name": "gesture.wave", "data": {"value": value}}).to_string()
+        };
+        // Every member waves once within one second, in 10 ms steps of 20 members.
+        let mut events = Vec::new();
+        for i in 0..2_000u64 {
+            let now = at(i / 20 * 10);
+            let value = if i % 5 == 0 { "bye" } else { "hi" };
+            r.handle_text(ConnId(i), &wave(value), now).unwrap();
+            events.extend(broadcasts(&mut r));
+        }
+        r.handle_timeout(at(2_000));
+        events.extend(broadcasts(&mut r));
+        assert!(
+            events.iter().all(|e| e.kind() != EventKind::Custom),
+            "no wave sent one by one"
+        );
+        let aggregates: Vec<crate::AggregateEvent> = events
+            .iter()
+            .filter_map(|e| match e.event() {
+                Event::Aggregate(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        // At most one per 250 ms: the first at once, then one per interval.
+        for pair in aggregates.windows(2) {
+            assert!(pair[1].ts.ms_since(pair[0].ts) >= 250, "{pair:?}");
+        }
+        assert!(
+            aggregates.len() <= 1 + 1_000 / 250 + 1,
+            "{}",
+            aggregates.len()
+        );
+        assert_eq!(aggregates.iter().map(|a| a.count).sum::<u64>(), 2_000);
+        assert_eq!(aggregates.last().unwrap().total, 2_000);
+        let bye: u64 = aggregates.iter().map(|a| a.values["bye"]).sum();
+        let hi: u64 = aggregates.iter().map(|a| a.values["hi"]).sum();
+        assert_eq!((bye, hi), (400, 1_600));
+        // The wire form.
+        let first = events
+            .iter()
+            .find(|e| e.kind() == EventKind::Aggregate)
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(first.json()).unwrap();
+        assert_eq!(json["type"], "aggregate");
+        assert_eq!(json["name"], "gesture.wave");
+        assert!(json["values"]["hi"].is_u64());
+        // Undeclared custom events still go out one by one, kept in history.
+        r.handle_text(
+            ConnId(1),
+            &json!({"type": "custom", "name": "poll.vote", "data": {}}).to_string(),
+            at(3_000),
+        )
+        .unwrap();
+        let sent = broadcasts(&mut r);
+        assert_eq!(kinds(&sent), [EventKind::Custom]);
+        assert!(sent[0].seq().is_some());
     }
 }

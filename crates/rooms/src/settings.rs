@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::aggregates::{
+    AggregatedEvent, MAX_AGGREGATED_EVENTS, MAX_AGGREGATED_VALUES, MAX_VALUE_LEN,
+};
+use crate::client_message::is_valid_custom_name;
 use crate::Error;
 
 /// A token-bucket rate: at most `count` in any `window_ms`, refilled continuously
@@ -39,7 +43,7 @@ pub struct RoomSettings {
     /// Of the events kept in history, the newest this many that are not ordinary chat
     /// (moderators' and streamers' chat, gifts, system, custom, stream and delete events)
     /// are kept apart as well, so a connection that falls behind a flood of chat still
-    /// gets them (docs/rooms.md "Flood behaviour").
+    /// gets them (docs/rooms.md "Falling behind a flood").
     pub priority_history_events: usize,
     /// Longest chat message, in characters (Unicode scalar values) after trimming.
     pub chat_max_chars: usize,
@@ -47,6 +51,11 @@ pub struct RoomSettings {
     pub system_max_chars: usize,
     /// Largest `data` of a `custom` event, in bytes of compact JSON.
     pub custom_max_bytes: usize,
+    /// Custom events counted instead of sent one by one: one `aggregate` event per name
+    /// per `aggregate_interval_ms` (docs/rooms.md "Aggregated custom events").
+    pub aggregated_events: Vec<AggregatedEvent>,
+    /// At most one `aggregate` event per name per interval, in milliseconds.
+    pub aggregate_interval_ms: u64,
     /// Most taps one `like` message may carry; larger `count`s are capped to it.
     pub like_max_batch: u32,
     /// Largest `count` of one `gift` message.
@@ -110,6 +119,8 @@ impl Default for RoomSettings {
             chat_max_chars: 500,
             system_max_chars: 2000,
             custom_max_bytes: 4096,
+            aggregated_events: Vec::new(),
+            aggregate_interval_ms: 250,
             like_max_batch: 50,
             gift_max_count: 1000,
             like_interval_ms: 250,
@@ -166,6 +177,38 @@ impl RoomSettings {
 
     /// Checks that the values make sense together. The model never panics on odd values,
     /// but these would make a room useless, so a config check should refuse them.
+    fn validate_aggregated_events(&self) -> Result<(), Error> {
+        let fail = |reason: &'static str| {
+            Err(Error::InvalidSetting {
+                key: "aggregated_events",
+                reason,
+            })
+        };
+        if self.aggregated_events.len() > MAX_AGGREGATED_EVENTS {
+            return fail("at most 32 aggregated events");
+        }
+        for (i, event) in self.aggregated_events.iter().enumerate() {
+            if !is_valid_custom_name(&event.name) {
+                return fail("each name must be a valid custom event name");
+            }
+            if self.aggregated_events[..i]
+                .iter()
+                .any(|e| e.name == event.name)
+            {
+                return fail("each name may be declared once");
+            }
+            if event.values.len() > MAX_AGGREGATED_VALUES
+                || event
+                    .values
+                    .iter()
+                    .any(|v| v.is_empty() || v.len() > MAX_VALUE_LEN)
+            {
+                return fail("at most 16 values each, each 1 to 64 bytes");
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         let fail =
             |key: &'static str, reason: &'static str| Err(Error::InvalidSetting { key, reason });
@@ -187,6 +230,10 @@ impl RoomSettings {
         if self.viewers_interval_ms == 0 {
             return fail("viewers_interval_ms", "must be at least 1");
         }
+        if self.aggregate_interval_ms == 0 {
+            return fail("aggregate_interval_ms", "must be at least 1");
+        }
+        self.validate_aggregated_events()?;
         for (key, count) in [
             ("chat_rate_count", self.chat_rate_count),
             ("like_rate_count", self.like_rate_count),

@@ -259,3 +259,58 @@ async fn a_client_that_stops_reading_is_closed_and_counted() {
     drop(stalled);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn waves_from_many_members_arrive_as_a_few_aggregate_events_with_the_exact_total() {
+    const WAVERS: usize = 200;
+    let server = start_server(|s| {
+        s.rooms.aggregated_events = vec![onair_server::rooms::AggregatedEvent {
+            name: "gesture.wave".into(),
+            values: vec!["hi".into(), "bye".into()],
+            apps: vec!["live".into()],
+        }];
+    })
+    .await;
+    let path = "/ws/live/stadium";
+    let mut watcher = connect(&server, path).await;
+    let mut wavers = Vec::new();
+    for i in 0..WAVERS {
+        let token = server.token(&format!("w{i}"), Role::Viewer);
+        wavers.push(connect(&server, &format!("{path}?token={token}")).await);
+    }
+    for (i, ws) in wavers.iter_mut().enumerate() {
+        let value = if i % 4 == 0 { "bye" } else { "hi" };
+        send(
+            ws,
+            json!({"type": "custom", "name": "gesture.wave", "data": {"value": value}}),
+        )
+        .await;
+    }
+    let (mut count, mut events, mut bye, mut hi) = (0, 0, 0, 0);
+    while count < WAVERS as u64 {
+        let message = timeout(WAIT, watcher.next())
+            .await
+            .expect("aggregate events arrive")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_ne!(
+            event["type"], "custom",
+            "no wave is sent one by one: {event}"
+        );
+        if event["type"] == "aggregate" {
+            assert_eq!(event["name"], "gesture.wave");
+            events += 1;
+            count += event["count"].as_u64().unwrap();
+            bye += event["values"]["bye"].as_u64().unwrap();
+            hi += event["values"]["hi"].as_u64().unwrap();
+            assert_eq!(event["total"].as_u64().unwrap(), count, "{event}");
+        }
+    }
+    assert_eq!((count, bye, hi), (WAVERS as u64, 50, 150));
+    assert!(events < 20, "{events} aggregate events for {WAVERS} waves");
+    server.stop().await;
+}
