@@ -11,7 +11,9 @@
 # DURATION (20 s window), IDLE (5 s idle before the chat), WARMUP (3 s), RAMP (1000
 # connects/s), PIN (1: servers on CPU 0, bench on CPU 1; 0: no pinning), SKIP_SOCKETIO
 # (1 to skip), ONAIR_HTTP_PORT (18070), ONAIR_RTMP_PORT (19370), SOCKETIO_PORT (18090),
-# ONAIR_SET (more onair settings, "key=value key=value", e.g. "http.room_flush_interval_ms=100").
+# ONAIR_SET (more onair settings, "key=value key=value", e.g. "http.room_flush_interval_ms=100"),
+# MIX (what onair's senders send, e.g. "chat:40,like:30,gift:10,wave:20"; waves are the
+# aggregated custom event gesture.wave; default chat only, as socket.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -28,6 +30,7 @@ WARMUP=${WARMUP:-3}
 RAMP=${RAMP:-1000}
 PIN=${PIN:-1}
 SKIP_SOCKETIO=${SKIP_SOCKETIO:-0}
+MIX=${MIX:-chat:1}
 EXTRA_SETS=()
 for setting in ${ONAIR_SET:-}; do
   EXTRA_SETS+=(--set "$setting")
@@ -82,6 +85,10 @@ fi
 cat >"$OUT/rooms-onair.toml" <<EOF
 [auth]
 token_secret = "$SECRET"
+
+[[rooms.aggregated_events]]
+name = "gesture.wave"
+values = ["hi", "bye"]
 EOF
 chmod 600 "$OUT/rooms-onair.toml"
 
@@ -114,6 +121,8 @@ start_socketio() {
 # run_bench NAME N PROTOCOL URL: writes $OUT/NAME.json.
 run_bench() {
   local name=$1 n=$2 protocol=$3 url=$4
+  local MIX_ARGS=()
+  if [ "$protocol" = onair ]; then MIX_ARGS=(--mix "$MIX"); fi
   echo "--- $name: $n connections, $SENDERS senders at $RATE msg/s, ${DURATION} s"
   local limit=$((n / RAMP + IDLE + WARMUP + DURATION + 60))
   RUST_LOG=warn RUST_BACKTRACE=0 ONAIR_BENCH_TOKEN_SECRET="$SECRET" \
@@ -121,6 +130,7 @@ run_bench() {
     --protocol "$protocol" --url "$url" --connections "$n" --senders "$SENDERS" \
     --rate "$RATE" --ramp-per-sec "$RAMP" --idle "$IDLE" --warmup "$WARMUP" \
     --duration "$DURATION" --server-pid "$SERVER_PID" --label "$name" --json \
+    "${MIX_ARGS[@]}" \
     >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" || {
     echo "the bench failed:" >&2
     tail -n 5 "$OUT/$name.stderr" >&2

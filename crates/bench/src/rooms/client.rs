@@ -18,6 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use super::super::histogram::Histogram;
+use super::mix::{Kind, Mix};
 use super::protocol::{Incoming, Protocol};
 use super::stamped::Stamped;
 
@@ -85,6 +86,11 @@ impl ConnStats {
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) protocol: Protocol,
+    /// What senders send, and the frame of each kind that carries no stamp.
+    mix: Mix,
+    like_frame: String,
+    gift_frame: String,
+    wave_frame: String,
     /// True during the measuring window: latency samples are taken only then.
     pub(super) measuring: AtomicBool,
     /// Send-to-receipt latency of every chat received in the window, µs.
@@ -96,9 +102,15 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(protocol: Protocol) -> Self {
+    pub(super) fn new(protocol: Protocol, mix: Mix, wave_name: &str) -> Self {
+        let wave =
+            serde_json::json!({"type": "custom", "name": wave_name, "data": {"value": "hi"}});
         Self {
             protocol,
+            mix,
+            like_frame: r#"{"type":"like","count":1}"#.to_owned(),
+            gift_frame: r#"{"type":"gift","gift":"rose","count":1}"#.to_owned(),
+            wave_frame: wave.to_string(),
             measuring: AtomicBool::new(false),
             latency: Mutex::new(Histogram::default()),
             failures: Mutex::new(BTreeMap::new()),
@@ -141,6 +153,8 @@ pub(super) struct SendPlan {
     pub(super) start: watch::Receiver<Option<Instant>>,
     pub(super) offset: Duration,
     pub(super) period: Duration,
+    /// Where in the mix this sender starts: its index among the senders.
+    pub(super) first: u64,
     pub(super) stop: CancellationToken,
 }
 
@@ -257,6 +271,7 @@ impl Conn {
             mut start,
             offset,
             period,
+            first,
             stop,
             ..
         } = plan;
@@ -277,6 +292,8 @@ impl Conn {
         let timer = sleep_until(Instant::now());
         tokio::pin!(timer);
         let mut next_send: Option<Instant> = None;
+        // Senders start at different places of the mix, so together they follow it.
+        let mut sent_n = first;
         loop {
             tokio::select! {
                 at = &mut start, if !started => {
@@ -293,7 +310,13 @@ impl Conn {
                     if Instant::now().saturating_duration_since(due) > LATE_SEND {
                         self.stats.late_sends.fetch_add(1, Ordering::Relaxed);
                     }
-                    let frame = self.shared.protocol.chat_frame(unix_micros());
+                    let frame = match self.shared.mix.kind(sent_n) {
+                        Kind::Chat => self.shared.protocol.chat_frame(unix_micros()),
+                        Kind::Like => self.shared.like_frame.clone(),
+                        Kind::Gift => self.shared.gift_frame.clone(),
+                        Kind::Wave => self.shared.wave_frame.clone(),
+                    };
+                    sent_n += 1;
                     ws.send(Message::text(frame)).await?;
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
                     let next = due + period;

@@ -5,6 +5,7 @@
 //! then measure for `--duration` seconds.
 
 mod client;
+mod mix;
 mod protocol;
 mod report;
 mod stamped;
@@ -26,6 +27,7 @@ use super::cpus::CpuSample;
 use super::process::{clock_ticks_per_second, sample_proc, sample_procs, ProcSample};
 use super::require_loopback;
 use client::{client, ConnStats, SendPlan, Shared, State, CONNECT_TIMEOUT};
+use mix::Mix;
 use protocol::Protocol;
 use report::{BenchSelf, Failures, Report, ServerReport, Traffic};
 
@@ -49,9 +51,17 @@ pub struct RoomsArgs {
     /// How many of the connections send chat (each a signed-in user on onair).
     #[arg(long, default_value_t = 10)]
     senders: usize,
-    /// Chat messages per second, all senders together (0: idle connections only).
+    /// Messages per second, all senders together (0: idle connections only).
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
+    /// What the senders send, by weight: `chat`, `like` (one tap), `gift` (one rose),
+    /// `wave` (a custom event the server aggregates, `--wave-name`), e.g.
+    /// `chat:40,like:30,gift:10,wave:20`. onair only, except `chat:1`.
+    #[arg(long, default_value = "chat:1")]
+    mix: Mix,
+    /// The custom event `wave` sends (declare it in `rooms.aggregated_events`).
+    #[arg(long, default_value = "gesture.wave")]
+    wave_name: String,
     /// Connections opened per second.
     #[arg(long, default_value_t = 1000.0)]
     ramp_per_sec: f64,
@@ -111,6 +121,9 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     {
         bail!("--rate must be 0 or more, with 1..=--connections senders when above 0");
     }
+    if !args.mix.is_chat_only() && args.protocol != Protocol::Onair {
+        bail!("--mix other than chat needs --protocol onair");
+    }
     let addr = ws_addr(&args.url)?;
     let senders = if args.rate > 0.0 { args.senders } else { 0 };
     let keys = match (args.protocol, senders) {
@@ -127,7 +140,11 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let stop_sending = CancellationToken::new();
     let (start_tx, start_rx) = watch::channel(None);
-    let shared = Arc::new(Shared::new(args.protocol));
+    let shared = Arc::new(Shared::new(
+        args.protocol,
+        args.mix.clone(),
+        &args.wave_name,
+    ));
     let before = sample_procs(&args.server_pid, clk_tck);
 
     // Connect at the ramp rate; the first `senders` connections send.
@@ -148,6 +165,7 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
             // Senders take turns: together they send evenly spaced messages.
             offset: Duration::from_secs_f64(i as f64 / args.rate),
             period: Duration::from_secs_f64(senders as f64 / args.rate),
+            first: i as u64,
             stop: stop_sending.clone(),
         });
         tasks.spawn(client(
@@ -293,7 +311,8 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
             late_sends: totals_end.late_sends - totals_start.late_sends,
             delivered,
             delivered_per_sec,
-            expected_per_sec: sent_per_sec * joined_at_start as f64,
+            // Chat is what is broadcast one by one (and counted as delivered).
+            expected_per_sec: sent_per_sec * args.mix.chat_share() * joined_at_start as f64,
             skipped: totals_end.skipped - totals_start.skipped,
         },
         latency_ms,
