@@ -115,8 +115,24 @@ pub struct Lifecycle {
 #[derive(Clone)]
 pub struct Edge(Arc<Handles>);
 
-/// The handles behind an [`Edge`].
-pub struct Handles {
+/// The handles behind an [`Edge`], and a `FromRef` for each: what a handler may extract
+/// from the router's state, each handle on its own.
+macro_rules! handles {
+    ($($field:ident: $handle:ty),* $(,)?) => {
+        /// The handles behind an [`Edge`].
+        pub struct Handles {
+            $($field: $handle,)*
+        }
+
+        $(impl FromRef<Edge> for $handle {
+            fn from_ref(edge: &Edge) -> Self {
+                edge.$field.clone()
+            }
+        })*
+    };
+}
+
+handles! {
     hub: Arc<hub::Hub>,
     rooms: Arc<rooms::RoomHub>,
     live: Arc<Live>,
@@ -137,32 +153,6 @@ impl std::ops::Deref for Edge {
     fn deref(&self) -> &Handles {
         &self.0
     }
-}
-
-/// What a handler may extract from the router's state: each handle on its own.
-macro_rules! handles_from_edge {
-    ($($field:ident: $handle:ty),* $(,)?) => {
-        $(impl FromRef<Edge> for $handle {
-            fn from_ref(edge: &Edge) -> Self {
-                edge.$field.clone()
-            }
-        })*
-    };
-}
-
-handles_from_edge! {
-    hub: Arc<hub::Hub>,
-    rooms: Arc<rooms::RoomHub>,
-    live: Arc<Live>,
-    store: store::Store,
-    stream_infos: Arc<StreamInfos>,
-    webhooks: webhooks::Webhooks,
-    hls: Arc<hls::Hls>,
-    recordings: Arc<record::Recordings>,
-    config: Arc<EdgeConfig>,
-    limiter: Arc<ConnectionLimiter>,
-    metrics: Arc<metrics::Metrics>,
-    lifecycle: Lifecycle,
 }
 
 /// The edge's listeners, bound.
