@@ -205,17 +205,18 @@ impl RoomHub {
     }
 
     /// Handles a text frame from `conn`: parse, the global mute list, then the room.
-    /// A text frame from a member's client; answers with the event it published, if
-    /// one was published here.
+    /// A text frame from a member's client (`user_id`: who it is signed in as, known
+    /// since it joined); answers with the event it published, if one was published here.
     pub fn handle_text(
         &self,
         cell: &RoomCell,
         conn: ConnId,
+        user_id: Option<&str>,
         text: &str,
     ) -> Result<Option<Arc<Envelope>>, Error> {
         let message = ClientMessage::parse(text, &self.settings);
         let action = message.as_ref().ok().map(ClientMessage::action);
-        let result = message.and_then(|message| self.handle_message(cell, conn, message));
+        let result = message.and_then(|message| self.handle_message(cell, conn, user_id, message));
         self.counters.record_message(action, result.as_ref().err());
         result
     }
@@ -229,16 +230,14 @@ impl RoomHub {
         &self,
         cell: &RoomCell,
         conn: ConnId,
+        user_id: Option<&str>,
         message: ClientMessage,
     ) -> Result<Option<Arc<Envelope>>, Error> {
         let now = now();
-        let user_id = cell.with_room(|room| {
-            room.identity(conn)
-                .and_then(|i| i.user_id().map(str::to_owned))
-        });
         if let Some(user_id) = user_id {
-            self.global().check_send(&user_id, now)?;
+            self.global().check_send(user_id, now)?;
         }
+        // One lock of the room per message: the sender's identity was fixed at join.
         cell.with_room(|room| room.handle_message_sent(conn, message, now))
     }
 

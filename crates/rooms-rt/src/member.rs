@@ -72,6 +72,8 @@ pub struct Member {
     /// See [`Member::lost_events`].
     lost: u64,
     own: Arc<OwnMessages>,
+    /// Who the connection is signed in as, if anyone: fixed for its life.
+    user_id: Option<Arc<str>>,
 }
 
 impl Member {
@@ -83,6 +85,7 @@ impl Member {
         since: Option<Seq>,
     ) -> Result<Self, Error> {
         hub.check_join(&identity)?;
+        let user_id = identity.user_id().map(Arc::from);
         let cell = hub.room(path)?;
         let conn = ConnId(onair_relay::next_conn_id());
         // Subscribe first: the sampler drops whatever the backlog already carries.
@@ -113,6 +116,7 @@ impl Member {
             next_flush: None,
             lost: 0,
             own: Arc::default(),
+            user_id,
         })
     }
 
@@ -186,6 +190,7 @@ impl Member {
             cell: Arc::clone(&self.cell),
             conn: self.conn,
             own: Arc::clone(&self.own),
+            user_id: self.user_id.clone(),
         }
     }
 
@@ -365,12 +370,15 @@ pub struct Voice {
     cell: Arc<RoomCell>,
     conn: ConnId,
     own: Arc<OwnMessages>,
+    user_id: Option<Arc<str>>,
 }
 
 impl Voice {
     /// A text frame from the member's client. An error goes back to this client only.
     pub fn handle_text(&self, text: &str) -> Result<(), Error> {
-        let published = self.hub.handle_text(&self.cell, self.conn, text)?;
+        let published =
+            self.hub
+                .handle_text(&self.cell, self.conn, self.user_id.as_deref(), text)?;
         if let Some(envelope) = published.filter(|e| matches!(e.event(), Event::Chat(_))) {
             self.own.record(envelope);
         }
