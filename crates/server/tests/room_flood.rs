@@ -180,10 +180,9 @@ async fn a_flood_never_closes_members_that_read() {
         .find(|l| l.starts_with("onair_room_events_lost_total"))
         .expect("the lost-events counter");
     let lost: u64 = lost_line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(
-        lost > 0 && lost <= sent * (READERS as u64 + 3),
-        "{lost_line}"
-    );
+    // Every member (readers, flooders, me, host) can lose at most every kept event.
+    let members = (READERS + FLOODERS + 2) as u64;
+    assert!(lost > 0 && lost <= (sent + 2) * members, "{lost_line}");
     drop(flooders_done);
     drop(host);
     server.stop().await;
