@@ -188,18 +188,6 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let text = reqwest::get(server.http_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-}
-
 // ---------------------------------------------------------------- tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,12 +248,12 @@ async fn a_publish_becomes_one_file_that_decodes_and_is_announced() {
         "on_record_done says {event_duration} s of a {broadcast} s broadcast"
     );
     assert!(event["ended_at"].as_u64().unwrap() >= event["started_at"].as_u64().unwrap());
-    assert!(metric(&server, "onair_record_files_total").await >= 1.0);
+    assert!(server.metric("onair_record_files_total").await >= 1.0);
     assert_eq!(
-        metric(&server, "onair_record_bytes_total").await,
+        server.metric("onair_record_bytes_total").await,
         bytes.len() as f64
     );
-    assert_eq!(metric(&server, "onair_recordings_active").await, 0.0);
+    assert_eq!(server.metric("onair_recordings_active").await, 0.0);
     server.stop().await;
 }
 
@@ -321,7 +309,7 @@ async fn an_unwritable_directory_costs_the_recording_not_the_stream() {
 
     let errors = r#"onair_record_errors_total{reason="create"}"#;
     let deadline = Instant::now() + WAIT;
-    while metric(&server, errors).await < 2.0 {
+    while server.metric(errors).await < 2.0 {
         assert!(Instant::now() < deadline, "no recording error counted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -337,7 +325,7 @@ async fn an_unwritable_directory_costs_the_recording_not_the_stream() {
         .hub
         .stream(&onair_media::StreamPath::parse("live/full").unwrap())
         .is_some());
-    assert_eq!(metric(&server, "onair_recordings_active").await, 0.0);
+    assert_eq!(server.metric("onair_recordings_active").await, 0.0);
     assert!(std::fs::metadata(blocker.path()).unwrap().is_file());
     publisher.abort();
     server.stop().await;

@@ -93,6 +93,20 @@ impl TestServer {
         format!("http://{}{}", self.http, path)
     }
 
+    /// The value of the `/metrics` sample `series` (name and labels, as printed), or
+    /// a panic when the scrape has no such sample.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(self.http_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
     /// Waits until `path` is live, or panics after `timeout`.
     pub async fn wait_live(&self, path: &str, timeout: Duration) {
         let path = onair_media::StreamPath::parse(path).unwrap();
