@@ -63,6 +63,13 @@ impl RoomCell {
 
     /// Runs `f` on the room, then hands out whatever it produced.
     pub fn with_room<T>(&self, f: impl FnOnce(&mut Room) -> T) -> T {
+        self.with_room_then(f, |_| {})
+    }
+
+    /// [`with_room`](Self::with_room), then `after` on `f`'s result once what the room
+    /// produced is out, still under the room's lock: nothing the room says later can
+    /// overtake what `after` does.
+    pub fn with_room_then<T>(&self, f: impl FnOnce(&mut Room) -> T, after: impl FnOnce(&T)) -> T {
         let mut room = self.lock();
         let before = room.poll_timeout();
         let result = f(&mut room);
@@ -88,12 +95,13 @@ impl RoomCell {
                 _ => {}
             }
         }
-        let after = room.poll_timeout();
+        after(&result);
+        let next = room.poll_timeout();
         drop(room);
         if wake_members {
             self.fanout.wake();
         }
-        if after.is_some() && (before.is_none() || after < before) {
+        if next.is_some() && (before.is_none() || next < before) {
             self.wake.notify_one();
         }
         result

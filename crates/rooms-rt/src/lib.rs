@@ -34,8 +34,8 @@ use std::time::{Duration, SystemTime};
 
 use onair_media::StreamPath;
 use onair_rooms::{
-    ClientMessage, ConnId, Envelope, Error, Identity, Millis, Moderation, Registry, Room,
-    RoomSettings, Sequencing, StreamState,
+    ClientMessage, ConnId, Error, Identity, Millis, Moderation, Registry, Room, RoomSettings, Sent,
+    Sequencing, StreamState,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,7 +47,7 @@ pub use backend::{
 use cell::Entry;
 pub use cell::RoomCell;
 pub use counters::RoomCounters;
-pub use member::{Member, MemberEnd, Voice};
+pub use member::{Member, MemberEnd, Spoken, Voice};
 pub use memory::MemoryBackend;
 pub use moderation::ModerationError;
 pub use onair_rooms::{AggregatedEvent, Role, User};
@@ -204,41 +204,51 @@ impl RoomHub {
         self.len() == 0
     }
 
-    /// Handles a text frame from `conn`: parse, the global mute list, then the room.
-    /// A text frame from a member's client (`user_id`: who it is signed in as, known
-    /// since it joined); answers with the event it published, if one was published here.
-    pub fn handle_text(
+    /// Text frames from one member's client (`conn`, signed in as `user_id` since it
+    /// joined), handled with one take of the room's lock: each is parsed, checked
+    /// against the global mute list, then handed to the room. Its own messages go to
+    /// `own` before the lock is let go (see [`OwnMessages`](member::OwnMessages)).
+    /// Answers with each message's outcome, in order.
+    pub(crate) fn handle_texts<S: AsRef<str>>(
         &self,
         cell: &RoomCell,
         conn: ConnId,
         user_id: Option<&str>,
-        text: &str,
-    ) -> Result<Option<Arc<Envelope>>, Error> {
-        let message = ClientMessage::parse(text, &self.settings);
-        let action = message.as_ref().ok().map(ClientMessage::action);
-        let result = message.and_then(|message| self.handle_message(cell, conn, user_id, message));
-        self.counters.record_message(action, result.as_ref().err());
-        result
+        texts: &[S],
+        own: &member::OwnMessages,
+    ) -> Vec<Result<Sent, Error>> {
+        let now = now();
+        let muted = user_id.and_then(|id| self.global().check_send(id, now).err());
+        let mut actions = Vec::with_capacity(texts.len());
+        let parsed: Vec<Result<ClientMessage, Error>> = texts
+            .iter()
+            .map(|text| {
+                let message = ClientMessage::parse(text.as_ref(), &self.settings);
+                actions.push(message.as_ref().ok().map(ClientMessage::action));
+                match &muted {
+                    Some(error) => message.and_then(|_| Err(error.clone())),
+                    None => message,
+                }
+            })
+            .collect();
+        let outcomes = cell.with_room_then(
+            |room| {
+                parsed
+                    .into_iter()
+                    .map(|message| message.and_then(|m| room.handle_message_sent(conn, m, now)))
+                    .collect::<Vec<_>>()
+            },
+            |outcomes| own.record(outcomes.iter().filter_map(|o| o.as_ref().ok())),
+        );
+        for (action, outcome) in actions.into_iter().zip(&outcomes) {
+            self.counters.record_message(action, outcome.as_ref());
+        }
+        outcomes
     }
 
-    /// Messages accepted and refused, events broadcast, for `/metrics`.
+    /// Messages accepted, shed, aggregated and refused, events broadcast, for `/metrics`.
     pub fn counters(&self) -> &Arc<RoomCounters> {
         &self.counters
-    }
-
-    fn handle_message(
-        &self,
-        cell: &RoomCell,
-        conn: ConnId,
-        user_id: Option<&str>,
-        message: ClientMessage,
-    ) -> Result<Option<Arc<Envelope>>, Error> {
-        let now = now();
-        if let Some(user_id) = user_id {
-            self.global().check_send(user_id, now)?;
-        }
-        // One lock of the room per message: the sender's identity was fixed at join.
-        cell.with_room(|room| room.handle_message_sent(conn, message, now))
     }
 
     pub(crate) fn check_join(&self, identity: &Identity) -> Result<(), Error> {

@@ -1,10 +1,12 @@
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onair_media::StreamPath;
 use onair_rooms::{
-    CatchUp, CloseReason, ConnId, Envelope, Error, Event, GapEvent, Identity, Millis, Sampler, Seq,
+    CatchUp, CloseReason, ConnId, Envelope, Error, Event, GapEvent, Identity, Millis, RoomSettings,
+    Sampler, Sent, Seq,
 };
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::oneshot;
@@ -15,29 +17,95 @@ use super::{now, RoomCell, RoomHub, Subscription};
 /// Own chat messages a member remembers, so it gets them even when it fell behind a
 /// flood past them (other priority events are kept by the room).
 const OWN_KEPT: usize = 16;
+/// Most own messages the room shed that wait for the member's next batch, whatever
+/// the sender's rates allow (see [`OwnMessages::new`]).
+const MAX_OWN_SHED_WAITING: usize = 4096;
 
-/// The newest chat messages a connection sent and the room published: written by its
-/// [`Voice`], read by its [`Member`] when it catches up.
-#[derive(Debug, Default)]
-struct OwnMessages(Mutex<VecDeque<Arc<Envelope>>>);
+/// What a connection said that its [`Member`] must see to: written by its [`Voice`]
+/// under the room's lock, so the member finds each message here before anything the
+/// room broadcast after it.
+#[derive(Debug)]
+pub(crate) struct OwnMessages {
+    /// The newest chat it sent that the room broadcast, for a catch-up.
+    kept: Mutex<VecDeque<Arc<Envelope>>>,
+    /// Messages the room shed (over its broadcast budget), to be sent to it alone.
+    shed: Mutex<VecDeque<Arc<Envelope>>>,
+    /// `shed` is not empty: read for every event the member takes, so it is lock-free.
+    shed_waiting: AtomicBool,
+    max_shed: usize,
+}
 
 impl OwnMessages {
-    fn record(&self, envelope: Arc<Envelope>) {
-        let mut own = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if own.len() == OWN_KEPT {
-            own.pop_front();
+    /// Keeps as many shed messages as a sender may send at once under the room's
+    /// rates (a full bucket of each kind), at most [`MAX_OWN_SHED_WAITING`].
+    fn new(settings: &RoomSettings) -> Self {
+        let burst = [
+            settings.chat_rate_count,
+            settings.gift_rate_count,
+            settings.custom_rate_count,
+        ]
+        .iter()
+        .map(|&count| count as usize)
+        .sum::<usize>();
+        Self {
+            kept: Mutex::default(),
+            shed: Mutex::default(),
+            shed_waiting: AtomicBool::new(false),
+            max_shed: burst.clamp(1, MAX_OWN_SHED_WAITING),
         }
-        own.push_back(envelope);
     }
 
-    /// Those with a seq in `from ..= to`, oldest first.
-    fn between(&self, from: Seq, to: Seq) -> Vec<Arc<Envelope>> {
-        let own = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        own.iter()
+    /// Remembers what the room made of the connection's messages.
+    pub(crate) fn record<'a>(&self, outcomes: impl Iterator<Item = &'a Sent>) {
+        for sent in outcomes {
+            match sent {
+                Sent::Broadcast(envelope) if matches!(envelope.event(), Event::Chat(_)) => {
+                    push_bounded(&mut lock(&self.kept), OWN_KEPT, Arc::clone(envelope));
+                }
+                Sent::Shed(envelope) => {
+                    push_bounded(&mut lock(&self.shed), self.max_shed, Arc::clone(envelope));
+                    self.shed_waiting.store(true, Ordering::Release);
+                }
+                Sent::Broadcast(_) | Sent::Counted | Sent::Appended => {}
+            }
+        }
+    }
+
+    /// Those kept with a seq in `from ..= to`, oldest first.
+    fn kept_between(&self, from: Seq, to: Seq) -> Vec<Arc<Envelope>> {
+        lock(&self.kept)
+            .iter()
             .filter(|e| e.seq().is_some_and(|seq| seq >= from && seq <= to))
             .cloned()
             .collect()
     }
+
+    /// Takes the shed messages with a seq before `before` (all of them: `None`),
+    /// oldest first, into `out`.
+    fn take_shed(&self, before: Option<Seq>, out: &mut Vec<Arc<Envelope>>) {
+        if !self.shed_waiting.load(Ordering::Acquire) {
+            return;
+        }
+        let mut shed = lock(&self.shed);
+        while let Some(envelope) = shed.front() {
+            if before.is_some_and(|before| envelope.seq().is_none_or(|seq| seq >= before)) {
+                break;
+            }
+            out.extend(shed.pop_front());
+        }
+        self.shed_waiting.store(!shed.is_empty(), Ordering::Release);
+    }
+}
+
+fn push_bounded(queue: &mut VecDeque<Arc<Envelope>>, max: usize, envelope: Arc<Envelope>) {
+    if queue.len() == max {
+        queue.pop_front();
+    }
+    queue.push_back(envelope);
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why a member stops receiving.
@@ -115,7 +183,7 @@ impl Member {
             room_writes_per_second: 0,
             next_flush: None,
             lost: 0,
-            own: Arc::default(),
+            own: Arc::new(OwnMessages::new(hub.settings())),
             user_id,
         })
     }
@@ -281,7 +349,15 @@ impl Member {
             }
             let received = match self.receiver.try_recv() {
                 Ok(event) => Ok(event),
-                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Empty) => {
+                    // Everything the room broadcast so far is in: the rest of what it
+                    // shed of this connection's messages comes after it.
+                    self.take_own_shed(None, now);
+                    if self.pending.is_empty() {
+                        break;
+                    }
+                    continue;
+                }
                 Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
@@ -306,6 +382,9 @@ impl Member {
     ) -> Result<(), MemberEnd> {
         match received {
             Ok(event) => {
+                if event.seq().is_some() {
+                    self.take_own_shed(event.seq(), now);
+                }
                 if self.sampler.admit(&event, now) {
                     self.pending.push_back(event);
                 }
@@ -313,6 +392,18 @@ impl Member {
             }
             Err(RecvError::Lagged(missed)) => self.catch_up(missed, now),
             Err(RecvError::Closed) => Err(MemberEnd::RoomGone),
+        }
+    }
+
+    /// Queues the connection's own messages the room shed, those before `before`
+    /// (all: `None`), in seq order with what the room broadcast.
+    fn take_own_shed(&mut self, before: Option<Seq>, now: Millis) {
+        let mut shed = Vec::new();
+        self.own.take_shed(before, &mut shed);
+        for envelope in shed {
+            if self.sampler.admit(&envelope, now) {
+                self.pending.push_back(envelope);
+            }
         }
     }
 
@@ -330,7 +421,7 @@ impl Member {
             events,
         } = self.cell.catch_up(self.sampler.last_seq());
         if let Some((from, to)) = gap {
-            for own in self.own.between(from, to) {
+            for own in self.own.kept_between(from, to) {
                 if !rescued.iter().any(|e| e.seq() == own.seq()) {
                     rescued.push(own);
                 }
@@ -373,16 +464,43 @@ pub struct Voice {
     user_id: Option<Arc<str>>,
 }
 
+/// What a batch of a member's messages came to, for its connection.
+#[derive(Debug, Default)]
+pub struct Spoken {
+    /// Refusals to send back to the client, in the order of its messages.
+    pub errors: Vec<Error>,
+    /// The room shed some of them (over its broadcast budget): they wait for the
+    /// member's next batch, so its seat should be woken.
+    pub shed: bool,
+}
+
 impl Voice {
-    /// A text frame from the member's client. An error goes back to this client only.
-    pub fn handle_text(&self, text: &str) -> Result<(), Error> {
-        let published =
-            self.hub
-                .handle_text(&self.cell, self.conn, self.user_id.as_deref(), text)?;
-        if let Some(envelope) = published.filter(|e| matches!(e.event(), Event::Chat(_))) {
-            self.own.record(envelope);
+    /// Text frames from the member's client, all read from its socket at once: one
+    /// take of the room's lock for all of them. Errors go back to this client only.
+    pub fn handle_texts<S: AsRef<str>>(&self, texts: &[S]) -> Spoken {
+        let outcomes = self.hub.handle_texts(
+            &self.cell,
+            self.conn,
+            self.user_id.as_deref(),
+            texts,
+            &self.own,
+        );
+        let mut spoken = Spoken::default();
+        for outcome in outcomes {
+            match outcome {
+                Ok(sent) => spoken.shed |= matches!(sent, Sent::Shed(_)),
+                Err(error) => spoken.errors.push(error),
+            }
         }
-        Ok(())
+        spoken
+    }
+
+    /// One text frame from the member's client ([`handle_texts`](Self::handle_texts)).
+    pub fn handle_text(&self, text: &str) -> Result<(), Error> {
+        match self.handle_texts(&[text]).errors.pop() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 }
 
@@ -492,6 +610,8 @@ mod tests {
             history_max_events: 8,
             priority_history_events: 4,
             chat_rate_count: 1_000_000,
+            // The room offers everything: members fall behind its ring, not its budget.
+            broadcast_chat_rate_window_ms: 0,
             ..onair_rooms::RoomSettings::default()
         };
         RoomHub::new(
@@ -564,5 +684,57 @@ mod tests {
         // Then the newest kept, in order.
         assert_eq!(texts[2], "fan 92");
         assert_eq!(texts.last().map(String::as_str), Some("fan 99"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn own_messages_past_the_rooms_budget_reach_their_sender_alone_in_order() {
+        let settings = onair_rooms::RoomSettings {
+            broadcast_chat_rate_count: 3,
+            chat_rate_count: 1_000,
+            ..onair_rooms::RoomSettings::default()
+        };
+        let hub = RoomHub::new(
+            settings,
+            Arc::new(crate::MemoryBackend::new(64)),
+            onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
+            Arc::new(crate::NoModerationStore),
+            crate::SavedModerationRows::default(),
+            100,
+        );
+        let path = StreamPath::parse("live/budget").unwrap();
+        let join = |id: &str, role| Member::join(&hub, &path, user(id, role), None).unwrap();
+        let mut me = join("me", onair_rooms::Role::Viewer);
+        let mut other = join("other", onair_rooms::Role::Viewer);
+        let host = join("host", onair_rooms::Role::Streamer);
+        let (my_voice, host_voice) = (me.voice(), host.voice());
+        for i in 0..5 {
+            let spoken = my_voice.handle_texts(&[chat(&format!("me {i}"))]);
+            assert!(spoken.errors.is_empty());
+            assert_eq!(spoken.shed, i >= 3, "message {i}");
+            host_voice.handle_text(&chat(&format!("host {i}"))).unwrap();
+        }
+        let texts = |member: &mut Member| {
+            let mut batch = Vec::new();
+            member.take_ready(&mut batch, 64, now()).unwrap();
+            let seqs: Vec<Seq> = batch.iter().filter_map(|e| e.seq()).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+            batch
+                .iter()
+                .filter_map(|e| match e.event() {
+                    Event::Chat(chat) => Some(chat.text.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let everything: Vec<String> = (0..5)
+            .flat_map(|i| [format!("me {i}"), format!("host {i}")])
+            .collect();
+        assert_eq!(texts(&mut me), everything);
+        assert_eq!(
+            texts(&mut other),
+            ["me 0", "host 0", "me 1", "host 1", "me 2", "host 2", "host 3", "host 4"]
+        );
+        let shed: Vec<_> = hub.counters().shed().collect();
+        assert_eq!(shed[0], ("chat", 2));
     }
 }

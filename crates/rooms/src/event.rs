@@ -84,6 +84,7 @@ pub enum EventKind {
     Reset,
     Skipped,
     Aggregate,
+    Gifts,
 }
 
 impl EventKind {
@@ -103,6 +104,7 @@ impl EventKind {
         EventKind::Reset,
         EventKind::Skipped,
         EventKind::Aggregate,
+        EventKind::Gifts,
     ];
 
     /// The `type` string (also the SSE `event:` name).
@@ -122,6 +124,7 @@ impl EventKind {
             EventKind::Reset => "reset",
             EventKind::Skipped => "skipped",
             EventKind::Aggregate => "aggregate",
+            EventKind::Gifts => "gifts",
         }
     }
 
@@ -194,6 +197,19 @@ pub struct AggregateEvent {
     pub count: u64,
     pub total: u64,
     pub values: std::collections::BTreeMap<String, u64>,
+}
+
+/// `gifts`: gift messages over the room's broadcast budget since the previous `gifts`
+/// event, summed (docs/rooms.md "The room's broadcast budget"): `messages` of them,
+/// carrying `count` gifts, and the count of each kind (at most
+/// [`MAX_SUMMED_GIFT_KINDS`](crate::gifts::MAX_SUMMED_GIFT_KINDS) kinds; later kinds count
+/// only in `count`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftsEvent {
+    pub ts: Millis,
+    pub messages: u64,
+    pub count: u64,
+    pub gifts: std::collections::BTreeMap<String, u64>,
 }
 
 /// `gift`: one gift message, with its place in a combo: `combo` is how many gift messages
@@ -326,6 +342,7 @@ pub enum Event {
     Reset(ResetEvent),
     Skipped(SkippedEvent),
     Aggregate(AggregateEvent),
+    Gifts(GiftsEvent),
 }
 
 impl Event {
@@ -346,6 +363,7 @@ impl Event {
             Event::Reset(_) => EventKind::Reset,
             Event::Skipped(_) => EventKind::Skipped,
             Event::Aggregate(_) => EventKind::Aggregate,
+            Event::Gifts(_) => EventKind::Gifts,
         }
     }
 
@@ -365,7 +383,8 @@ impl Event {
             | Event::Gap(_)
             | Event::Reset(_)
             | Event::Skipped(_)
-            | Event::Aggregate(_) => None,
+            | Event::Aggregate(_)
+            | Event::Gifts(_) => None,
         }
     }
 
@@ -386,6 +405,7 @@ impl Event {
             Event::Reset(e) => e.ts,
             Event::Skipped(e) => e.ts,
             Event::Aggregate(e) => e.ts,
+            Event::Gifts(e) => e.ts,
         }
     }
 
@@ -423,7 +443,8 @@ impl Event {
             | Event::Gap(_)
             | Event::Reset(_)
             | Event::Skipped(_)
-            | Event::Aggregate(_) => {}
+            | Event::Aggregate(_)
+            | Event::Gifts(_) => {}
         }
     }
 
@@ -638,6 +659,17 @@ mod tests {
                         .into(),
                 }),
                 r#"{"type":"aggregate","ts":1700000000000,"name":"gesture.wave","count":830,"total":10412,"values":{"clap":120,"heart":600,"wave":110}}"#,
+            ),
+            (
+                Event::Gifts(GiftsEvent {
+                    ts: TS,
+                    messages: 412,
+                    count: 530,
+                    gifts: [("rocket", 2), ("rose", 528)]
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .into(),
+                }),
+                r#"{"type":"gifts","ts":1700000000000,"messages":412,"count":530,"gifts":{"rocket":2,"rose":528}}"#,
             ),
         ];
         let mut kinds_seen = Vec::new();

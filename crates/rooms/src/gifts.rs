@@ -1,8 +1,13 @@
 //! Gift combos: the same gift from the same user in quick succession.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use crate::event::GiftsEvent;
 use crate::Millis;
+
+/// Most gift kinds a `gifts` event counts one by one; later kinds count only in its
+/// `count`, so a flood of made-up gift names costs no more than this.
+pub const MAX_SUMMED_GIFT_KINDS: usize = 16;
 
 /// A gift's place in its combo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +103,91 @@ impl ComboTracker {
     }
 }
 
+/// Gift messages over the room's broadcast budget, summed into at most one `gifts`
+/// event per interval.
+#[derive(Debug, Clone)]
+pub struct GiftSummary {
+    interval_ms: u64,
+    messages: u64,
+    count: u64,
+    by_kind: BTreeMap<String, u64>,
+    last_emit: Option<Millis>,
+}
+
+impl GiftSummary {
+    /// At most one `gifts` event per `interval_ms`.
+    pub fn new(interval_ms: u64) -> GiftSummary {
+        GiftSummary {
+            interval_ms,
+            messages: 0,
+            count: 0,
+            by_kind: BTreeMap::new(),
+            last_emit: None,
+        }
+    }
+
+    /// Sums one gift message of `count` gifts of `gift`.
+    pub fn add(&mut self, gift: &str, count: u32) {
+        let count = u64::from(count);
+        self.messages = self.messages.saturating_add(1);
+        self.count = self.count.saturating_add(count);
+        if let Some(kind) = self.by_kind.get_mut(gift) {
+            *kind = kind.saturating_add(count);
+        } else if self.by_kind.len() < MAX_SUMMED_GIFT_KINDS {
+            self.by_kind.insert(gift.to_owned(), count);
+        }
+    }
+
+    /// The `gifts` event due at `now`, if gifts are pending.
+    pub fn poll(&mut self, now: Millis) -> Option<GiftsEvent> {
+        if now < self.poll_timeout()? {
+            return None;
+        }
+        self.last_emit = Some(now);
+        Some(GiftsEvent {
+            ts: now,
+            messages: std::mem::take(&mut self.messages),
+            count: std::mem::take(&mut self.count),
+            gifts: std::mem::take(&mut self.by_kind),
+        })
+    }
+
+    /// When [`poll`](GiftSummary::poll) will have an event, if gifts are pending.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        (self.messages > 0).then(|| {
+            self.last_emit
+                .map_or(Millis::ZERO, |t| t.add_ms(self.interval_ms))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gifts_over_the_budget_leave_summed_once_per_interval() {
+        let mut summary = GiftSummary::new(250);
+        assert_eq!(summary.poll_timeout(), None);
+        for i in 0..1_000u32 {
+            summary.add(if i % 10 == 0 { "rocket" } else { "rose" }, 2);
+        }
+        // Kinds past the bound count in the total only.
+        for i in 0..40 {
+            summary.add(&format!("made-up-{i}"), 1);
+        }
+        let event = summary.poll(Millis(0)).unwrap();
+        assert_eq!((event.messages, event.count), (1_040, 2_040));
+        assert_eq!(event.gifts["rose"], 1_800);
+        assert_eq!(event.gifts["rocket"], 200);
+        assert_eq!(event.gifts.len(), MAX_SUMMED_GIFT_KINDS);
+        summary.add("rose", 1);
+        assert!(summary.poll(Millis(100)).is_none());
+        assert_eq!(summary.poll_timeout(), Some(Millis(250)));
+        let event = summary.poll(Millis(250)).unwrap();
+        assert_eq!((event.messages, event.count), (1, 1));
+        assert_eq!(summary.poll_timeout(), None);
+    }
 
     #[test]
     fn same_user_and_gift_within_the_window_combine() {

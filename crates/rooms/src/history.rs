@@ -94,6 +94,13 @@ pub fn is_priority(envelope: &Envelope) -> bool {
     }
 }
 
+/// Who a kept event was sent to when it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offered {
+    Everyone,
+    SenderOnly,
+}
+
 impl History {
     /// Keeps at most `max_events` events, none older than `max_age_ms` (0: no age limit).
     pub fn new(max_events: usize, max_age_ms: u64) -> History {
@@ -145,13 +152,38 @@ impl History {
     pub fn append(&mut self, draft: Draft, now: Millis) -> Arc<Envelope> {
         let seq = self.last_seq.next();
         let envelope = Envelope::shared(draft.into_event(seq));
-        self.record(Arc::clone(&envelope), now);
+        self.record(Arc::clone(&envelope), now, Offered::Everyone);
+        envelope
+    }
+
+    /// [`append`](History::append) for an event the room shed (over its broadcast
+    /// budget): kept, but not among the priority events a connection that fell behind
+    /// is given, since only its sender was ever sent it.
+    pub fn append_shed(&mut self, draft: Draft, now: Millis) -> Arc<Envelope> {
+        let seq = self.last_seq.next();
+        let envelope = Envelope::shared(draft.into_event(seq));
+        self.record(Arc::clone(&envelope), now, Offered::SenderOnly);
         envelope
     }
 
     /// Keeps an event sequenced elsewhere (a shared log): its seq must be after the last.
     /// Seqs may skip numbers.
     pub fn insert(&mut self, envelope: Arc<Envelope>, now: Millis) -> Result<(), Error> {
+        self.insert_offered(envelope, now, Offered::Everyone)
+    }
+
+    /// [`insert`](History::insert) for an event the room shed (see
+    /// [`append_shed`](History::append_shed)).
+    pub fn insert_shed(&mut self, envelope: Arc<Envelope>, now: Millis) -> Result<(), Error> {
+        self.insert_offered(envelope, now, Offered::SenderOnly)
+    }
+
+    fn insert_offered(
+        &mut self,
+        envelope: Arc<Envelope>,
+        now: Millis,
+        offered: Offered,
+    ) -> Result<(), Error> {
         let Some(seq) = envelope.seq() else {
             return Err(Error::NotInHistory {
                 kind: envelope.kind(),
@@ -163,11 +195,11 @@ impl History {
                 last: self.last_seq,
             });
         }
-        self.record(envelope, now);
+        self.record(envelope, now, offered);
         Ok(())
     }
 
-    fn record(&mut self, envelope: Arc<Envelope>, now: Millis) {
+    fn record(&mut self, envelope: Arc<Envelope>, now: Millis, offered: Offered) {
         if let Some(seq) = envelope.seq() {
             self.last_seq = seq;
         }
@@ -179,7 +211,7 @@ impl History {
             }
             self.priority.retain(|e| e.seq() != Some(delete.id));
         }
-        if self.max_priority > 0 && is_priority(&envelope) {
+        if self.max_priority > 0 && offered == Offered::Everyone && is_priority(&envelope) {
             if self.priority.len() == self.max_priority {
                 self.priority.pop_front();
             }
@@ -626,6 +658,21 @@ mod tests {
     }
 
     #[test]
+    fn a_shed_event_is_kept_but_never_rescued() {
+        let mut h = History::new(4, 0).with_priority_events(8);
+        h.append(system("offered"), Millis::ZERO);
+        let shed = h.append_shed(system("shed"), Millis::ZERO);
+        assert_eq!(shed.seq(), Some(Seq(2)));
+        assert_eq!(h.iter().count(), 2);
+        for _ in 0..6 {
+            h.append(chat("fan", crate::Role::Viewer), Millis::ZERO);
+        }
+        let back = h.catch_up(Seq::ZERO, Millis::ZERO);
+        assert_eq!(catch_up_seqs(&back.rescued), [1]);
+        assert_eq!(back.gap, Some((Seq(1), Seq(4))));
+    }
+
+    #[test]
     fn a_deleted_or_expired_priority_event_is_not_rescued() {
         let mut h = History::new(4, 1_000).with_priority_events(8);
         h.append(system_at("old", Millis(0)), Millis(0));
@@ -638,6 +685,7 @@ mod tests {
                 id: deleted.seq().unwrap(),
             })),
             Millis(900),
+            Offered::Everyone,
         );
         for _ in 0..6 {
             h.append(chat("fan", crate::Role::Viewer), Millis(1_500));

@@ -91,6 +91,7 @@
 //! across nodes is the storage layer's job.
 
 mod aggregates;
+mod budget;
 mod client_message;
 mod envelope;
 mod error;
@@ -110,6 +111,7 @@ mod time;
 mod viewers;
 
 pub use aggregates::{AggregatedEvent, Aggregates};
+pub use budget::BroadcastBudget;
 pub use client_message::{
     check_data_size, is_valid_custom_name, is_valid_gift_name, validate_text, ClientMessage,
 };
@@ -117,17 +119,17 @@ pub use envelope::Envelope;
 pub use error::{Action, Error, ErrorCode};
 pub use event::{
     AggregateEvent, ChatEvent, CustomEvent, DeleteEvent, Draft, ErrorEvent, Event, EventKind,
-    GapEvent, GiftEvent, LikeEvent, ResetEvent, Seq, SkippedEvent, StreamEvent, StreamState,
-    SystemEvent, ViewersEvent, WelcomeEvent,
+    GapEvent, GiftEvent, GiftsEvent, LikeEvent, ResetEvent, Seq, SkippedEvent, StreamEvent,
+    StreamState, SystemEvent, ViewersEvent, WelcomeEvent,
 };
-pub use gifts::{Combo, ComboTracker};
+pub use gifts::{Combo, ComboTracker, GiftSummary, MAX_SUMMED_GIFT_KINDS};
 pub use history::{is_priority, CatchUp, History, Lookup, Resume};
 pub use identity::{ConnId, Identity, Role, User};
 pub use likes::LikeAggregator;
 pub use moderation::Moderation;
 pub use rate_limit::{KeyedLimiter, TokenBucket};
 pub use registry::{Idle, Registry};
-pub use room::{CloseReason, Joined, Output, Room, Sequencing};
+pub use room::{CloseReason, Joined, Output, Room, Sent, Sequencing};
 pub use sampler::Sampler;
 pub use settings::{RateLimit, RoomSettings, ROOM_BACKENDS};
 pub use slow_mode::SlowMode;

@@ -17,8 +17,9 @@ use crate::history::{CatchUp, Lookup, Resume};
 use crate::identity::anonymous_user;
 use crate::rate_limit::KeyedLimiter;
 use crate::{
-    Action, Aggregates, ClientMessage, ComboTracker, ConnId, Envelope, Error, History, Identity,
-    LikeAggregator, Millis, Moderation, RoomSettings, Sampler, SlowMode, User, ViewerThrottle,
+    Action, Aggregates, BroadcastBudget, ClientMessage, ComboTracker, ConnId, Envelope, Error,
+    GiftSummary, History, Identity, LikeAggregator, Millis, Moderation, RoomSettings, Sampler,
+    SlowMode, User, ViewerThrottle,
 };
 
 /// Who assigns seqs to the events a room keeps in history.
@@ -33,6 +34,30 @@ pub enum Sequencing {
     /// back in through [`Room::handle_sequenced`] (which keeps it in the local history
     /// and broadcasts it). Several nodes sharing a log (Redis).
     External,
+}
+
+/// What became of a client message the room accepted.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    /// Kept in history and offered to every member.
+    Broadcast(Arc<Envelope>),
+    /// Kept in history, but over the room's broadcast budget ([`BroadcastBudget`]):
+    /// only its sender is to be sent it (a gift is also summed into the next `gifts`).
+    Shed(Arc<Envelope>),
+    /// Counted into an aggregate event (a like, an aggregated custom event).
+    Counted,
+    /// With [`Sequencing::External`]: handed to the shared log, to come back sequenced.
+    Appended,
+}
+
+impl Sent {
+    /// The event the message became, when the room made it here.
+    pub fn envelope(&self) -> Option<&Arc<Envelope>> {
+        match self {
+            Sent::Broadcast(envelope) | Sent::Shed(envelope) => Some(envelope),
+            Sent::Counted | Sent::Appended => None,
+        }
+    }
 }
 
 /// Something the room wants done. Drain with [`Room::poll_output`] after every call.
@@ -93,6 +118,10 @@ pub struct Room {
     likes: LikeAggregator,
     /// Custom events counted instead of sent one by one.
     aggregates: Aggregates,
+    /// How much of what the audience sends goes to every member.
+    budget: BroadcastBudget,
+    /// Gifts over the budget, summed.
+    gift_summary: GiftSummary,
     combos: ComboTracker,
     chat_limits: KeyedLimiter,
     like_limits: KeyedLimiter,
@@ -126,6 +155,8 @@ impl Room {
         Room {
             key,
             aggregates,
+            budget: BroadcastBudget::new(s, now),
+            gift_summary: GiftSummary::new(s.aggregate_interval_ms),
             sequencing,
             history: History::new(s.history_max_events, s.history_max_age_ms)
                 .with_priority_events(s.priority_history_events),
@@ -302,14 +333,13 @@ impl Room {
         self.handle_message_sent(conn, message, now).map(drop)
     }
 
-    /// [`handle_message`](Room::handle_message), answering with the event it published
-    /// when there is one here (local sequencing; likes are aggregated, so none).
+    /// [`handle_message`](Room::handle_message), answering with what became of it.
     pub fn handle_message_sent(
         &mut self,
         conn: ConnId,
         message: ClientMessage,
         now: Millis,
-    ) -> Result<Option<Arc<Envelope>>, Error> {
+    ) -> Result<Sent, Error> {
         let result = self.admit(conn, message, now);
         if let Err(err) = &result {
             tracing::debug!(room = %self.key, conn_id = conn.0, code = %err.code(), "room message refused");
@@ -329,12 +359,7 @@ impl Room {
         Ok(user)
     }
 
-    fn admit(
-        &mut self,
-        conn: ConnId,
-        message: ClientMessage,
-        now: Millis,
-    ) -> Result<Option<Arc<Envelope>>, Error> {
+    fn admit(&mut self, conn: ConnId, message: ClientMessage, now: Millis) -> Result<Sent, Error> {
         let user = self.sender(conn, now)?;
         let limited = |action| {
             move |retry_after_ms| Error::RateLimited {
@@ -360,7 +385,7 @@ impl Room {
                 if !exempt {
                     self.slow_mode.record(&user.id, now);
                 }
-                self.publish_envelope(
+                self.publish_sent(
                     Event::Chat(ChatEvent {
                         seq: Seq::ZERO,
                         ts: now,
@@ -377,14 +402,14 @@ impl Room {
                     .take_up_to(&user.id, u64::from(count), now)
                     .map_err(limited(Action::Like))?;
                 self.likes.add(taken);
-                None
+                Sent::Counted
             }
             ClientMessage::Gift { gift, count } => {
                 self.gift_limits
                     .try_take(&user.id, 1, now)
                     .map_err(limited(Action::Gift))?;
                 let combo = self.combos.record(&user.id, &gift, count, now);
-                self.publish_envelope(
+                self.publish_sent(
                     Event::Gift(GiftEvent {
                         seq: Seq::ZERO,
                         ts: now,
@@ -402,9 +427,9 @@ impl Room {
                     .try_take(&user.id, 1, now)
                     .map_err(limited(Action::Custom))?;
                 if self.aggregates.add(&name, &data) {
-                    return Ok(None);
+                    return Ok(Sent::Counted);
                 }
-                self.publish_envelope(
+                self.publish_sent(
                     Event::Custom(CustomEvent {
                         seq: Seq::ZERO,
                         ts: now,
@@ -496,8 +521,17 @@ impl Room {
 
     /// With [`Sequencing::External`]: an event the shared log sequenced (from any node).
     /// Keeps it in the local history and broadcasts it. Its seq must be after the last.
+    /// Over the room's broadcast budget, it is kept but not broadcast (the budget is
+    /// each node's own).
     pub fn handle_sequenced(&mut self, event: Event, now: Millis) -> Result<(), Error> {
+        let offered = self.budget.offers(&event, now);
         let envelope = Envelope::shared(event);
+        if !offered {
+            self.history.insert_shed(Arc::clone(&envelope), now)?;
+            self.sum_if_gift(envelope.event());
+            self.flush(now);
+            return Ok(());
+        }
         self.history.insert(Arc::clone(&envelope), now)?;
         if let Event::Stream(stream) = envelope.event() {
             self.stream = stream.state;
@@ -506,6 +540,29 @@ impl Room {
         self.outputs.push_back(Output::Broadcast(envelope));
         self.flush(now);
         Ok(())
+    }
+
+    /// Publishes a client's message: to every member while the room's broadcast budget
+    /// allows it, else kept for its sender only.
+    fn publish_sent(&mut self, event: Event, now: Millis) -> Sent {
+        if self.sequencing == Sequencing::External || self.budget.offers(&event, now) {
+            return match self.publish_envelope(event, now) {
+                Some(envelope) => Sent::Broadcast(envelope),
+                None => Sent::Appended,
+            };
+        }
+        self.sum_if_gift(&event);
+        match Draft::new(event) {
+            Some(draft) => Sent::Shed(self.history.append_shed(draft, now)),
+            // Client messages are all kept kinds; never reached.
+            None => Sent::Counted,
+        }
+    }
+
+    fn sum_if_gift(&mut self, event: &Event) {
+        if let Event::Gift(gift) = event {
+            self.gift_summary.add(&gift.gift, gift.count);
+        }
     }
 
     fn publish(&mut self, event: Event, now: Millis) -> Option<Seq> {
@@ -670,6 +727,7 @@ impl Room {
             self.likes.poll_timeout(),
             self.viewer_throttle.poll_timeout(self.viewers()),
             self.aggregates.poll_timeout(),
+            self.gift_summary.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -698,6 +756,10 @@ impl Room {
         for event in aggregated {
             self.outputs
                 .push_back(Output::Broadcast(Envelope::shared(Event::Aggregate(event))));
+        }
+        if let Some(gifts) = self.gift_summary.poll(now) {
+            self.outputs
+                .push_back(Output::Broadcast(Envelope::shared(Event::Gifts(gifts))));
         }
     }
 
@@ -832,7 +894,12 @@ mod tests {
 
     #[test]
     fn a_chat_flood_reaches_each_viewer_sampled_with_priorities() {
-        let mut r = room();
+        // The room offers everything here: this is the viewer's sampling alone.
+        let unbudgeted = RoomSettings {
+            broadcast_chat_rate_window_ms: 0,
+            ..RoomSettings::default()
+        };
+        let mut r = Room::new("live/demo", Arc::new(unbudgeted), T0);
         let mut viewer = r
             .join(ConnId(0), user("me", Role::Viewer), None, at(0))
             .unwrap();
@@ -1205,6 +1272,79 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(r.like_total(), 30);
+    }
+
+    #[test]
+    fn over_its_broadcast_budget_a_room_keeps_messages_for_their_senders_and_sums_gifts() {
+        let settings = RoomSettings {
+            broadcast_chat_rate_count: 10,
+            broadcast_gift_rate_count: 5,
+            chat_rate_count: 1_000,
+            gift_rate_count: 1_000,
+            ..RoomSettings::default()
+        };
+        let mut r = Room::new("live/demo", Arc::new(settings), T0);
+        r.join(ConnId(1), user("fan", Role::Viewer), None, at(0))
+            .unwrap();
+        r.join(ConnId(2), user("host", Role::Streamer), None, at(0))
+            .unwrap();
+        drain(&mut r);
+        let mut shed = Vec::new();
+        for _ in 0..100 {
+            match r.handle_message_sent(
+                ConnId(1),
+                ClientMessage::parse(&chat("hi"), r.settings()).unwrap(),
+                at(0),
+            ) {
+                Ok(Sent::Shed(envelope)) => shed.push(envelope),
+                Ok(Sent::Broadcast(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        // The streamer is never shed.
+        let host = ClientMessage::parse(&chat("host here"), r.settings()).unwrap();
+        assert!(matches!(
+            r.handle_message_sent(ConnId(2), host, at(0)),
+            Ok(Sent::Broadcast(_))
+        ));
+        let gift = r#"{"type":"gift","gift":"rose","count":3}"#;
+        for _ in 0..50 {
+            r.handle_text(ConnId(1), gift, at(0)).unwrap();
+        }
+        let out = broadcasts(&mut r);
+        let count = |kind| out.iter().filter(|e| e.kind() == kind).count();
+        assert_eq!(count(EventKind::Chat), 10 + 1);
+        assert_eq!(count(EventKind::Gift), 5);
+        // Every accepted message is kept, with its seq; the shed ones for their sender.
+        assert_eq!(shed.len(), 90);
+        assert_eq!(r.last_seq(), Seq(151));
+        assert!(shed.windows(2).all(|w| w[0].seq() < w[1].seq()));
+        // Gifts past the budget leave summed, at most once per interval, with the
+        // exact count: the first at once, the rest when the interval is over.
+        let gifts = |events: &[Arc<Envelope>]| -> Vec<crate::GiftsEvent> {
+            events
+                .iter()
+                .filter_map(|e| match e.event() {
+                    Event::Gifts(g) => Some(g.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut summed = gifts(&out);
+        assert_eq!(summed.len(), 1);
+        assert_eq!(r.poll_timeout(), Some(at(250)));
+        r.handle_timeout(at(250));
+        summed.extend(gifts(&broadcasts(&mut r)));
+        assert_eq!(summed.len(), 2);
+        let messages: u64 = summed.iter().map(|g| g.messages).sum();
+        let roses: u64 = summed.iter().map(|g| g.gifts["rose"]).sum();
+        assert_eq!((messages, roses), (45, 135));
+        // The budget refills: a tenth of a second later one more chat goes to everyone.
+        let later = ClientMessage::parse(&chat("later"), r.settings()).unwrap();
+        assert!(matches!(
+            r.handle_message_sent(ConnId(1), later, at(350)),
+            Ok(Sent::Broadcast(_))
+        ));
     }
 
     #[test]

@@ -94,6 +94,23 @@ pub struct RoomSettings {
     pub viewer_chat_rate_window_ms: u64,
     /// A connection that had chat sampled away is told how much, at most this often.
     pub skipped_notice_interval_ms: u64,
+    /// Ordinary chat (not moderators' or streamers') a room offers all its members per
+    /// window; more is kept in history and echoed to its sender only (docs/rooms.md
+    /// "The room's broadcast budget"). Viewers read at most `viewer_chat_rate_count`.
+    pub broadcast_chat_rate_count: u32,
+    /// Window of `broadcast_chat_rate_count`, in milliseconds (0: no budget).
+    pub broadcast_chat_rate_window_ms: u64,
+    /// Gift messages (not moderators' or streamers') a room offers all its members one
+    /// by one per window; more are summed into `gifts` events.
+    pub broadcast_gift_rate_count: u32,
+    /// Window of `broadcast_gift_rate_count`, in milliseconds (0: no budget).
+    pub broadcast_gift_rate_window_ms: u64,
+    /// Custom events from clients (not moderators' or streamers', not aggregated) a
+    /// room offers all its members per window; more are kept in history and echoed to
+    /// their sender only.
+    pub broadcast_custom_rate_count: u32,
+    /// Window of `broadcast_custom_rate_count`, in milliseconds (0: no budget).
+    pub broadcast_custom_rate_window_ms: u64,
     /// Rooms that may exist at once; joining a new room beyond it fails with `too_many_rooms`.
     pub max_rooms: usize,
     /// A room with no members, no media viewers and no live stream is dropped after this long.
@@ -139,6 +156,12 @@ impl Default for RoomSettings {
             viewer_chat_rate_count: 30,
             viewer_chat_rate_window_ms: 1000,
             skipped_notice_interval_ms: 1000,
+            broadcast_chat_rate_count: 100,
+            broadcast_chat_rate_window_ms: 1000,
+            broadcast_gift_rate_count: 50,
+            broadcast_gift_rate_window_ms: 1000,
+            broadcast_custom_rate_count: 200,
+            broadcast_custom_rate_window_ms: 1000,
             max_rooms: 10_000,
             room_idle_ms: 60_000,
             max_members_per_room: 100_000,
@@ -173,6 +196,30 @@ impl RoomSettings {
     /// Per-connection chat delivery rate before sampling.
     pub const fn viewer_chat_rate(&self) -> RateLimit {
         RateLimit::new(self.viewer_chat_rate_count, self.viewer_chat_rate_window_ms)
+    }
+
+    /// Ordinary chat a room offers all its members.
+    pub const fn broadcast_chat_rate(&self) -> RateLimit {
+        RateLimit::new(
+            self.broadcast_chat_rate_count,
+            self.broadcast_chat_rate_window_ms,
+        )
+    }
+
+    /// Gift messages a room offers all its members one by one.
+    pub const fn broadcast_gift_rate(&self) -> RateLimit {
+        RateLimit::new(
+            self.broadcast_gift_rate_count,
+            self.broadcast_gift_rate_window_ms,
+        )
+    }
+
+    /// Client custom events a room offers all its members.
+    pub const fn broadcast_custom_rate(&self) -> RateLimit {
+        RateLimit::new(
+            self.broadcast_custom_rate_count,
+            self.broadcast_custom_rate_window_ms,
+        )
     }
 
     /// Checks that the values make sense together. The model never panics on odd values,
@@ -240,6 +287,12 @@ impl RoomSettings {
             ("gift_rate_count", self.gift_rate_count),
             ("custom_rate_count", self.custom_rate_count),
             ("viewer_chat_rate_count", self.viewer_chat_rate_count),
+            ("broadcast_chat_rate_count", self.broadcast_chat_rate_count),
+            ("broadcast_gift_rate_count", self.broadcast_gift_rate_count),
+            (
+                "broadcast_custom_rate_count",
+                self.broadcast_custom_rate_count,
+            ),
         ] {
             if count == 0 {
                 return fail(key, "must be at least 1");

@@ -61,9 +61,6 @@ async fn read_until_end(mut ws: Ws, own_text: Option<String>) -> Seen {
             _ => continue,
         };
         let event: Value = serde_json::from_str(text.as_str()).unwrap();
-        if own_text.is_some() && event["type"] != "chat" {
-            eprintln!("ME {event}");
-        }
         match event["type"].as_str().unwrap() {
             "gap" => {
                 let (from, to) = (
@@ -77,12 +74,6 @@ async fn read_until_end(mut ws: Ws, own_text: Option<String>) -> Seen {
             "skipped" => seen.skipped += event["count"].as_u64().unwrap(),
             "error" => panic!("refused: {event}"),
             "chat" => {
-                if own_text.is_some() {
-                    eprintln!(
-                        "ME {} {} {}",
-                        event["seq"], event["user"]["id"], event["text"]
-                    );
-                }
                 seen.chats += 1;
                 if own_text.as_deref() == event["text"].as_str() {
                     seen.own = true;
@@ -99,8 +90,10 @@ async fn read_until_end(mut ws: Ws, own_text: Option<String>) -> Seen {
 #[tokio::test]
 async fn a_flood_never_closes_members_that_read() {
     // A small ring and history and a slow flush make every member fall behind the
-    // room many times over; per-user chat limits are raised so every message is taken.
+    // room many times over; per-user chat limits are raised so every message is taken,
+    // and the room offers every member all of it (no broadcast budget).
     let server = start_server(|s| {
+        s.rooms.broadcast_chat_rate_window_ms = 0;
         s.http.room_fanout_events = 16;
         s.http.room_flush_interval_ms = 200;
         s.rooms.history_max_events = 64;
@@ -175,6 +168,121 @@ async fn a_flood_never_closes_members_that_read() {
     assert!(lost > 0.0 && lost <= (sent + 2.0) * members, "{lost}");
     drop(flooders_done);
     drop(host);
+    server.stop().await;
+}
+
+/// Events until `done` says so; checks that seqs only rise.
+async fn read_until(ws: &mut Ws, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let (mut events, mut last_seq) = (Vec::new(), 0);
+    while !done(&events) {
+        let message = timeout(WAIT, ws.next())
+            .await
+            .expect("events keep coming")
+            .expect("the connection stays open")
+            .expect("no error");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_ne!(event["type"], "error", "refused: {event}");
+        if let Some(seq) = event["seq"].as_u64() {
+            assert!(seq > last_seq, "seq {seq} after {last_seq}");
+            last_seq = seq;
+        }
+        events.push(event);
+    }
+    events
+}
+
+/// The events of `kind` from the user `fan`.
+fn from_fan<'a>(events: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
+    events
+        .iter()
+        .filter(move |e| e["type"] == kind && e["user"]["id"] == "fan")
+}
+
+/// Gift messages counted in `gifts` events.
+fn summed_gift_messages(events: &[Value]) -> u64 {
+    events
+        .iter()
+        .filter(|e| e["type"] == "gifts")
+        .map(|e| e["messages"].as_u64().unwrap())
+        .sum()
+}
+
+fn host_ended(events: &[Value]) -> bool {
+    events
+        .iter()
+        .any(|e| e["type"] == "chat" && e["user"]["id"] == "host")
+}
+
+#[tokio::test]
+async fn past_the_rooms_budget_a_sender_still_gets_its_own_messages_and_gifts_are_summed() {
+    const CHATS: usize = 60;
+    const GIFTS: usize = 30;
+    let server = start_server(|s| {
+        s.rooms.broadcast_chat_rate_count = 5;
+        s.rooms.broadcast_gift_rate_count = 4;
+        s.rooms.chat_rate_count = 1_000;
+        s.rooms.gift_rate_count = 1_000;
+    })
+    .await;
+    let path = "/ws/live/budget";
+    let mut reader = connect(&server, path).await;
+    let token = server.token("fan", Role::Viewer);
+    let mut fan = connect(&server, &format!("{path}?token={token}")).await;
+    let token = server.token("host", Role::Streamer);
+    let mut host = connect(&server, &format!("{path}?token={token}")).await;
+    for i in 0..CHATS {
+        send(
+            &mut fan,
+            json!({"type": "chat", "text": format!("fan {i}")}),
+        )
+        .await;
+    }
+    for _ in 0..GIFTS {
+        send(
+            &mut fan,
+            json!({"type": "gift", "gift": "rose", "count": 2}),
+        )
+        .await;
+    }
+    // The sender gets every one of its messages, in order with the room's events.
+    let fan_saw = read_until(&mut fan, |events| from_fan(events, "gift").count() == GIFTS).await;
+    let texts: Vec<&str> = from_fan(&fan_saw, "chat")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..CHATS).map(|i| format!("fan {i}")).collect();
+    assert_eq!(texts, expected);
+    send(&mut host, json!({"type": "chat", "text": "end"})).await;
+
+    // Everyone else gets the budget's worth one by one, and the other gifts summed.
+    let reader_saw = read_until(&mut reader, |events| {
+        let one_by_one = from_fan(events, "gift").count() as u64;
+        host_ended(events) && one_by_one + summed_gift_messages(events) == GIFTS as u64
+    })
+    .await;
+    let chats = from_fan(&reader_saw, "chat").count();
+    assert!((5..CHATS).contains(&chats), "{chats} chat messages offered");
+    let shed = r#"onair_room_messages_shed_total{type="chat"}"#;
+    assert_eq!(server.metric(shed).await, (CHATS - chats) as f64);
+    let one_by_one = from_fan(&reader_saw, "gift").count();
+    assert!(
+        (4..GIFTS).contains(&one_by_one),
+        "{one_by_one} gifts offered"
+    );
+    let roses: u64 = reader_saw
+        .iter()
+        .filter(|e| e["type"] == "gifts")
+        .map(|e| e["gifts"]["rose"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        roses,
+        2 * (GIFTS - one_by_one) as u64,
+        "every shed rose is counted"
+    );
+    let summed = r#"onair_room_messages_aggregated_total{type="gift"}"#;
+    assert_eq!(server.metric(summed).await, (GIFTS - one_by_one) as f64);
     server.stop().await;
 }
 

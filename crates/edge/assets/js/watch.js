@@ -263,6 +263,13 @@ function showGift(event, live) {
   if (live) popGift(event);
 }
 
+/** Gifts the room summed (a flood): "+412 gifts: 528 roses, 2 rockets". */
+function showGiftSummary(event) {
+  const kinds = Object.entries(event.gifts || {})
+    .map(([gift, count]) => (count === 1 ? `1 ${gift}` : `${count} ${plural(gift)}`));
+  addChatItem(el("li", { class: "note" }, timeOf(event), ` +${event.messages} gifts: `, kinds.join(", ") || `${event.count}`));
+}
+
 /** A gift pop-up over the video; it fades out (site.css) and is then removed. */
 function popGift(event) {
   const layer = $("gift-layer");
@@ -352,6 +359,7 @@ const room = new Room(path, {
     switch (event.type) {
       case "chat": showChat(event, live); break;
       case "gift": showGift(event, live); break;
+      case "gifts": showGiftSummary(event); break;
       case "system": addChatItem(el("li", { class: "note" }, timeOf(event), " ", event.text)); break;
       case "delete":
         for (const item of chatList.querySelectorAll("li[data-id]")) {

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use onair_rooms::{Error as RoomError, ErrorCode};
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -25,7 +25,7 @@ use super::ws_upgrade::{WsIo, WsUpgrade};
 use super::ApiError;
 use crate::fanout::SeatEndReason;
 use crate::metrics::{MemberMetrics, Proto};
-use crate::rooms::{Member, MemberEnd, MemberFeed, MemberSeat, MemberSeatEnd};
+use crate::rooms::{Member, MemberEnd, MemberFeed, MemberSeat, MemberSeatEnd, Voice};
 use crate::write::write_queue;
 use crate::Edge;
 
@@ -47,6 +47,8 @@ mod code {
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each connection's read buffer, allocated at the upgrade.
 const READ_BUFFER: usize = 1024;
+/// Most client messages handed to the room together, all already read.
+const MAX_BURST: usize = 64;
 
 pub(super) async fn upgrade(
     State(edge): State<Edge>,
@@ -171,16 +173,14 @@ async fn run(io: WsIo, config: WebSocketConfig, member: Member, edge: Edge, span
             }
             incoming = socket.next() => {
                 idle.as_mut().reset(Instant::now() + idle_timeout);
+                let (texts, incoming) = read_burst(&mut socket, incoming);
+                if !texts.is_empty() && !span.in_scope(|| speak(&voice, &seat, &texts)) {
+                    break (code::TOO_SLOW, "replies not read".to_owned());
+                }
+                let Some(incoming) = incoming else { continue };
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
-                    Some(Ok(Message::Text(text))) => {
-                        if let Err(error) = span.in_scope(|| voice.handle_text(text.as_str())) {
-                            let reply = error.to_envelope(crate::rooms::now());
-                            if !seat.send(reply.ws_frame().clone()) {
-                                break (code::TOO_SLOW, "replies not read".to_owned());
-                            }
-                        }
-                    }
+                    Some(Ok(Message::Text(_))) => {}
                     Some(Ok(Message::Binary(_))) => break (code::UNSUPPORTED, "binary frames are not accepted".to_owned()),
                     Some(Ok(Message::Ping(_))) => {
                         // The pong tungstenite queued goes out through the seat.
@@ -204,6 +204,50 @@ async fn run(io: WsIo, config: WebSocketConfig, member: Member, edge: Edge, span
     span.in_scope(|| tracing::debug!(code, %reason, "room connection closed"));
     Box::pin(finish(socket, seat, ended, code, reason)).await;
     drop(hold);
+}
+
+type Incoming = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+
+/// `first` and the text messages already read after it, up to [`MAX_BURST`], without
+/// waiting for more; and what ended the burst, if it was not a text message.
+fn read_burst(
+    socket: &mut WebSocketStream<ReadSide<BoxedReader>>,
+    first: Incoming,
+) -> (Vec<Utf8Bytes>, Option<Incoming>) {
+    let mut texts = Vec::new();
+    let mut next = first;
+    loop {
+        match next {
+            Some(Ok(Message::Text(text))) => texts.push(text),
+            other => return (texts, Some(other)),
+        }
+        if texts.len() == MAX_BURST {
+            return (texts, None);
+        }
+        // Polled once: what the socket has already delivered, never a wait. (The
+        // loop's next poll registers the task's own waker again.)
+        match socket.next().now_or_never() {
+            Some(item) => next = item,
+            None => return (texts, None),
+        }
+    }
+}
+
+/// Hands a burst of the client's messages to the room (one take of its lock), sends
+/// back the errors, and wakes the seat when the room shed some of them: they go back
+/// to this client alone. False when the client does not read its replies.
+fn speak(voice: &Voice, seat: &MemberSeat, texts: &[Utf8Bytes]) -> bool {
+    let spoken = voice.handle_texts(texts);
+    for error in spoken.errors {
+        let reply = error.to_envelope(crate::rooms::now());
+        if !seat.send(reply.ws_frame().clone()) {
+            return false;
+        }
+    }
+    if spoken.shed {
+        seat.wake();
+    }
+    true
 }
 
 /// Takes the member and the write half back from the seat, leaves the room, and

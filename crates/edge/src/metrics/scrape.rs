@@ -247,6 +247,24 @@ fn rooms(e: &mut DescriptorEncoder, edge: &Edge) -> fmt::Result {
     )?;
     family(
         e,
+        "onair_room_messages_shed",
+        "Client messages a room accepted over its broadcast budget and sent to their sender only, by type",
+        None,
+        MetricType::Counter,
+        ["type"],
+        counters.shed().map(|(kind, n)| ([kind], n)),
+    )?;
+    family(
+        e,
+        "onair_room_messages_aggregated",
+        "Client messages counted into a like, aggregate or gifts event instead of sent as themselves, by type",
+        None,
+        MetricType::Counter,
+        ["type"],
+        counters.aggregated().map(|(kind, n)| ([kind], n)),
+    )?;
+    family(
+        e,
         "onair_room_messages_refused",
         "Client messages refused, by error code (rate_limited and slow_mode are sends over a rate limit)",
         None,
@@ -529,6 +547,8 @@ mod tests {
             "onair_rooms",
             "onair_room_members",
             "onair_room_messages_accepted",
+            "onair_room_messages_shed",
+            "onair_room_messages_aggregated",
             "onair_room_messages_refused",
             "onair_room_events_broadcast",
             "onair_room_events_delivered",

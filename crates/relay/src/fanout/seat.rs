@@ -110,6 +110,12 @@ impl<F: Feed> SeatHandle<F> {
         true
     }
 
+    /// Has the group look at its seats now, this one's feed included: the feed has
+    /// something that did not come from the source.
+    pub fn wake(&self) {
+        self.inbox.group.wake_for_control();
+    }
+
     /// Asks the group to end the seat; [`ended`](Self::ended) then yields it.
     pub fn stop(&self) {
         self.inbox.stop.store(true, Ordering::SeqCst);
