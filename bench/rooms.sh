@@ -13,7 +13,8 @@
 # (1 to skip), ONAIR_HTTP_PORT (18070), ONAIR_RTMP_PORT (19370), SOCKETIO_PORT (18090),
 # ONAIR_SET (more onair settings, "key=value key=value", e.g. "http.room_flush_interval_ms=100"),
 # MIX (what onair's senders send, e.g. "chat:40,like:30,gift:10,wave:20"; waves are the
-# aggregated custom event gesture.wave; default chat only, as socket.io).
+# aggregated custom event gesture.wave; default chat only, as socket.io), BURST (messages
+# each sender writes at once, 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +32,7 @@ RAMP=${RAMP:-1000}
 PIN=${PIN:-1}
 SKIP_SOCKETIO=${SKIP_SOCKETIO:-0}
 MIX=${MIX:-chat:1}
+BURST=${BURST:-1}
 EXTRA_SETS=()
 for setting in ${ONAIR_SET:-}; do
   EXTRA_SETS+=(--set "$setting")
@@ -129,7 +131,7 @@ run_bench() {
     timeout "$limit" "${BENCH_CPU[@]}" "$ONAIR" bench rooms \
     --protocol "$protocol" --url "$url" --connections "$n" --senders "$SENDERS" \
     --rate "$RATE" --ramp-per-sec "$RAMP" --idle "$IDLE" --warmup "$WARMUP" \
-    --duration "$DURATION" --server-pid "$SERVER_PID" --label "$name" --json \
+    --duration "$DURATION" --burst "$BURST" --server-pid "$SERVER_PID" --label "$name" --json \
     "${MIX_ARGS[@]}" \
     >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" || {
     echo "the bench failed:" >&2
@@ -156,7 +158,7 @@ for n in $CONNECTIONS; do
 done
 
 echo
-echo "=== one room, $SENDERS senders at $RATE msg/s in total, onair chat cap $CAP/s per connection, ${DURATION} s window"
+echo "=== one room, $SENDERS senders at $RATE msg/s in total (bursts of $BURST), mix $MIX, onair chat cap $CAP/s per connection, ${DURATION} s window"
 {
   printf 'server\tconns\tjoined\tfail\tsent/s\tdelivered/s\texpected/s\tskipped\tlat_p50_ms\tlat_p99_ms\tserver_cores\tdeliv/cpu_s\tidle_KB/conn\tend_KB/conn\tbench_cores\tcpus_busy_%%\n'
   for row in "${ROWS[@]}"; do

@@ -47,6 +47,9 @@ pub use settings::{
 };
 pub use tls::Acceptors;
 
+/// How often the rooms' write budget looks at how busy the server is.
+const ROOM_LOAD_SAMPLE: Duration = Duration::from_millis(250);
+
 /// What the edge serves from: the handles of the other subsystems.
 #[derive(Clone)]
 pub struct Subsystems {
@@ -144,6 +147,7 @@ handles! {
     config: Arc<EdgeConfig>,
     limiter: Arc<ConnectionLimiter>,
     metrics: Arc<metrics::Metrics>,
+    room_writes: Arc<rooms::WriteBudget>,
     lifecycle: Lifecycle,
 }
 
@@ -223,6 +227,10 @@ impl Edge {
         } = subsystems;
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         let metrics = Arc::new(metrics::Metrics::new());
+        let room_writes = Arc::new(rooms::WriteBudget::new(
+            settings.http.room_writes_per_second,
+            settings.http.room_busy_percent,
+        ));
         Self(Arc::new(Handles {
             hub,
             rooms,
@@ -238,6 +246,7 @@ impl Edge {
             }),
             limiter,
             metrics,
+            room_writes,
             lifecycle,
         }))
     }
@@ -260,6 +269,11 @@ impl Edge {
     pub fn start(self, listeners: Listeners, tls: Acceptors) {
         let tracker = self.lifecycle.tasks.clone();
         let shutdown = self.lifecycle.shutdown.clone();
+        tracker.spawn(rooms::follow_runtime_load(
+            Arc::clone(&self.room_writes),
+            ROOM_LOAD_SAMPLE,
+            shutdown.clone(),
+        ));
         tracker.spawn(rtmp::accept_loop(
             listeners.rtmp,
             None,

@@ -78,10 +78,14 @@ pub struct HttpSettings {
     /// Least time between two batches to one room connection: events arriving
     /// meanwhile are written together. A quiet connection's next event leaves at once.
     pub room_flush_interval_ms: u64,
-    /// Most batches a second written to one room's members together: a room whose
-    /// members would get more at `room_flush_interval_ms` waits longer between
-    /// batches (members / this). 0: no bound.
+    /// Most batches a second written to one room's members together while the server
+    /// is busy (`room_busy_percent`): a room whose members would get more at
+    /// `room_flush_interval_ms` waits longer between batches (members / this). With
+    /// time to spare, the budget rises, up to eight times this. 0: no bound.
     pub room_writes_per_second: u64,
+    /// Share of the time (percent) the server's workers may be busy before the rooms'
+    /// write budget comes back down to `room_writes_per_second`.
+    pub room_busy_percent: u8,
     /// How often an idle SSE stream gets a keep-alive comment.
     pub sse_keepalive_ms: u64,
     /// Largest request body the API accepts.
@@ -103,6 +107,7 @@ impl Default for HttpSettings {
             room_batch_events: 64,
             room_flush_interval_ms: 50,
             room_writes_per_second: 70_000,
+            room_busy_percent: 70,
             sse_keepalive_ms: 15_000,
             max_body_bytes: 64 * 1024,
             request_head_timeout_ms: 10_000,
@@ -324,6 +329,9 @@ impl HttpSettings {
         }
         if self.ws_max_message_bytes < 256 {
             return fail("http.ws_max_message_bytes", "must be at least 256");
+        }
+        if !(1..=100).contains(&self.room_busy_percent) {
+            return fail("http.room_busy_percent", "must be 1 to 100");
         }
         Ok(())
     }

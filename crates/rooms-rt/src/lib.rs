@@ -28,6 +28,7 @@ mod seat;
 mod shared_log_tests;
 mod storage;
 mod tap;
+mod write_budget;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -58,6 +59,7 @@ pub use storage::{
     StoreFailure, StoreFuture, StreamLiveness,
 };
 pub use tap::EventTap;
+pub use write_budget::{follow_runtime_load, WriteBudget};
 
 /// How often idle rooms are swept and media viewer counts refreshed.
 const TICK: Duration = Duration::from_secs(1);

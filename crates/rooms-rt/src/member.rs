@@ -1,5 +1,5 @@
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +12,14 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{now, RoomCell, RoomHub, Subscription};
+use super::{now, RoomCell, RoomHub, Subscription, WriteBudget};
 
 /// Own chat messages a member remembers, so it gets them even when it fell behind a
 /// flood past them (other priority events are kept by the room).
 const OWN_KEPT: usize = 16;
+/// Room for events between two batches a member keeps when it is done with them; a
+/// flood's larger batch gives its memory back.
+const FRESH_KEPT: usize = 256;
 /// Most own messages the room shed that wait for the member's next batch, whatever
 /// the sender's rates allow (see [`OwnMessages::new`]).
 const MAX_OWN_SHED_WAITING: usize = 4096;
@@ -30,9 +33,13 @@ pub(crate) struct OwnMessages {
     kept: Mutex<VecDeque<Arc<Envelope>>>,
     /// Messages the room shed (over its broadcast budget), to be sent to it alone.
     shed: Mutex<VecDeque<Arc<Envelope>>>,
-    /// `shed` is not empty: read for every event the member takes, so it is lock-free.
-    shed_waiting: AtomicBool,
+    /// The seq of the oldest message in `shed` (`u64::MAX`: none): read for every event
+    /// the member takes, so it is lock-free.
+    oldest_shed: AtomicU64,
     max_shed: usize,
+    /// The member waits out its flush interval: its delivery group's timer will come
+    /// for what is shed meanwhile, so the connection need not wake the group.
+    paced: AtomicBool,
 }
 
 impl OwnMessages {
@@ -50,8 +57,9 @@ impl OwnMessages {
         Self {
             kept: Mutex::default(),
             shed: Mutex::default(),
-            shed_waiting: AtomicBool::new(false),
+            oldest_shed: AtomicU64::new(NO_SHED),
             max_shed: burst.clamp(1, MAX_OWN_SHED_WAITING),
+            paced: AtomicBool::new(false),
         }
     }
 
@@ -63,8 +71,9 @@ impl OwnMessages {
                     push_bounded(&mut lock(&self.kept), OWN_KEPT, Arc::clone(envelope));
                 }
                 Sent::Shed(envelope) => {
-                    push_bounded(&mut lock(&self.shed), self.max_shed, Arc::clone(envelope));
-                    self.shed_waiting.store(true, Ordering::Release);
+                    let mut shed = lock(&self.shed);
+                    push_bounded(&mut shed, self.max_shed, Arc::clone(envelope));
+                    self.oldest_shed.store(oldest_seq(&shed), Ordering::Release);
                 }
                 Sent::Broadcast(_) | Sent::Counted | Sent::Appended => {}
             }
@@ -80,10 +89,15 @@ impl OwnMessages {
             .collect()
     }
 
+    fn has_shed(&self) -> bool {
+        self.oldest_shed.load(Ordering::Acquire) != NO_SHED
+    }
+
     /// Takes the shed messages with a seq before `before` (all of them: `None`),
     /// oldest first, into `out`.
     fn take_shed(&self, before: Option<Seq>, out: &mut Vec<Arc<Envelope>>) {
-        if !self.shed_waiting.load(Ordering::Acquire) {
+        let oldest = self.oldest_shed.load(Ordering::Acquire);
+        if oldest == NO_SHED || before.is_some_and(|before| oldest >= before.0) {
             return;
         }
         let mut shed = lock(&self.shed);
@@ -93,8 +107,17 @@ impl OwnMessages {
             }
             out.extend(shed.pop_front());
         }
-        self.shed_waiting.store(!shed.is_empty(), Ordering::Release);
+        self.oldest_shed.store(oldest_seq(&shed), Ordering::Release);
     }
+}
+
+/// [`OwnMessages::oldest_shed`] when nothing waits.
+const NO_SHED: u64 = u64::MAX;
+
+fn oldest_seq(queue: &VecDeque<Arc<Envelope>>) -> u64 {
+    queue
+        .front()
+        .map_or(NO_SHED, |e| e.seq().map_or(0, Seq::as_u64))
 }
 
 fn push_bounded(queue: &mut VecDeque<Arc<Envelope>>, max: usize, envelope: Arc<Envelope>) {
@@ -127,6 +150,9 @@ pub struct Member {
     receiver: Subscription,
     sampler: Sampler,
     pending: VecDeque<Arc<Envelope>>,
+    /// Events taken from the room (its broadcasts and this connection's own shed
+    /// messages, in seq order) that the sampler has not looked at yet.
+    fresh: Vec<Arc<Envelope>>,
     closed: oneshot::Receiver<CloseReason>,
     /// The room's count of closes when `closed` was last looked at.
     closes_seen: u64,
@@ -134,8 +160,8 @@ pub struct Member {
     /// together. A quiet member's next event goes out at once.
     flush_interval: Duration,
     /// Most writes a second to the room's members together: a larger room waits
-    /// longer between batches (0: no bound).
-    room_writes_per_second: u64,
+    /// longer between batches.
+    write_budget: Arc<WriteBudget>,
     next_flush: Option<Instant>,
     /// See [`Member::lost_events`].
     lost: u64,
@@ -177,10 +203,11 @@ impl Member {
             receiver,
             sampler: joined.sampler,
             pending,
+            fresh: Vec::new(),
             closed,
             closes_seen,
             flush_interval: Duration::ZERO,
-            room_writes_per_second: 0,
+            write_budget: Arc::new(WriteBudget::unbounded()),
             next_flush: None,
             lost: 0,
             own: Arc::new(OwnMessages::new(hub.settings())),
@@ -197,22 +224,18 @@ impl Member {
     }
 
     /// Stretches the flush interval of a large room so that its members together get
-    /// at most `writes_per_second` batches a second (0: no bound): each write costs the
-    /// server about the same whatever it carries, so one hot room cannot take a core.
-    pub fn with_room_write_budget(mut self, writes_per_second: u64) -> Self {
-        self.room_writes_per_second = writes_per_second;
+    /// at most `budget` batches a second: each write costs the server about the same
+    /// whatever it carries, so one hot room cannot take a core.
+    pub fn with_room_write_budget(mut self, budget: Arc<WriteBudget>) -> Self {
+        self.write_budget = budget;
         self
     }
 
     /// The least time from this batch to the next: the flush interval, or longer in
     /// a room too large for its write budget.
     fn interval(&self) -> Duration {
-        if self.room_writes_per_second == 0 {
-            return self.flush_interval;
-        }
-        let members = self.cell.members() as u64;
-        let spread = members.saturating_mul(1_000_000) / self.room_writes_per_second;
-        self.flush_interval.max(Duration::from_micros(spread))
+        let spread = self.write_budget.spread(self.cell.members());
+        self.flush_interval.max(spread)
     }
 
     pub fn conn(&self) -> ConnId {
@@ -239,6 +262,15 @@ impl Member {
     pub(super) fn flushed(&mut self, now: Instant, sent: bool) {
         let interval = self.interval();
         self.next_flush = (sent && !interval.is_zero()).then(|| now + interval);
+        self.own
+            .paced
+            .store(self.next_flush.is_some(), Ordering::Relaxed);
+        // Shed while this batch was made, by a connection that saw the member paced:
+        // nobody woke the group for it, so the member asks its timer to come back.
+        if self.next_flush.is_none() && self.own.has_shed() {
+            self.next_flush = Some(now);
+            self.own.paced.store(true, Ordering::Relaxed);
+        }
     }
 
     /// When this member may have something without a broadcast: the end of its flush
@@ -351,8 +383,10 @@ impl Member {
                 Ok(event) => Ok(event),
                 Err(TryRecvError::Empty) => {
                     // Everything the room broadcast so far is in: the rest of what it
-                    // shed of this connection's messages comes after it.
-                    self.take_own_shed(None, now);
+                    // shed of this connection's messages comes after it. Then the
+                    // sampler picks from all that arrived since the last batch.
+                    self.own.take_shed(None, &mut self.fresh);
+                    self.admit_fresh(now);
                     if self.pending.is_empty() {
                         break;
                     }
@@ -383,27 +417,29 @@ impl Member {
         match received {
             Ok(event) => {
                 if event.seq().is_some() {
-                    self.take_own_shed(event.seq(), now);
+                    self.own.take_shed(event.seq(), &mut self.fresh);
                 }
-                if self.sampler.admit(&event, now) {
-                    self.pending.push_back(event);
-                }
+                self.fresh.push(event);
                 Ok(())
             }
-            Err(RecvError::Lagged(missed)) => self.catch_up(missed, now),
+            Err(RecvError::Lagged(missed)) => {
+                self.admit_fresh(now);
+                self.catch_up(missed, now)
+            }
             Err(RecvError::Closed) => Err(MemberEnd::RoomGone),
         }
     }
 
-    /// Queues the connection's own messages the room shed, those before `before`
-    /// (all: `None`), in seq order with what the room broadcast.
-    fn take_own_shed(&mut self, before: Option<Seq>, now: Millis) {
-        let mut shed = Vec::new();
-        self.own.take_shed(before, &mut shed);
-        for envelope in shed {
-            if self.sampler.admit(&envelope, now) {
-                self.pending.push_back(envelope);
-            }
+    /// Queues what the sampler keeps of the events taken since the last batch (see
+    /// [`Sampler::admit_batch`]: the newest chat first).
+    fn admit_fresh(&mut self, now: Millis) {
+        if self.fresh.is_empty() {
+            return;
+        }
+        self.sampler.admit_batch(&mut self.fresh, now);
+        self.pending.extend(self.fresh.drain(..));
+        if self.fresh.capacity() > FRESH_KEPT {
+            self.fresh = Vec::new();
         }
     }
 
@@ -469,8 +505,8 @@ pub struct Voice {
 pub struct Spoken {
     /// Refusals to send back to the client, in the order of its messages.
     pub errors: Vec<Error>,
-    /// The room shed some of them (over its broadcast budget): they wait for the
-    /// member's next batch, so its seat should be woken.
+    /// The room shed some of them (over its broadcast budget) and the member is not
+    /// waiting out a flush interval: its seat should be woken to send them.
     pub shed: bool,
 }
 
@@ -492,6 +528,8 @@ impl Voice {
                 Err(error) => spoken.errors.push(error),
             }
         }
+        // A paced member's next batch is due anyway and takes them along.
+        spoken.shed &= !self.own.paced.load(Ordering::Relaxed);
         spoken
     }
 
@@ -563,7 +601,7 @@ mod tests {
         let mut member = Member::join(&hub, &path, Identity::Anonymous, None)
             .unwrap()
             .with_flush_interval(interval)
-            .with_room_write_budget(1000);
+            .with_room_write_budget(Arc::new(WriteBudget::new(1000, 100)));
         let others: Vec<Member> = (0..199)
             .map(|_| Member::join(&hub, &path, Identity::Anonymous, None).unwrap())
             .collect();

@@ -9,7 +9,11 @@
 //!
 //! Unknown fields are ignored, so clients can add their own (a nonce, say).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::{Action, Error, RoomSettings};
 
@@ -26,26 +30,56 @@ pub enum ClientMessage {
     Custom { name: String, data: Value },
 }
 
+/// The fields of a client message as they arrived, each borrowed from the frame's
+/// text and looked at only when the message's type uses it: parsing allocates nothing
+/// for a like or a gift, and only the text for a chat. Unknown fields are skipped.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "raw")]
+    kind: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    text: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    gift: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    count: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw")]
+    data: Option<&'a RawValue>,
+}
+
+/// A field that is present, `null` included (an `Option` alone would take `null` for
+/// absent).
+fn raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
 impl ClientMessage {
     /// Parses one WebSocket text frame. Each failure has its own [`Error`] and code.
     pub fn parse(text: &str, settings: &RoomSettings) -> Result<ClientMessage, Error> {
-        let value: Value = serde_json::from_str(text).map_err(|err| Error::InvalidJson {
+        let invalid_json = |err: serde_json::Error| Error::InvalidJson {
             line: err.line(),
             column: err.column(),
             reason: err.to_string(),
-        })?;
-        let Value::Object(map) = value else {
-            return Err(Error::NotAnObject);
         };
-        let kind = required_str(&map, "type")?;
-        match kind {
+        // A struct would also take an array, by position: only objects are messages.
+        if !text.trim_start().starts_with('{') {
+            return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => Err(Error::NotAnObject),
+                Err(err) => Err(invalid_json(err)),
+            };
+        }
+        let fields: Fields<'_> = serde_json::from_str(text).map_err(invalid_json)?;
+        let kind = required_str(fields.kind, "type")?;
+        match kind.as_ref() {
             "chat" => {
-                let text = required_str(&map, "text")?;
-                let text = validate_text(text, settings.chat_max_chars)?;
+                let text = required_str(fields.text, "text")?;
+                let text = validate_text(&text, settings.chat_max_chars)?;
                 Ok(ClientMessage::Chat { text })
             }
             "like" => {
-                let count = optional_count(&map, "count")?.unwrap_or(1);
+                let count = optional_count(fields.count, "count")?.unwrap_or(1);
                 if count == 0 {
                     return Err(Error::InvalidCount {
                         field: "count",
@@ -61,11 +95,11 @@ impl ClientMessage {
                 Ok(ClientMessage::Like { count })
             }
             "gift" => {
-                let gift = required_str(&map, "gift")?;
-                if !is_valid_gift_name(gift) {
+                let gift = required_str(fields.gift, "gift")?;
+                if !is_valid_gift_name(&gift) {
                     return Err(Error::InvalidGift);
                 }
-                let count = optional_count(&map, "count")?.unwrap_or(1);
+                let count = optional_count(fields.count, "count")?.unwrap_or(1);
                 let max = settings.gift_max_count.max(1);
                 let count = match u32::try_from(count) {
                     Ok(c) if (1..=max).contains(&c) => c,
@@ -79,19 +113,29 @@ impl ClientMessage {
                     }
                 };
                 Ok(ClientMessage::Gift {
-                    gift: gift.to_owned(),
+                    gift: gift.into_owned(),
                     count,
                 })
             }
             "custom" => {
-                let name = required_str(&map, "name")?;
-                if !is_valid_custom_name(name) {
+                let name = required_str(fields.name, "name")?;
+                if !is_valid_custom_name(&name) {
                     return Err(Error::InvalidName);
                 }
-                let data = map.get("data").cloned().unwrap_or(Value::Null);
-                check_data_size(&data, settings.custom_max_bytes)?;
+                let data = match fields.data {
+                    Some(raw) => serde_json::from_str(raw.get()).map_err(invalid_json)?,
+                    None => Value::Null,
+                };
+                // The raw JSON is never shorter than the compact form: only a large one
+                // is measured.
+                if fields
+                    .data
+                    .is_some_and(|raw| raw.get().len() > settings.custom_max_bytes)
+                {
+                    check_data_size(&data, settings.custom_max_bytes)?;
+                }
                 Ok(ClientMessage::Custom {
-                    name: name.to_owned(),
+                    name: name.into_owned(),
                     data,
                 })
             }
@@ -112,25 +156,32 @@ impl ClientMessage {
     }
 }
 
-fn required_str<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, Error> {
-    match map.get(field) {
-        None => Err(Error::MissingField { field }),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Error::InvalidField {
-            field,
-            expected: "a string",
-        }),
+fn required_str<'a>(raw: Option<&'a RawValue>, field: &'static str) -> Result<Cow<'a, str>, Error> {
+    let raw = raw.ok_or(Error::MissingField { field })?;
+    let invalid = Error::InvalidField {
+        field,
+        expected: "a string",
+    };
+    if !raw.get().starts_with('"') {
+        return Err(invalid);
+    }
+    // Borrowed unless the string has escapes.
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(text) => Ok(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .map(Cow::Owned)
+            .map_err(|_| invalid),
     }
 }
 
-fn optional_count(map: &Map<String, Value>, field: &'static str) -> Result<Option<u64>, Error> {
-    match map.get(field) {
-        None => Ok(None),
-        Some(value) => value.as_u64().map(Some).ok_or(Error::InvalidField {
+fn optional_count(raw: Option<&RawValue>, field: &'static str) -> Result<Option<u64>, Error> {
+    raw.map(|raw| {
+        serde_json::from_str::<u64>(raw.get()).map_err(|_| Error::InvalidField {
             field,
             expected: "a whole number",
-        }),
-    }
+        })
+    })
+    .transpose()
 }
 
 /// Trims `text` and checks it: not empty, at most `max_chars` characters, no control
@@ -261,6 +312,25 @@ mod tests {
         );
         let err = ClientMessage::parse(r#"{"type":"chat","text":"弹幕弹幕"}"#, &settings);
         assert_eq!(err, Err(Error::TextTooLong { chars: 4, max: 3 }));
+    }
+
+    #[test]
+    fn escapes_are_decoded_and_a_field_given_twice_is_refused() {
+        assert_eq!(
+            parse(r#"{"type":"chat","text":"caf\u00e9 \"ok\""}"#).unwrap(),
+            ClientMessage::Chat {
+                text: "café \"ok\"".into()
+            }
+        );
+        assert_eq!(
+            code(r#"{"type":"chat","text":"a","text":"b"}"#),
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            code(r#"{"type":"chat","text":null}"#),
+            ErrorCode::InvalidField
+        );
+        assert!(parse(r#"  {"type":"like"} "#).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Token buckets in integer arithmetic, one per key, in virtual time.
 
-use std::collections::HashMap;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 
 use crate::{Millis, RateLimit};
 
@@ -140,26 +141,26 @@ impl KeyedLimiter {
     }
 
     fn bucket(&mut self, key: &str, now: Millis) -> Option<&mut TokenBucket> {
-        if !self.buckets.contains_key(key) {
-            if self.buckets.len() >= self.max_keys {
-                let due = self
-                    .last_prune
-                    .is_none_or(|t| now.ms_since(t) >= PRUNE_EVERY_MS);
-                if due {
-                    self.prune(now);
-                }
-                if self.buckets.len() >= self.max_keys {
-                    tracing::warn!(
-                        max_keys = self.max_keys,
-                        "rate limiter is tracking as many users as allowed; refusing a new one"
-                    );
-                    return None;
-                }
+        if self.buckets.len() >= self.max_keys && !self.buckets.contains_key(key) {
+            let due = self
+                .last_prune
+                .is_none_or(|t| now.ms_since(t) >= PRUNE_EVERY_MS);
+            if due {
+                self.prune(now);
             }
-            self.buckets
-                .insert(key.to_owned(), TokenBucket::new(self.limit, now));
+            if self.buckets.len() >= self.max_keys {
+                tracing::warn!(
+                    max_keys = self.max_keys,
+                    "rate limiter is tracking as many users as allowed; refusing a new one"
+                );
+                return None;
+            }
         }
-        self.buckets.get_mut(key)
+        let limit = self.limit;
+        Some(match self.buckets.entry_ref(key) {
+            EntryRef::Occupied(bucket) => bucket.into_mut(),
+            EntryRef::Vacant(place) => place.insert(TokenBucket::new(limit, now)),
+        })
     }
 
     /// Time for one token at this rate, what a refused new key is told to wait.

@@ -99,6 +99,64 @@ impl Sampler {
         admitted
     }
 
+    /// Keeps of `events` (in seq order, all arrived since the connection's previous
+    /// batch) what [`admit`](Sampler::admit) would, except which ordinary chat: when
+    /// there are fewer tokens than lines, the **newest** are kept, so a connection
+    /// written every few hundred milliseconds gets the freshest chat, not the lines
+    /// that waited longest. Own, moderators' and streamers' chat take their tokens
+    /// first, as with `admit`.
+    pub fn admit_batch(&mut self, events: &mut Vec<Arc<Envelope>>, now: Millis) {
+        let mut last_seq = self.last_seq;
+        let mut ordinary = 0u64;
+        let mut privileged = 0u64;
+        for envelope in events.iter() {
+            let Some(seq) = envelope.seq() else { continue };
+            if seq <= last_seq {
+                continue;
+            }
+            last_seq = seq;
+            if let Event::Chat(chat) = envelope.event() {
+                if self.always_delivered(chat) {
+                    privileged += 1;
+                } else {
+                    ordinary += 1;
+                }
+            }
+        }
+        let tokens = self.bucket.available(now);
+        let kept = ordinary.min(tokens.saturating_sub(privileged));
+        let _ = self
+            .bucket
+            .try_take(tokens.min(privileged.saturating_add(kept)), now);
+        let skipped = ordinary - kept;
+        let mut ordinary_seen = 0u64;
+        events.retain(|envelope| {
+            if let Some(seq) = envelope.seq() {
+                if seq <= self.last_seq {
+                    return false;
+                }
+                self.last_seq = seq;
+            }
+            match envelope.event() {
+                Event::Chat(chat) if !self.always_delivered(chat) => {
+                    ordinary_seen += 1;
+                    ordinary_seen > skipped
+                }
+                _ => true,
+            }
+        });
+        if skipped > 0 {
+            self.skipped += skipped;
+            self.skipped_total += skipped;
+            self.first_skip_at.get_or_insert(now);
+        }
+    }
+
+    /// Own, moderators' and streamers' chat: never sampled away.
+    fn always_delivered(&self, chat: &crate::event::ChatEvent) -> bool {
+        chat.user.role.is_privileged() || self.own_id.as_deref() == Some(chat.user.id.as_str())
+    }
+
     /// The `skipped` event, when chat was skipped and the notice interval is over.
     pub fn poll_skipped(&mut self, now: Millis) -> Option<Arc<Envelope>> {
         let due = self.poll_timeout()?;
@@ -215,6 +273,32 @@ mod tests {
         );
         assert!(s.poll_skipped(Millis(5000)).is_none());
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_batch_keeps_the_newest_chat_the_tokens_allow_and_every_priority_event() {
+        let mut s = sampler(Millis(0));
+        s.set_last_seq(Seq(2));
+        let mut batch: Vec<Arc<Envelope>> = vec![Arc::new(gift(2))];
+        batch.extend((3..=52).map(|i| Arc::new(chat(i, "other", Role::Viewer))));
+        batch.push(Arc::new(chat(53, "me", Role::Viewer)));
+        batch.push(Arc::new(gift(54)));
+        batch.extend((55..=74).map(|i| Arc::new(chat(i, "other", Role::Viewer))));
+        s.admit_batch(&mut batch, Millis(0));
+        let seqs: Vec<u64> = batch.iter().filter_map(|e| e.seq()).map(|s| s.0).collect();
+        // 30 tokens: one for my own line, 29 for the newest of the 70 others (44..=52
+        // and 55..=74); the gift always; the duplicate gift (2) never.
+        assert_eq!(seqs, (44..=74).collect::<Vec<u64>>());
+        assert_eq!(s.skipped_total(), 41);
+        assert_eq!(s.last_seq(), Seq(74));
+        // Out of tokens now: the next batch keeps only what is always delivered.
+        let mut next = vec![
+            Arc::new(chat(75, "other", Role::Viewer)),
+            Arc::new(chat(76, "host", Role::Streamer)),
+        ];
+        s.admit_batch(&mut next, Millis(0));
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].seq(), Some(Seq(76)));
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl Default for RoomSettings {
             skipped_notice_interval_ms: 1000,
             broadcast_chat_rate_count: 100,
             broadcast_chat_rate_window_ms: 1000,
-            broadcast_gift_rate_count: 50,
+            broadcast_gift_rate_count: 20,
             broadcast_gift_rate_window_ms: 1000,
             broadcast_custom_rate_count: 200,
             broadcast_custom_rate_window_ms: 1000,

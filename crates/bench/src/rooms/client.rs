@@ -153,6 +153,8 @@ pub(super) struct SendPlan {
     pub(super) start: watch::Receiver<Option<Instant>>,
     pub(super) offset: Duration,
     pub(super) period: Duration,
+    /// Messages written together, every `burst` periods.
+    pub(super) burst: u32,
     /// Where in the mix this sender starts: its index among the senders.
     pub(super) first: u64,
     pub(super) stop: CancellationToken,
@@ -271,6 +273,7 @@ impl Conn {
             mut start,
             offset,
             period,
+            burst,
             first,
             stop,
             ..
@@ -310,16 +313,19 @@ impl Conn {
                     if Instant::now().saturating_duration_since(due) > LATE_SEND {
                         self.stats.late_sends.fetch_add(1, Ordering::Relaxed);
                     }
-                    let frame = match self.shared.mix.kind(sent_n) {
-                        Kind::Chat => self.shared.protocol.chat_frame(unix_micros()),
-                        Kind::Like => self.shared.like_frame.clone(),
-                        Kind::Gift => self.shared.gift_frame.clone(),
-                        Kind::Wave => self.shared.wave_frame.clone(),
-                    };
-                    sent_n += 1;
-                    ws.send(Message::text(frame)).await?;
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    let next = due + period;
+                    for _ in 0..burst {
+                        let frame = match self.shared.mix.kind(sent_n) {
+                            Kind::Chat => self.shared.protocol.chat_frame(unix_micros()),
+                            Kind::Like => self.shared.like_frame.clone(),
+                            Kind::Gift => self.shared.gift_frame.clone(),
+                            Kind::Wave => self.shared.wave_frame.clone(),
+                        };
+                        sent_n += 1;
+                        ws.feed(Message::text(frame)).await?;
+                    }
+                    ws.flush().await?;
+                    self.stats.sent.fetch_add(u64::from(burst), Ordering::Relaxed);
+                    let next = due + period * burst;
                     next_send = Some(next);
                     timer.as_mut().reset(next);
                 }

@@ -59,6 +59,10 @@ pub struct RoomsArgs {
     /// `chat:40,like:30,gift:10,wave:20`. onair only, except `chat:1`.
     #[arg(long, default_value = "chat:1")]
     mix: Mix,
+    /// Messages each sender writes at once (one socket write), as a client does that
+    /// batches taps or sends what queued up; the rate stays the same, in bursts.
+    #[arg(long, default_value_t = 1)]
+    burst: u32,
     /// The custom event `wave` sends (declare it in `rooms.aggregated_events`).
     #[arg(long, default_value = "gesture.wave")]
     wave_name: String,
@@ -162,9 +166,10 @@ pub async fn run(args: RoomsArgs) -> anyhow::Result<()> {
                 keys.mint(&User::new(id.clone(), id, Role::Viewer), TOKEN_TTL_SECS)
             }),
             start: start_rx.clone(),
-            // Senders take turns: together they send evenly spaced messages.
-            offset: Duration::from_secs_f64(i as f64 / args.rate),
+            // Senders take turns: together they send evenly spaced bursts.
+            offset: Duration::from_secs_f64(i as f64 * f64::from(args.burst.max(1)) / args.rate),
             period: Duration::from_secs_f64(senders as f64 / args.rate),
+            burst: args.burst.max(1),
             first: i as u64,
             stop: stop_sending.clone(),
         });

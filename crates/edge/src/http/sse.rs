@@ -67,7 +67,7 @@ fn start(
     let flush = Duration::from_millis(edge.settings().http.room_flush_interval_ms);
     let member = member
         .with_flush_interval(flush)
-        .with_room_write_budget(edge.settings().http.room_writes_per_second);
+        .with_room_write_budget(std::sync::Arc::clone(&edge.room_writes));
     span.record("conn_id", member.conn().0);
     span.in_scope(|| tracing::debug!("room connection open"));
     let mut response = Body::from_stream(events(member, edge.clone(), span)).into_response();

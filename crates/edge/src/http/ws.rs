@@ -118,7 +118,7 @@ fn join(
         .map(|member| {
             member
                 .with_flush_interval(flush)
-                .with_room_write_budget(edge.settings().http.room_writes_per_second)
+                .with_room_write_budget(std::sync::Arc::clone(&edge.room_writes))
         })
         .map_err(|e| (join_close_code(&e), e.to_string()))?;
     span.record("conn_id", member.conn().0);
