@@ -16,6 +16,7 @@
 mod http;
 mod limits;
 mod metrics;
+mod room_load;
 mod rtmp;
 pub mod settings;
 #[cfg(test)]
@@ -46,9 +47,6 @@ pub use settings::{
     ConnectionLimits, HttpSettings, MetricsSettings, PagesSettings, RtmpSettings, TlsSettings,
 };
 pub use tls::Acceptors;
-
-/// How often the rooms' write budget looks at how busy the server is.
-const ROOM_LOAD_SAMPLE: Duration = Duration::from_millis(250);
 
 /// What the edge serves from: the handles of the other subsystems.
 #[derive(Clone)]
@@ -269,9 +267,8 @@ impl Edge {
     pub fn start(self, listeners: Listeners, tls: Acceptors) {
         let tracker = self.lifecycle.tasks.clone();
         let shutdown = self.lifecycle.shutdown.clone();
-        tracker.spawn(rooms::follow_runtime_load(
+        tracker.spawn(room_load::follow_cpu_load(
             Arc::clone(&self.room_writes),
-            ROOM_LOAD_SAMPLE,
             shutdown.clone(),
         ));
         tracker.spawn(rtmp::accept_loop(

@@ -83,8 +83,8 @@ pub struct HttpSettings {
     /// `room_flush_interval_ms` waits longer between batches (members / this). With
     /// time to spare, the budget rises, up to eight times this. 0: no bound.
     pub room_writes_per_second: u64,
-    /// Share of the time (percent) the server's workers may be busy before the rooms'
-    /// write budget comes back down to `room_writes_per_second`.
+    /// Share (percent) of its cores' time the server may use before the rooms' write
+    /// budget comes back down to `room_writes_per_second`.
     pub room_busy_percent: u8,
     /// How often an idle SSE stream gets a keep-alive comment.
     pub sse_keepalive_ms: u64,

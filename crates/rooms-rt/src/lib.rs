@@ -59,7 +59,7 @@ pub use storage::{
     StoreFailure, StoreFuture, StreamLiveness,
 };
 pub use tap::EventTap;
-pub use write_budget::{follow_runtime_load, WriteBudget};
+pub use write_budget::WriteBudget;
 
 /// How often idle rooms are swept and media viewer counts refreshed.
 const TICK: Duration = Duration::from_secs(1);

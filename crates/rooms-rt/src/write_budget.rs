@@ -15,15 +15,15 @@ const MAX_RAISE: u64 = 8;
 pub struct WriteBudget {
     /// The budget while the server is busy: never less (0: no bound at all).
     busy: u64,
-    /// Share of the time the server's workers may be busy before the budget comes
-    /// back down to `busy`.
+    /// Share of its cores' time the server may use before the budget comes back
+    /// down to `busy`.
     busy_target: f64,
     current: AtomicU64,
 }
 
 impl WriteBudget {
-    /// `writes_per_second` while the server's workers are busy `busy_percent` of the
-    /// time or more; more while they are not.
+    /// `writes_per_second` while the server uses `busy_percent` of its cores' time or
+    /// more; more while it uses less.
     pub fn new(writes_per_second: u64, busy_percent: u8) -> Self {
         Self {
             busy: writes_per_second,
@@ -50,7 +50,7 @@ impl WriteBudget {
         }
     }
 
-    /// The workers were busy `busy` (0.0 to 1.0) of the time since the last call: below
+    /// The server used `busy` (0.0 to 1.0) of its cores' time since the last call: below
     /// the target the budget rises by a quarter of the configured one, at or above it
     /// halves: slow up, fast down, so a room never writes itself into a backlog. Never
     /// under the configured budget nor over [`MAX_RAISE`] times it.
@@ -66,36 +66,6 @@ impl WriteBudget {
         };
         let next = next.clamp(self.busy, self.busy.saturating_mul(MAX_RAISE));
         self.current.store(next, Ordering::Relaxed);
-    }
-}
-
-/// Samples how busy the runtime's workers are every `every` and moves `budget` by it,
-/// until `stop`.
-pub async fn follow_runtime_load(
-    budget: std::sync::Arc<WriteBudget>,
-    every: Duration,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let busy_total = || -> Duration {
-        (0..metrics.num_workers())
-            .map(|worker| metrics.worker_total_busy_duration(worker))
-            .sum()
-    };
-    let mut last = (tokio::time::Instant::now(), busy_total());
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let now = (tokio::time::Instant::now(), busy_total());
-        let wall = now.0.duration_since(last.0).as_secs_f64() * metrics.num_workers() as f64;
-        if wall > 0.0 {
-            budget.follow((now.1.saturating_sub(last.1)).as_secs_f64() / wall);
-        }
-        last = now;
     }
 }
 

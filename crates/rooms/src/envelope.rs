@@ -15,18 +15,28 @@ pub struct Envelope {
     event: Event,
     json: Bytes,
     sse: OnceLock<Bytes>,
-    ws_frame: OnceLock<Bytes>,
+    /// The frame header, then `json`: one allocation for both.
+    ws_frame: Bytes,
 }
 
+/// Room before the JSON for the longest WebSocket frame header (RFC 6455 5.2).
+const MAX_WS_HEADER: usize = 10;
+
 impl Envelope {
-    /// Encodes `event`.
+    /// Encodes `event` once, as JSON inside its WebSocket frame.
     pub fn new(event: Event) -> Envelope {
-        let json = event.to_json_bytes();
+        let mut buf = Vec::with_capacity(MAX_WS_HEADER + 128);
+        buf.resize(MAX_WS_HEADER, 0);
+        event.write_json(&mut buf);
+        let header = ws_header(buf.len() - MAX_WS_HEADER);
+        let start = MAX_WS_HEADER - header.len();
+        buf[start..MAX_WS_HEADER].copy_from_slice(&header);
+        let frame = Bytes::from(buf);
         Envelope {
             event,
-            json,
+            json: frame.slice(MAX_WS_HEADER..),
             sse: OnceLock::new(),
-            ws_frame: OnceLock::new(),
+            ws_frame: frame.slice(start..),
         }
     }
 
@@ -80,27 +90,27 @@ impl Envelope {
     }
 
     /// The event as one complete WebSocket text frame from a server (RFC 6455 5.2: FIN,
-    /// opcode 1, unmasked, the shortest length encoding, then the JSON), built on first
-    /// use and then shared: a server's frames are not masked, so every connection sends
-    /// the same bytes.
+    /// opcode 1, unmasked, the shortest length encoding, then the JSON), shared: a
+    /// server's frames are not masked, so every connection sends the same bytes.
     pub fn ws_frame(&self) -> &Bytes {
-        self.ws_frame.get_or_init(|| {
-            let len = self.json.len();
-            let mut out = BytesMut::with_capacity(len + 10);
-            out.put_u8(0x81);
-            if len < 126 {
-                out.put_u8(len as u8);
-            } else if let Ok(len) = u16::try_from(len) {
-                out.put_u8(126);
-                out.put_u16(len);
-            } else {
-                out.put_u8(127);
-                out.put_u64(len as u64);
-            }
-            out.put_slice(&self.json);
-            out.freeze()
-        })
+        &self.ws_frame
     }
+}
+
+/// The header of a server's text frame carrying `len` bytes.
+fn ws_header(len: usize) -> BytesMut {
+    let mut out = BytesMut::with_capacity(MAX_WS_HEADER);
+    out.put_u8(0x81);
+    if len < 126 {
+        out.put_u8(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.put_u8(126);
+        out.put_u16(len);
+    } else {
+        out.put_u8(127);
+        out.put_u64(len as u64);
+    }
+    out
 }
 
 #[cfg(test)]

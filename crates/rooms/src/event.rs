@@ -9,7 +9,6 @@
 
 use std::fmt;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -448,18 +447,17 @@ impl Event {
         }
     }
 
-    /// The event as compact JSON, serialized once; every connection is sent these bytes.
-    pub fn to_json_bytes(&self) -> Bytes {
-        match serde_json::to_vec(self) {
-            Ok(json) => Bytes::from(json),
-            Err(err) => {
-                // Unreachable with these types (no maps with non-string keys, no floats
-                // that are not finite), but never panic over it.
-                tracing::error!(kind = %self.kind(), error = %err, "room event could not be encoded");
-                Bytes::from_static(
-                    br#"{"type":"error","ts":0,"code":"internal","message":"internal error"}"#,
-                )
-            }
+    /// Appends the event as compact JSON to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        if let Err(err) = serde_json::to_writer(&mut *out, self) {
+            // Unreachable with these types (no maps with non-string keys, no floats
+            // that are not finite), but never panic over it.
+            tracing::error!(kind = %self.kind(), error = %err, "room event could not be encoded");
+            out.truncate(start);
+            out.extend_from_slice(
+                br#"{"type":"error","ts":0,"code":"internal","message":"internal error"}"#,
+            );
         }
     }
 }
@@ -509,7 +507,9 @@ mod tests {
     }
 
     fn json_of(event: &Event) -> String {
-        String::from_utf8(event.to_json_bytes().to_vec()).unwrap()
+        let mut json = Vec::new();
+        event.write_json(&mut json);
+        String::from_utf8(json).unwrap()
     }
 
     /// Every shape as a literal string, and back: what docs/rooms.md shows.
