@@ -107,7 +107,7 @@ impl Default for HttpSettings {
             room_batch_events: 64,
             room_flush_interval_ms: 50,
             room_writes_per_second: 70_000,
-            room_busy_percent: 70,
+            room_busy_percent: 50,
             sse_keepalive_ms: 15_000,
             max_body_bytes: 64 * 1024,
             request_head_timeout_ms: 10_000,
