@@ -457,7 +457,11 @@ impl Member {
             events,
         } = self.cell.catch_up(self.sampler.last_seq());
         if let Some((from, to)) = gap {
-            for own in self.own.kept_between(from, to) {
+            // Its own messages from inside the gap: those the room broadcast, and those
+            // it shed that still wait (history no longer has them).
+            let mut own = self.own.kept_between(from, to);
+            self.own.take_shed(Some(to.next()), &mut own);
+            for own in own {
                 if !rescued.iter().any(|e| e.seq() == own.seq()) {
                     rescued.push(own);
                 }
@@ -774,5 +778,55 @@ mod tests {
         );
         let shed: Vec<_> = hub.counters().shed().collect();
         assert_eq!(shed[0], ("chat", 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_own_message_inside_a_gap_still_reaches_its_sender() {
+        let settings = onair_rooms::RoomSettings {
+            history_max_events: 8,
+            priority_history_events: 4,
+            chat_rate_count: 1_000_000,
+            broadcast_chat_rate_count: 5,
+            ..onair_rooms::RoomSettings::default()
+        };
+        let hub = RoomHub::new(
+            settings,
+            Arc::new(crate::MemoryBackend::new(4)),
+            onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
+            Arc::new(crate::NoModerationStore),
+            crate::SavedModerationRows::default(),
+            100,
+        );
+        let path = StreamPath::parse("live/shedgap").unwrap();
+        let mut me =
+            Member::join(&hub, &path, user("me", onair_rooms::Role::Viewer), None).unwrap();
+        let fan = Member::join(&hub, &path, user("fan", onair_rooms::Role::Viewer), None).unwrap();
+        let host =
+            Member::join(&hub, &path, user("host", onair_rooms::Role::Streamer), None).unwrap();
+        let mut batch = Vec::new();
+        me.take_ready(&mut batch, 64, now()).unwrap();
+        // The fans use up the budget; my message is shed; the host's ten then push it
+        // out of both the ring (4) and history (8).
+        for i in 0..5 {
+            fan.voice().handle_text(&chat(&format!("fan {i}"))).unwrap();
+        }
+        assert!(me.voice().handle_texts(&[chat("mine")]).shed);
+        for i in 0..10 {
+            host.voice()
+                .handle_text(&chat(&format!("host {i}")))
+                .unwrap();
+        }
+        batch.clear();
+        me.take_ready(&mut batch, 64, now()).unwrap();
+        let texts: Vec<String> = batch
+            .iter()
+            .filter_map(|e| match e.event() {
+                Event::Chat(chat) => Some(chat.text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(batch.iter().any(|e| matches!(e.event(), Event::Gap(_))));
+        assert_eq!(texts.first().map(String::as_str), Some("mine"), "{texts:?}");
+        assert_eq!(texts.last().map(String::as_str), Some("host 9"));
     }
 }
