@@ -656,9 +656,14 @@ mod tests {
             broadcast_chat_rate_window_ms: 0,
             ..onair_rooms::RoomSettings::default()
         };
+        hub_with(settings, 4)
+    }
+
+    /// A hub on a memory backend whose rooms fan out through a ring of `ring` events.
+    fn hub_with(settings: onair_rooms::RoomSettings, ring: usize) -> Arc<RoomHub> {
         RoomHub::new(
             settings,
-            Arc::new(crate::MemoryBackend::new(4)),
+            Arc::new(crate::MemoryBackend::new(ring)),
             onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
             Arc::new(crate::NoModerationStore),
             crate::SavedModerationRows::default(),
@@ -735,14 +740,7 @@ mod tests {
             chat_rate_count: 1_000,
             ..onair_rooms::RoomSettings::default()
         };
-        let hub = RoomHub::new(
-            settings,
-            Arc::new(crate::MemoryBackend::new(64)),
-            onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
-            Arc::new(crate::NoModerationStore),
-            crate::SavedModerationRows::default(),
-            100,
-        );
+        let hub = hub_with(settings, 64);
         let path = StreamPath::parse("live/budget").unwrap();
         let join = |id: &str, role| Member::join(&hub, &path, user(id, role), None).unwrap();
         let mut me = join("me", onair_rooms::Role::Viewer);
@@ -789,14 +787,7 @@ mod tests {
             broadcast_chat_rate_count: 5,
             ..onair_rooms::RoomSettings::default()
         };
-        let hub = RoomHub::new(
-            settings,
-            Arc::new(crate::MemoryBackend::new(4)),
-            onair_relay::hub::Hub::new(onair_relay::HubSettings::default(), 4096),
-            Arc::new(crate::NoModerationStore),
-            crate::SavedModerationRows::default(),
-            100,
-        );
+        let hub = hub_with(settings, 4);
         let path = StreamPath::parse("live/shedgap").unwrap();
         let mut me =
             Member::join(&hub, &path, user("me", onair_rooms::Role::Viewer), None).unwrap();
