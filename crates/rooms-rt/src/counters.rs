@@ -17,6 +17,18 @@ fn read(counter: &AtomicU64) -> u64 {
 
 const ACTIONS: [Action; 4] = [Action::Chat, Action::Like, Action::Gift, Action::Custom];
 
+/// `counts` by the action's name, leaving out `never` (a type the counter cannot have).
+fn by_action(
+    counts: &[AtomicU64; ACTIONS.len()],
+    never: Option<Action>,
+) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    ACTIONS
+        .iter()
+        .zip(counts)
+        .filter(move |(a, _)| Some(**a) != never)
+        .map(|(a, n)| (a.as_str(), read(n)))
+}
+
 #[derive(Debug, Default)]
 pub struct RoomCounters {
     accepted: [AtomicU64; ACTIONS.len()],
@@ -77,28 +89,17 @@ impl RoomCounters {
     }
 
     pub fn accepted(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        ACTIONS
-            .iter()
-            .zip(&self.accepted)
-            .map(|(a, n)| (a.as_str(), read(n)))
+        by_action(&self.accepted, None)
     }
 
     /// Messages over a room's broadcast budget, by type (chat, gift, custom).
     pub fn shed(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        ACTIONS
-            .iter()
-            .zip(&self.shed)
-            .filter(|(a, _)| **a != Action::Like)
-            .map(|(a, n)| (a.as_str(), read(n)))
+        by_action(&self.shed, Some(Action::Like))
     }
 
     /// Messages counted into an aggregate event, by type (like, gift, custom).
     pub fn aggregated(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        ACTIONS
-            .iter()
-            .zip(&self.aggregated)
-            .filter(|(a, _)| **a != Action::Chat)
-            .map(|(a, n)| (a.as_str(), read(n)))
+        by_action(&self.aggregated, Some(Action::Chat))
     }
 
     pub fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {

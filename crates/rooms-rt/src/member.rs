@@ -261,16 +261,14 @@ impl Member {
     /// A batch went out at `now`.
     pub(super) fn flushed(&mut self, now: Instant, sent: bool) {
         let interval = self.interval();
-        self.next_flush = (sent && !interval.is_zero()).then(|| now + interval);
-        self.own
-            .paced
-            .store(self.next_flush.is_some(), Ordering::Relaxed);
+        let mut next = (sent && !interval.is_zero()).then(|| now + interval);
         // Shed while this batch was made, by a connection that saw the member paced:
         // nobody woke the group for it, so the member asks its timer to come back.
-        if self.next_flush.is_none() && self.own.has_shed() {
-            self.next_flush = Some(now);
-            self.own.paced.store(true, Ordering::Relaxed);
+        if next.is_none() && self.own.has_shed() {
+            next = Some(now);
         }
+        self.next_flush = next;
+        self.own.paced.store(next.is_some(), Ordering::Relaxed);
     }
 
     /// When this member may have something without a broadcast: the end of its flush

@@ -50,16 +50,6 @@ pub enum Sent {
     Appended,
 }
 
-impl Sent {
-    /// The event the message became, when the room made it here.
-    pub fn envelope(&self) -> Option<&Arc<Envelope>> {
-        match self {
-            Sent::Broadcast(envelope) | Sent::Shed(envelope) => Some(envelope),
-            Sent::Counted | Sent::Appended => None,
-        }
-    }
-}
-
 /// Something the room wants done. Drain with [`Room::poll_output`] after every call.
 #[derive(Debug)]
 #[non_exhaustive]

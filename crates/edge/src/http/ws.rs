@@ -180,7 +180,6 @@ async fn run(io: WsIo, config: WebSocketConfig, member: Member, edge: Edge, span
                 let Some(incoming) = incoming else { continue };
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => break (code::NORMAL, "closed by client".to_owned()),
-                    Some(Ok(Message::Text(_))) => {}
                     Some(Ok(Message::Binary(_))) => break (code::UNSUPPORTED, "binary frames are not accepted".to_owned()),
                     Some(Ok(Message::Ping(_))) => {
                         // The pong tungstenite queued goes out through the seat.
