@@ -3,7 +3,7 @@
 //! mirror new rooms are made from, then to the live room. One change at a time, so
 //! the store, the mirror and the room agree on the order.
 
-use onair_rooms::Millis;
+use onair_rooms::{check_room_declarations, AggregatedEvent, Millis};
 
 use super::{now, RoomCell, RoomHub};
 use crate::storage::{ModerationKind, ModerationRecord, StoreFailure};
@@ -74,6 +74,29 @@ impl RoomHub {
             .await?;
         self.saved().set_slow_mode(room, period);
         cell.with_room(|r| r.set_slow_mode(period_ms));
+        Ok(())
+    }
+
+    /// Declares the custom events `cell`'s room aggregates on top of its app's (an
+    /// empty list: only its app's). Checked by the room before anything is saved.
+    pub async fn set_aggregated_events(
+        &self,
+        cell: &RoomCell,
+        events: Vec<AggregatedEvent>,
+    ) -> Result<(), ModerationError> {
+        let _one_at_a_time = self.moderation_writes.lock().await;
+        let room = cell.key();
+        let app = room.split('/').next().unwrap_or_default();
+        check_room_declarations(&self.settings.aggregated_events, app, &events)?;
+        let now = now();
+        if !events.is_empty() {
+            self.saved().admit_aggregated_events(room, now)?;
+        }
+        self.store
+            .save_aggregated_events(room, &events, now.as_u64())
+            .await?;
+        self.saved().set_aggregated_events(room, events.clone());
+        cell.with_room(|r| r.declare_aggregated_events(events))?;
         Ok(())
     }
 

@@ -1,11 +1,11 @@
 //! The moderation saved in the store, mirrored in memory: a room is created under the
-//! registry lock, where reading the disk is not allowed, so its saved mutes, bans and
-//! slow mode come from here. Loaded once at start; every REST change updates the
+//! registry lock, where reading the disk is not allowed, so its saved mutes, bans,
+//! slow mode and aggregated events come from here. Loaded once at start; every REST change updates the
 //! store first and this mirror second.
 
 use std::collections::HashMap;
 
-use onair_rooms::{Error, Millis, Room};
+use onair_rooms::{AggregatedEvent, Error, Millis, Room};
 
 use crate::storage::{ModerationKind, SavedModerationRows};
 
@@ -14,7 +14,7 @@ use crate::storage::{ModerationKind, SavedModerationRows};
 #[derive(Debug)]
 pub(super) struct SavedModeration {
     rooms: HashMap<String, SavedRoom>,
-    /// Mutes, bans and slow modes over all rooms.
+    /// Mutes, bans, slow modes and aggregated-event lists over all rooms.
     entries: usize,
     max_entries: usize,
     max_per_list: usize,
@@ -25,6 +25,8 @@ struct SavedRoom {
     mutes: HashMap<String, Option<Millis>>,
     bans: HashMap<String, Option<Millis>>,
     slow_mode_ms: Option<u64>,
+    /// Empty: none declared for the room alone.
+    aggregated_events: Vec<AggregatedEvent>,
 }
 
 impl SavedRoom {
@@ -36,7 +38,10 @@ impl SavedRoom {
     }
 
     fn is_empty(&self) -> bool {
-        self.mutes.is_empty() && self.bans.is_empty() && self.slow_mode_ms.is_none()
+        self.mutes.is_empty()
+            && self.bans.is_empty()
+            && self.slow_mode_ms.is_none()
+            && self.aggregated_events.is_empty()
     }
 }
 
@@ -75,6 +80,15 @@ impl SavedModeration {
             }
             let room = saved.rooms.entry(room).or_default();
             if room.slow_mode_ms.replace(period_ms).is_none() {
+                saved.entries += 1;
+            }
+        }
+        for (room, events) in rows.aggregated_events {
+            if saved.entries >= max_entries {
+                break;
+            }
+            let room = saved.rooms.entry(room).or_default();
+            if std::mem::replace(&mut room.aggregated_events, events).is_empty() {
                 saved.entries += 1;
             }
         }
@@ -147,26 +161,55 @@ impl SavedModeration {
 
     /// `Ok` when `room` can have a saved slow mode.
     pub fn admit_slow_mode(&mut self, room: &str, now: Millis) -> Result<(), Error> {
-        if self
-            .rooms
-            .get(room)
-            .is_some_and(|r| r.slow_mode_ms.is_some())
-        {
+        self.admit_setting(room, now, |r| r.slow_mode_ms.is_some())
+    }
+
+    /// Saves `room`'s slow mode; `None` forgets it.
+    pub fn set_slow_mode(&mut self, room: &str, period_ms: Option<u64>) {
+        self.set_setting(room, |r| {
+            let was_set = std::mem::replace(&mut r.slow_mode_ms, period_ms).is_some();
+            (was_set, period_ms.is_some())
+        });
+    }
+
+    /// `Ok` when `room` can have saved aggregated events.
+    pub fn admit_aggregated_events(&mut self, room: &str, now: Millis) -> Result<(), Error> {
+        self.admit_setting(room, now, |r| !r.aggregated_events.is_empty())
+    }
+
+    /// Saves the aggregated events declared for `room` alone; empty forgets them.
+    pub fn set_aggregated_events(&mut self, room: &str, events: Vec<AggregatedEvent>) {
+        let is_set = !events.is_empty();
+        self.set_setting(room, |r| {
+            let was_set = !std::mem::replace(&mut r.aggregated_events, events).is_empty();
+            (was_set, is_set)
+        });
+    }
+
+    /// One room-wide setting is one entry: `Ok` when it is set already or the total
+    /// has room.
+    fn admit_setting(
+        &mut self,
+        room: &str,
+        now: Millis,
+        is_set: impl Fn(&SavedRoom) -> bool,
+    ) -> Result<(), Error> {
+        if self.rooms.get(room).is_some_and(is_set) {
             return Ok(());
         }
         self.expire(now);
         self.admit_one()
     }
 
-    /// Saves `room`'s slow mode; `None` forgets it.
-    pub fn set_slow_mode(&mut self, room: &str, period_ms: Option<u64>) {
+    /// Changes one room-wide setting with `set`, which says whether it was set before
+    /// and is now, and keeps the entries counted.
+    fn set_setting(&mut self, room: &str, set: impl FnOnce(&mut SavedRoom) -> (bool, bool)) {
         let saved = self.rooms.entry(room.to_owned()).or_default();
-        match (saved.slow_mode_ms.is_some(), period_ms.is_some()) {
+        match set(saved) {
             (false, true) => self.entries += 1,
             (true, false) => self.entries -= 1,
             _ => {}
         }
-        saved.slow_mode_ms = period_ms;
         if saved.is_empty() {
             self.rooms.remove(room);
         }
@@ -192,6 +235,13 @@ impl SavedModeration {
         }
         if let Some(period_ms) = saved.slow_mode_ms {
             room.set_slow_mode(period_ms);
+        }
+        if !saved.aggregated_events.is_empty() {
+            // Checked when declared; a config changed since may refuse it, and then
+            // the room follows its app's.
+            if let Err(error) = room.declare_aggregated_events(saved.aggregated_events.clone()) {
+                tracing::warn!(room = room.key(), %error, "saved aggregated events not applied");
+            }
         }
     }
 
@@ -242,10 +292,11 @@ mod tests {
                 ModerationRecord::new("live/b", ModerationKind::Ban, "dave", None),
             ],
             slow_modes: vec![("live/a".to_owned(), 10_000)],
+            aggregated_events: vec![("live/a".to_owned(), vec![wave()])],
             left_out: 0,
         };
         let saved = SavedModeration::from_rows(rows, 100, 10);
-        assert_eq!(saved.len(), 5);
+        assert_eq!(saved.len(), 6);
         let mut a = room("live/a");
         saved.apply(&mut a, Millis(2_000));
         let now = Millis(2_000);
@@ -254,10 +305,36 @@ mod tests {
         assert_eq!(a.moderation().banned("bob", now), Some(Some(Millis(5_000))));
         assert_eq!(a.moderation().banned("dave", now), None);
         assert_eq!(a.slow_mode_ms(), 10_000);
+        assert_eq!(a.own_aggregated_events(), [wave()]);
+        assert_eq!(a.aggregated_events().count(), 1);
         let mut c = room("live/c");
         saved.apply(&mut c, now);
         assert_eq!(c.moderation().mutes(now).count(), 0);
         assert_eq!(c.slow_mode_ms(), 0);
+        assert_eq!(c.aggregated_events().count(), 0);
+    }
+
+    fn wave() -> AggregatedEvent {
+        AggregatedEvent {
+            name: "gesture.wave".to_owned(),
+            values: vec!["left".to_owned()],
+            apps: vec![],
+        }
+    }
+
+    #[test]
+    fn a_rooms_aggregated_events_are_one_entry_and_an_empty_list_frees_it() {
+        let mut saved = SavedModeration::new(1, 10);
+        let now = Millis(0);
+        saved.admit_aggregated_events("r", now).unwrap();
+        saved.set_aggregated_events("r", vec![wave()]);
+        assert_eq!(saved.len(), 1);
+        // Replacing what is saved needs no more room; another room's does.
+        saved.admit_aggregated_events("r", now).unwrap();
+        saved.admit_aggregated_events("s", now).unwrap_err();
+        saved.set_aggregated_events("r", vec![]);
+        assert_eq!(saved.len(), 0);
+        assert!(!saved.has("r"));
     }
 
     #[test]
@@ -309,6 +386,7 @@ mod tests {
                 .map(|u| ModerationRecord::new("r", ModerationKind::Mute, u, None))
                 .collect(),
             slow_modes: vec![("r".to_owned(), 1)],
+            aggregated_events: vec![],
             left_out: 0,
         };
         let per_list = SavedModeration::from_rows(rows.clone(), 10, 2);

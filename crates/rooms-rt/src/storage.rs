@@ -9,6 +9,7 @@ use std::fmt;
 use futures_util::future::BoxFuture;
 use onair_media::StreamPath;
 use onair_relay::hub::LiveChange;
+use onair_rooms::AggregatedEvent;
 use tokio::sync::broadcast;
 
 /// Which list a moderation entry is on.
@@ -63,6 +64,8 @@ pub struct SavedModerationRows {
     pub entries: Vec<ModerationRecord>,
     /// `(room, slow mode period in ms)`.
     pub slow_modes: Vec<(String, u64)>,
+    /// `(room, the aggregated events declared for it alone)`.
+    pub aggregated_events: Vec<(String, Vec<AggregatedEvent>)>,
     /// Rows left unloaded because there were more than the store keeps in memory.
     pub left_out: usize,
 }
@@ -94,6 +97,14 @@ pub trait ModerationStore: Send + Sync + fmt::Debug {
         &'a self,
         room: &'a str,
         period_ms: Option<u64>,
+        now_ms: u64,
+    ) -> StoreFuture<'a, ()>;
+    /// Saves the aggregated events declared for `room` alone; an empty list forgets
+    /// them (the room follows its app's).
+    fn save_aggregated_events<'a>(
+        &'a self,
+        room: &'a str,
+        events: &'a [AggregatedEvent],
         now_ms: u64,
     ) -> StoreFuture<'a, ()>;
 }
@@ -137,6 +148,15 @@ impl ModerationStore for NoModerationStore {
     }
 
     fn save_slow_mode<'a>(&'a self, _: &'a str, _: Option<u64>, _: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn save_aggregated_events<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a [AggregatedEvent],
+        _: u64,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -247,6 +247,9 @@ pub enum Error {
     /// An event of a kind that is never kept in history was given to history.
     #[error("{kind} events are not kept in history")]
     NotInHistory { kind: EventKind },
+    /// A room's own aggregated events that cannot be declared.
+    #[error("aggregated events: {reason}")]
+    InvalidDeclaration { reason: &'static str },
     /// A setting value that would make rooms useless.
     #[error("setting {key}: {reason}")]
     InvalidSetting {
@@ -281,6 +284,7 @@ impl Error {
             Error::TooManyRooms { .. } => ErrorCode::TooManyRooms,
             Error::MessageNotFound { .. } => ErrorCode::MessageNotFound,
             Error::ListFull { .. } => ErrorCode::ListFull,
+            Error::InvalidDeclaration { .. } => ErrorCode::InvalidField,
             Error::OutOfOrder { .. }
             | Error::NotInHistory { .. }
             | Error::InvalidSetting { .. } => ErrorCode::Internal,

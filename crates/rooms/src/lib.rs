@@ -110,7 +110,9 @@ mod slow_mode;
 mod time;
 mod viewers;
 
-pub use aggregates::{AggregatedEvent, Aggregates};
+pub use aggregates::{
+    check_room_declarations, AggregatedEvent, Aggregates, MAX_AGGREGATED_EVENTS, MAX_VALUE_CHARS,
+};
 pub use budget::BroadcastBudget;
 pub use client_message::{
     check_data_size, is_valid_custom_name, is_valid_gift_name, validate_text, ClientMessage,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::aggregates::{check_room_declarations, room_declarations};
 use crate::client_message::{check_data_size, is_valid_custom_name, validate_text};
 use crate::event::{
     ChatEvent, CustomEvent, DeleteEvent, Draft, Event, EventKind, GiftEvent, Seq, StreamEvent,
@@ -17,10 +18,15 @@ use crate::history::{CatchUp, Lookup, Resume};
 use crate::identity::anonymous_user;
 use crate::rate_limit::KeyedLimiter;
 use crate::{
-    Action, Aggregates, BroadcastBudget, ClientMessage, ComboTracker, ConnId, Envelope, Error,
-    GiftSummary, History, Identity, LikeAggregator, Millis, Moderation, RoomSettings, Sampler,
-    SlowMode, User, ViewerThrottle,
+    Action, AggregatedEvent, Aggregates, BroadcastBudget, ClientMessage, ComboTracker, ConnId,
+    Envelope, Error, GiftSummary, History, Identity, LikeAggregator, Millis, Moderation,
+    RoomSettings, Sampler, SlowMode, User, ViewerThrottle,
 };
+
+/// The app of a room key, `live` of `live/demo`.
+fn app_of(key: &str) -> &str {
+    key.split('/').next().unwrap_or_default()
+}
 
 /// Who assigns seqs to the events a room keeps in history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,6 +114,8 @@ pub struct Room {
     likes: LikeAggregator,
     /// Custom events counted instead of sent one by one.
     aggregates: Aggregates,
+    /// The aggregated events declared for this room alone (through the API).
+    own_aggregated_events: Vec<AggregatedEvent>,
     /// How much of what the audience sends goes to every member.
     budget: BroadcastBudget,
     /// Gifts over the budget, summed.
@@ -140,11 +148,12 @@ impl Room {
         let s = &settings;
         let users = s.max_tracked_users;
         let key = key.into();
-        let app = key.split('/').next().unwrap_or_default();
-        let aggregates = Aggregates::new(&s.aggregated_events, app, s.aggregate_interval_ms);
+        let aggregates =
+            Aggregates::new(&s.aggregated_events, app_of(&key), s.aggregate_interval_ms);
         Room {
             key,
             aggregates,
+            own_aggregated_events: Vec::new(),
             budget: BroadcastBudget::new(s, now),
             gift_summary: GiftSummary::new(s.aggregate_interval_ms),
             sequencing,
@@ -678,6 +687,30 @@ impl Room {
     /// Slow mode period; 0 is off.
     pub fn slow_mode_ms(&self) -> u64 {
         self.slow_mode.period_ms()
+    }
+
+    /// Aggregates `events` in this room on top of what its app declares in the config
+    /// (a name declared in both follows `events`); an empty list leaves the app's.
+    /// Totals and pending taps of names still declared are kept.
+    pub fn declare_aggregated_events(&mut self, events: Vec<AggregatedEvent>) -> Result<(), Error> {
+        let app = app_of(&self.key);
+        let configured = &self.settings.aggregated_events;
+        check_room_declarations(configured, app, &events)?;
+        self.aggregates
+            .redeclare(room_declarations(configured, app, &events));
+        tracing::info!(room = %self.key, events = events.len(), "room aggregated events declared");
+        self.own_aggregated_events = events;
+        Ok(())
+    }
+
+    /// The aggregated events declared for this room alone.
+    pub fn own_aggregated_events(&self) -> &[AggregatedEvent] {
+        &self.own_aggregated_events
+    }
+
+    /// Every custom event this room aggregates, with the values it counts one by one.
+    pub fn aggregated_events(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.aggregates.declared()
     }
 
     // ----- history -------------------------------------------------------------------

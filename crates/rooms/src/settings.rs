@@ -6,10 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregates::{
-    AggregatedEvent, MAX_AGGREGATED_EVENTS, MAX_AGGREGATED_VALUES, MAX_VALUE_LEN,
-};
-use crate::client_message::is_valid_custom_name;
+use crate::aggregates::{check_declarations, AggregatedEvent};
 use crate::Error;
 
 /// A token-bucket rate: at most `count` in any `window_ms`, refilled continuously
@@ -222,40 +219,6 @@ impl RoomSettings {
         )
     }
 
-    /// Checks that the values make sense together. The model never panics on odd values,
-    /// but these would make a room useless, so a config check should refuse them.
-    fn validate_aggregated_events(&self) -> Result<(), Error> {
-        let fail = |reason: &'static str| {
-            Err(Error::InvalidSetting {
-                key: "aggregated_events",
-                reason,
-            })
-        };
-        if self.aggregated_events.len() > MAX_AGGREGATED_EVENTS {
-            return fail("at most 32 aggregated events");
-        }
-        for (i, event) in self.aggregated_events.iter().enumerate() {
-            if !is_valid_custom_name(&event.name) {
-                return fail("each name must be a valid custom event name");
-            }
-            if self.aggregated_events[..i]
-                .iter()
-                .any(|e| e.name == event.name)
-            {
-                return fail("each name may be declared once");
-            }
-            if event.values.len() > MAX_AGGREGATED_VALUES
-                || event
-                    .values
-                    .iter()
-                    .any(|v| v.is_empty() || v.len() > MAX_VALUE_LEN)
-            {
-                return fail("at most 16 values each, each 1 to 64 bytes");
-            }
-        }
-        Ok(())
-    }
-
     pub fn validate(&self) -> Result<(), Error> {
         let fail =
             |key: &'static str, reason: &'static str| Err(Error::InvalidSetting { key, reason });
@@ -280,7 +243,9 @@ impl RoomSettings {
         if self.aggregate_interval_ms == 0 {
             return fail("aggregate_interval_ms", "must be at least 1");
         }
-        self.validate_aggregated_events()?;
+        if let Err(reason) = check_declarations(&self.aggregated_events) {
+            return fail("aggregated_events", reason);
+        }
         for (key, count) in [
             ("chat_rate_count", self.chat_rate_count),
             ("like_rate_count", self.like_rate_count),

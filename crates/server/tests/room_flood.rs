@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start_server, TestServer};
+use common::{start_server, start_server_in, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use onair_server::rooms::Role;
 use serde_json::{json, Value};
@@ -392,5 +392,121 @@ async fn waves_from_many_members_arrive_as_a_few_aggregate_events_with_the_exact
     }
     assert_eq!((count, bye, hi), (WAVERS as u64, 50, 150));
     assert!(events < 20, "{events} aggregate events for {WAVERS} waves");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_them() {
+    const VOTERS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let configure = |s: &mut onair_server::Settings| {
+        s.rooms.aggregated_events = vec![onair_server::rooms::AggregatedEvent {
+            name: "gesture.wave".into(),
+            values: vec![],
+            apps: vec![],
+        }];
+    };
+    let server = start_server_in(dir.path(), configure).await;
+    server.set_title("live/poll", "Poll").await;
+    let room = "/api/v1/rooms/live/poll";
+    let put = |events: Value| {
+        reqwest::Client::new()
+            .put(server.http_url(&format!("{room}/aggregated-events")))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({ "events": events }))
+            .send()
+    };
+    let too_many: Vec<Value> = (0..33)
+        .map(|i| json!({ "name": format!("e{i}") }))
+        .collect();
+    for refused in [
+        json!(too_many),
+        json!([{"name": "not a name"}]),
+        json!([{"name": "poll.vote", "values": [""]}]),
+        json!([{"name": "poll.vote", "apps": ["live"]}]),
+    ] {
+        let response = put(refused.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{refused}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_body", "{refused}: {body}");
+    }
+    // A name given twice counts as its last.
+    let vote = json!([{"name": "poll.vote"}, {"name": "poll.vote", "values": ["a", "b"]}]);
+    assert_eq!(put(vote).await.unwrap().status(), 204);
+    let declared = |server: &TestServer| {
+        let url = server.http_url(room);
+        async move {
+            let view: Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(common::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            view["aggregated_events"].clone()
+        }
+    };
+    assert_eq!(
+        declared(&server).await,
+        json!([
+            {"name": "gesture.wave", "values": [], "declared_by": "config"},
+            {"name": "poll.vote", "values": ["a", "b"], "declared_by": "room"},
+        ])
+    );
+
+    let path = "/ws/live/poll";
+    let mut watcher = connect(&server, path).await;
+    let mut voters = Vec::new();
+    for i in 0..VOTERS {
+        let token = server.token(&format!("v{i}"), Role::Viewer);
+        voters.push(connect(&server, &format!("{path}?token={token}")).await);
+    }
+    for (i, ws) in voters.iter_mut().enumerate() {
+        let value = if i % 4 == 0 { "a" } else { "b" };
+        let vote = json!({"type": "custom", "name": "poll.vote", "data": {"value": value}});
+        send(ws, vote).await;
+    }
+    let (mut count, mut a, mut b) = (0, 0, 0);
+    while count < VOTERS as u64 {
+        let message = timeout(WAIT, watcher.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_ne!(
+            event["type"], "custom",
+            "no vote is sent one by one: {event}"
+        );
+        if event["type"] == "aggregate" {
+            count += event["count"].as_u64().unwrap();
+            a += event["values"]["a"].as_u64().unwrap();
+            b += event["values"]["b"].as_u64().unwrap();
+        }
+    }
+    assert_eq!((count, a, b), (VOTERS as u64, 10, 30));
+    drop((watcher, voters));
+    server.stop().await;
+
+    // Saved: the room aggregates the votes after a restart too, until `[]` removes them.
+    let server = start_server_in(dir.path(), configure).await;
+    assert_eq!(declared(&server).await[1]["name"], "poll.vote");
+    let put = |events: Value| {
+        reqwest::Client::new()
+            .put(server.http_url(&format!("{room}/aggregated-events")))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({ "events": events }))
+            .send()
+    };
+    assert_eq!(put(json!([])).await.unwrap().status(), 204);
+    assert_eq!(declared(&server).await.as_array().unwrap().len(), 1);
+    server.stop().await;
+    let server = start_server_in(dir.path(), configure).await;
+    assert_eq!(declared(&server).await.as_array().unwrap().len(), 1);
     server.stop().await;
 }

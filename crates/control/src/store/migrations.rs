@@ -45,6 +45,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_live_at INTEGER
     );
     CREATE INDEX stream_info_by_last_live ON stream_info (last_live_at);",
+    // 3: custom events a room aggregates on top of its app's (a JSON array).
+    "CREATE TABLE room_aggregated_events (
+        room   TEXT PRIMARY KEY,
+        events TEXT NOT NULL,
+        set_at INTEGER NOT NULL
+    );",
 ];
 
 /// Brings `conn` to the newest version, or refuses a database newer than this code.
@@ -93,6 +99,7 @@ mod tests {
         assert_eq!(
             tables(&conn),
             [
+                "room_aggregated_events",
                 "room_moderation",
                 "room_settings",
                 "stream_info",

@@ -60,6 +60,8 @@ pub enum StoreError {
     TooManyStreams { max: usize },
     #[error("the storage task ended without an answer")]
     TaskFailed,
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// The database, cheap to clone.

@@ -1,7 +1,9 @@
 //! Room moderation that outlives the process: per-room mutes and bans (user id, until
-//! a Unix millisecond or forever) and per-room slow mode. The rooms load all of it
+//! a Unix millisecond or forever), per-room slow mode and the custom events a room
+//! aggregates on top of its app's. The rooms load all of it
 //! once at start and write through on every change; nothing reads it per message.
 
+use onair_rooms::AggregatedEvent;
 use onair_rooms_rt::{
     ModerationKind, ModerationRecord, ModerationStore, SavedModerationRows, StoreFailure,
     StoreFuture,
@@ -87,6 +89,36 @@ impl Store {
         })
         .await
     }
+
+    /// Saves the aggregated events declared for `room` alone; empty forgets them.
+    pub async fn save_aggregated_events(
+        &self,
+        room: &str,
+        events: &[AggregatedEvent],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let room = room.to_owned();
+        let events = match events {
+            [] => None,
+            events => Some(serde_json::to_string(events)?),
+        };
+        self.run(move |conn, _| {
+            match events {
+                Some(events) => conn.execute(
+                    "INSERT INTO room_aggregated_events (room, events, set_at)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (room)
+                     DO UPDATE SET events = excluded.events, set_at = excluded.set_at",
+                    params![room, events, now_ms],
+                )?,
+                None => {
+                    conn.execute("DELETE FROM room_aggregated_events WHERE room = ?1", [room])?
+                }
+            };
+            Ok(())
+        })
+        .await
+    }
 }
 
 /// SQLite integers are signed: a time or period past `i64::MAX` (hundreds of millions
@@ -126,6 +158,19 @@ impl ModerationStore for Store {
                 .map_err(failure)
         })
     }
+
+    fn save_aggregated_events<'a>(
+        &'a self,
+        room: &'a str,
+        events: &'a [AggregatedEvent],
+        now_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            Store::save_aggregated_events(self, room, events, now_ms)
+                .await
+                .map_err(failure)
+        })
+    }
 }
 
 fn failure(error: StoreError) -> StoreFailure {
@@ -145,7 +190,8 @@ fn delete_expired(conn: &Connection, now_ms: u64) -> Result<usize, StoreError> {
 
 fn load(conn: &Connection, limit: usize) -> Result<SavedModerationRows, StoreError> {
     let total: usize = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM room_moderation) + (SELECT COUNT(*) FROM room_settings)",
+        "SELECT (SELECT COUNT(*) FROM room_moderation) + (SELECT COUNT(*) FROM room_settings)
+              + (SELECT COUNT(*) FROM room_aggregated_events)",
         [],
         |r| r.get(0),
     )?;
@@ -176,11 +222,27 @@ fn load(conn: &Connection, limit: usize) -> Result<SavedModerationRows, StoreErr
             saved.entries.push(record);
         }
     }
-    let remaining = limit.saturating_sub(i64::try_from(saved.entries.len()).unwrap_or(i64::MAX));
+    let remaining = |saved: &SavedModerationRows| {
+        let loaded = saved.entries.len() + saved.slow_modes.len();
+        limit.saturating_sub(i64::try_from(loaded).unwrap_or(i64::MAX))
+    };
     let mut statement =
         conn.prepare("SELECT room, slow_mode_ms FROM room_settings ORDER BY set_at DESC LIMIT ?1")?;
-    let rows = statement.query_map([remaining], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let rows = statement.query_map([remaining(&saved)], |row| Ok((row.get(0)?, row.get(1)?)))?;
     saved.slow_modes = rows.collect::<Result<_, _>>()?;
+    let mut statement = conn
+        .prepare("SELECT room, events FROM room_aggregated_events ORDER BY set_at DESC LIMIT ?1")?;
+    let rows = statement.query_map([remaining(&saved)], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (room, events) = row?;
+        match serde_json::from_str(&events) {
+            Ok(events) => saved.aggregated_events.push((room, events)),
+            // Written by this code; one unreadable row costs only itself.
+            Err(error) => tracing::warn!(room, %error, "saved aggregated events unreadable"),
+        }
+    }
     Ok(saved)
 }
 
@@ -281,5 +343,50 @@ mod tests {
         assert_eq!(users, ["c", "b"]);
         assert!(loaded.slow_modes.is_empty());
         assert_eq!(loaded.left_out, 2);
+    }
+
+    #[tokio::test]
+    async fn a_rooms_aggregated_events_round_trip_and_count_toward_the_bound() {
+        let store = store(2);
+        let wave = AggregatedEvent {
+            name: "gesture.wave".to_owned(),
+            values: vec!["left".to_owned(), "right".to_owned()],
+            apps: vec![],
+        };
+        store
+            .save_aggregated_events("live/a", std::slice::from_ref(&wave), 1_000)
+            .await
+            .unwrap();
+        store
+            .save_slow_mode("live/a", Some(5_000), 900)
+            .await
+            .unwrap();
+        let loaded = store.load_moderation(2_000).await.unwrap();
+        assert_eq!(
+            loaded.aggregated_events,
+            vec![("live/a".to_owned(), vec![wave.clone()])]
+        );
+        assert_eq!(loaded.slow_modes.len(), 1);
+
+        // A third entry is left out of the load: slow modes are loaded first.
+        store
+            .save_aggregated_events("live/b", std::slice::from_ref(&wave), 1_100)
+            .await
+            .unwrap();
+        let loaded = store.load_moderation(2_000).await.unwrap();
+        assert_eq!(loaded.aggregated_events.len(), 1);
+        assert_eq!(loaded.left_out, 1);
+
+        store
+            .save_aggregated_events("live/a", &[], 1_200)
+            .await
+            .unwrap();
+        store
+            .save_aggregated_events("live/b", &[], 1_200)
+            .await
+            .unwrap();
+        let loaded = store.load_moderation(2_000).await.unwrap();
+        assert!(loaded.aggregated_events.is_empty());
+        assert_eq!(loaded.left_out, 0);
     }
 }

@@ -13,8 +13,8 @@ use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, Sche
 use utoipa::{IntoParams, Modify, Number, OpenApi, ToSchema};
 
 use super::{
-    keys_api, live_api, moderation_api, recordings_api, rooms_api, server_api, streams_api,
-    tokens_api, ApiError,
+    aggregated_events_api, keys_api, live_api, moderation_api, recordings_api, rooms_api,
+    server_api, streams_api, tokens_api, ApiError,
 };
 use crate::rooms::RoomHub;
 use onair_rooms::RoomSettings;
@@ -90,6 +90,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
         moderation_api::ban,
         moderation_api::unban,
         moderation_api::slow_mode,
+        aggregated_events_api::set,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&AdminToken, &SharedResponses),

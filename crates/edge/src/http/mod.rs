@@ -2,6 +2,7 @@
 //! served on a listener that applies the connection limits.
 
 mod admin;
+mod aggregated_events_api;
 mod api_doc;
 mod error;
 mod extract;
@@ -96,6 +97,10 @@ pub(crate) fn router(edge: Edge) -> Router {
         .route(
             "/api/v1/rooms/{app}/{name}/slow-mode",
             put(moderation_api::slow_mode),
+        )
+        .route(
+            "/api/v1/rooms/{app}/{name}/aggregated-events",
+            put(aggregated_events_api::set),
         )
         .route("/{app}/{file}", get(flv::play))
         .route("/{app}/{name}/{file}", get(hls::serve))

@@ -13,6 +13,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
 use super::admin::Admin;
+use super::aggregated_events_api::{aggregated_events_view, AggregatedEventView};
 use super::api_doc::{stream_path, ErrorBody, StreamPathParams};
 use super::extract::{ApiJson, ApiPath};
 use super::ApiError;
@@ -64,6 +65,8 @@ pub(super) struct RoomView {
     muted: Vec<ModerationEntry>,
     /// Bans in force, by user id.
     banned: Vec<ModerationEntry>,
+    /// Custom events counted and sent as `aggregate` events rather than one by one.
+    aggregated_events: Vec<AggregatedEventView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -228,6 +231,7 @@ fn room_view(room: &Room) -> RoomView {
         slow_mode_seconds: room.slow_mode_ms() / 1000,
         muted: listing(room.moderation().mutes(now)),
         banned: listing(room.moderation().bans(now)),
+        aggregated_events: aggregated_events_view(room),
     }
 }
 
