@@ -12,7 +12,8 @@
 # Environment: VIEWERS (1000), DURATION (30 s window), RAMP (200 viewers/s), PIN (1:
 # servers on CPU 0, bench on CPU 1; 0: no pinning), NGINX_MODULE, SKIP_NGINX (1 to
 # skip), SKIP_BROWSER (1 to skip), FIXTURE_SECS (30), ONAIR_RTMP_PORT (19355),
-# ONAIR_HTTP_PORT (18085), NGINX_RTMP_PORT (19356), NGINX_HTTP_PORT (18086).
+# ONAIR_HTTP_PORT (18085), NGINX_RTMP_PORT (19356), NGINX_HTTP_PORT (18086), ONAIR_BIN
+# (a prebuilt onair to measure instead of building this checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,7 +32,7 @@ ONAIR_RTMP=127.0.0.1:${ONAIR_RTMP_PORT:-19355}
 ONAIR_HTTP=127.0.0.1:${ONAIR_HTTP_PORT:-18085}
 NGINX_RTMP=127.0.0.1:${NGINX_RTMP_PORT:-19356}
 NGINX_HTTP=127.0.0.1:${NGINX_HTTP_PORT:-18086}
-ONAIR=$ROOT/target/release/onair
+ONAIR=${ONAIR_BIN:-$ROOT/target/release/onair}
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -46,8 +47,10 @@ for addr in "$ONAIR_RTMP" "$ONAIR_HTTP" "$NGINX_RTMP" "$NGINX_HTTP"; do
 done
 
 echo "--- load before the run (other work on the machine skews the figures): $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "--- building"
-timeout 1800 cargo build --release -q
+if [ -z "${ONAIR_BIN:-}" ]; then
+  echo "--- building"
+  timeout 1800 cargo build --release -q
+fi
 
 # A keyframe every second (-g 30), as the LL-HLS latency target assumes.
 FIXTURE=$OUT/stream-720p30-gop1s.flv

@@ -14,7 +14,8 @@
 # ONAIR_SET (more onair settings, "key=value key=value", e.g. "http.room_flush_interval_ms=100"),
 # MIX (what onair's senders send, e.g. "chat:40,like:30,gift:10,wave:20"; waves are the
 # aggregated custom event gesture.wave; default chat only, as socket.io), BURST (messages
-# each sender writes at once, 1).
+# each sender writes at once, 1), ONAIR_BIN (a prebuilt onair to measure instead of
+# building this checkout, e.g. a copy of another commit's target/release/onair).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,7 +41,7 @@ done
 ONAIR_HTTP=127.0.0.1:${ONAIR_HTTP_PORT:-18070}
 ONAIR_RTMP=127.0.0.1:${ONAIR_RTMP_PORT:-19370}
 SOCKETIO=127.0.0.1:${SOCKETIO_PORT:-18090}
-ONAIR=$ROOT/target/release/onair
+ONAIR=${ONAIR_BIN:-$ROOT/target/release/onair}
 # The chat token secret the onair server and the bench share (a throwaway).
 SECRET="bench-rooms-$$-$RANDOM"
 
@@ -61,8 +62,10 @@ for addr in "$ONAIR_HTTP" "$ONAIR_RTMP" "$SOCKETIO"; do
 done
 
 echo "--- load before the run (other work on the machine skews the figures): $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "--- building"
-timeout 1800 cargo build --release -q
+if [ -z "${ONAIR_BIN:-}" ]; then
+  echo "--- building"
+  timeout 1800 cargo build --release -q
+fi
 
 # socket.io: installed from the committed lockfile into bench/out/socketio (gitignored).
 SIO_DIR=$OUT/socketio

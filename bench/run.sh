@@ -11,6 +11,7 @@
 # ONAIR_HTTP_PORT (18080), NGINX_RTMP_PORT (19351); NMS_APP=.../node-media-server/bin/app.js
 # also runs node-media-server (RTMP 19352, HTTP 18082; see bench/README.md); ONAIR_SET
 # (more onair settings, "key=value key=value", e.g. "rtmp.out_chunk_size=4096").
+# ONAIR_BIN: a prebuilt onair to measure instead of building this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,7 +39,7 @@ for setting in ${ONAIR_SET:-}; do
 done
 NMS_RTMP=127.0.0.1:19352
 NMS_HTTP=127.0.0.1:18082
-ONAIR=$ROOT/target/release/onair
+ONAIR=${ONAIR_BIN:-$ROOT/target/release/onair}
 
 # Every viewer is a socket in the bench and one in the server (separate processes).
 # shellcheck source=bench/lib.sh
@@ -53,8 +54,10 @@ for addr in "$ONAIR_RTMP" "$ONAIR_HTTP" "$NGINX_RTMP" "$NMS_RTMP" "$NMS_HTTP"; d
 done
 
 echo "--- load before the run (other work on the machine skews the figures): $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "--- building"
-timeout 1800 cargo build --release -q
+if [ -z "${ONAIR_BIN:-}" ]; then
+  echo "--- building"
+  timeout 1800 cargo build --release -q
+fi
 
 FIXTURE=$OUT/stream-720p30.flv
 if [ ! -s "$FIXTURE" ]; then

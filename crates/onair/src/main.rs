@@ -14,6 +14,12 @@ use onair_server::config::PublishAuth;
 use onair_server::{Server, Settings};
 use tokio_util::sync::CancellationToken;
 
+/// jemalloc rather than glibc's malloc: a flooded room allocates and frees hundreds of
+/// thousands of small buffers a second across threads, where glibc spent a quarter of
+/// the server's core in its free lists (ARCHITECTURE.md, "Why jemalloc").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "onair",
