@@ -59,8 +59,8 @@ impl TokenKeys {
     /// A token for `user` valid for `ttl_seconds`.
     pub fn mint(&self, user: &User, ttl_seconds: u64) -> String {
         let claims = ChatClaims {
-            sub: user.id.clone(),
-            name: user.name.clone(),
+            sub: user.id.to_string(),
+            name: user.name.to_string(),
             exp: unix_now() + ttl_seconds,
             role: Some(role_name(user.role).to_owned()),
         };

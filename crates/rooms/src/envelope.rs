@@ -13,6 +13,9 @@ use crate::Millis;
 #[derive(Debug)]
 pub struct Envelope {
     event: Event,
+    /// The event's seq and ts, read for every member a room offers it to.
+    seq: Option<Seq>,
+    ts: Millis,
     json: Bytes,
     sse: OnceLock<Bytes>,
     /// The frame header, then `json`: one allocation for both.
@@ -33,6 +36,8 @@ impl Envelope {
         buf[start..MAX_WS_HEADER].copy_from_slice(&header);
         let frame = Bytes::from(buf);
         Envelope {
+            seq: event.seq(),
+            ts: event.ts(),
             event,
             json: frame.slice(MAX_WS_HEADER..),
             sse: OnceLock::new(),
@@ -62,12 +67,12 @@ impl Envelope {
 
     /// The event's `seq`, if kept in history.
     pub fn seq(&self) -> Option<Seq> {
-        self.event.seq()
+        self.seq
     }
 
     /// The event's `ts`.
     pub fn ts(&self) -> Millis {
-        self.event.ts()
+        self.ts
     }
 
     /// The event as one Server-Sent Events message, built on first use and then shared:

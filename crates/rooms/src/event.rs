@@ -732,7 +732,7 @@ mod tests {
             user: alice(),
             text: "x".into(),
         });
-        assert_eq!(chat.sender().map(|u| u.id.as_str()), Some("u1"));
+        assert_eq!(chat.sender().map(|u| &*u.id), Some("u1"));
         let system = Event::System(SystemEvent {
             seq: Seq(2),
             ts: TS,

@@ -1,6 +1,7 @@
 //! Who is on the other end of a connection.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,9 +55,10 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct User {
     /// Stable identifier (the token's `sub`); rate limits, mutes and bans key on it.
-    pub id: String,
+    /// Shared: every event a user sends carries a copy of its `User`.
+    pub id: Arc<str>,
     /// Display name.
-    pub name: String,
+    pub name: Arc<str>,
     /// What the user may do.
     #[serde(default)]
     pub role: Role,
@@ -64,7 +66,7 @@ pub struct User {
 
 impl User {
     /// A user with the given id, display name and role.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, role: Role) -> User {
+    pub fn new(id: impl Into<Arc<str>>, name: impl Into<Arc<str>>, role: Role) -> User {
         User {
             id: id.into(),
             name: name.into(),
@@ -98,7 +100,7 @@ impl Identity {
 
     /// The user's id, unless anonymous.
     pub fn user_id(&self) -> Option<&str> {
-        self.user().map(|u| u.id.as_str())
+        self.user().map(|u| &*u.id)
     }
 
     /// The user's role; anonymous connections count as viewers.
@@ -157,6 +159,6 @@ mod tests {
         let anon = Identity::Anonymous;
         assert_eq!(anon.user_id(), None);
         assert_eq!(anon.role(), Role::Viewer);
-        assert_eq!(anonymous_user(ConnId(7)).id, "anon:7");
+        assert_eq!(&*anonymous_user(ConnId(7)).id, "anon:7");
     }
 }

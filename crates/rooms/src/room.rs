@@ -212,7 +212,7 @@ impl Room {
             Identity::Anonymous => self.settings.anonymous_can_send,
         };
         let user = identity.user().cloned();
-        tracing::debug!(room = %self.key, conn_id = conn.0, user_id = user.as_ref().map(|u| u.id.as_str()), "room join");
+        tracing::debug!(room = %self.key, conn_id = conn.0, user_id = user.as_ref().map(|u| &*u.id), "room join");
         let audience = !identity.role().is_privileged();
         if let Some(replaced) = self.members.insert(conn, identity) {
             self.audience_members -= usize::from(!replaced.role().is_privileged());
@@ -962,7 +962,7 @@ mod tests {
         let from = |id: &str| {
             delivered
                 .iter()
-                .filter(|e| e.event().sender().is_some_and(|u| u.id == id))
+                .filter(|e| e.event().sender().is_some_and(|u| &*u.id == id))
                 .count()
         };
         assert_eq!(from("host"), 1);

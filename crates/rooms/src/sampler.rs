@@ -27,7 +27,7 @@ use crate::{Envelope, Millis, RateLimit};
 /// [`poll_timeout`](Sampler::poll_timeout) says when.
 #[derive(Debug, Clone)]
 pub struct Sampler {
-    own_id: Option<String>,
+    own_id: Option<Arc<str>>,
     bucket: TokenBucket,
     notice_interval_ms: u64,
     skipped: u64,
@@ -40,7 +40,7 @@ impl Sampler {
     /// A sampler for a connection whose user has `own_id` (its own messages always pass),
     /// delivering chat at up to `rate`.
     pub fn new(
-        own_id: Option<String>,
+        own_id: Option<Arc<str>>,
         rate: RateLimit,
         notice_interval_ms: u64,
         now: Millis,
@@ -152,7 +152,11 @@ impl Sampler {
 
     /// Own, moderators' and streamers' chat: never sampled away.
     fn always_delivered(&self, chat: &crate::event::ChatEvent) -> bool {
-        chat.user.role.is_privileged() || self.own_id.as_deref() == Some(chat.user.id.as_str())
+        chat.user.role.is_privileged()
+            || self
+                .own_id
+                .as_ref()
+                .is_some_and(|own| Arc::ptr_eq(own, &chat.user.id) || *own == chat.user.id)
     }
 
     /// The `skipped` event, when chat was skipped and the notice interval is over.

@@ -460,3 +460,22 @@ async fn the_api_neither_reads_nor_makes_rooms_nobody_asked_for() {
     publisher.abort();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_quiet_connection_is_closed_one_idle_timeout_after_its_last_frame() {
+    let server = start_server(|s| s.http.ws_idle_timeout_ms = 800).await;
+    server.set_title("live/quiet", "Quiet").await;
+    let mut ws = connect(&server, "/ws/live/quiet").await;
+    wait_for(&mut ws, "welcome").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ws.send(Message::Ping(Default::default())).await.unwrap();
+    let last_frame = std::time::Instant::now();
+    // Not at 800 ms after connecting: 800 ms after the ping.
+    assert_eq!(close_code(&mut ws).await, 1008);
+    let quiet_for = last_frame.elapsed();
+    assert!(
+        quiet_for >= Duration::from_millis(700),
+        "closed {quiet_for:?} after its last frame"
+    );
+    server.stop().await;
+}

@@ -132,7 +132,7 @@ pub(super) async fn create(
     tracing::debug!(user_id = %user.id, role = ?body.role, "chat token made through the API");
     let created = CreatedToken {
         token,
-        user: user.id,
+        user: user.id.to_string(),
         role: body.role,
         expires_at: crate::signing::unix_now().saturating_add(ttl),
     };

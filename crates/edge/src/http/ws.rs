@@ -158,7 +158,10 @@ async fn run(io: WsIo, config: WebSocketConfig, member: Member, edge: Edge, span
     ping.tick().await;
     let shutdown = edge.lifecycle.shutdown.cancelled();
     tokio::pin!(shutdown);
-    let idle = sleep_until(Instant::now() + idle_timeout);
+    // The idle timer is re-armed only when it fires early, not on every read: a busy
+    // sender would otherwise move it in the timer wheel many times a second.
+    let mut last_read = Instant::now();
+    let idle = sleep_until(last_read + idle_timeout);
     tokio::pin!(idle);
     span.in_scope(|| tracing::debug!("room connection open"));
     let mut ended = None;
@@ -172,7 +175,7 @@ async fn run(io: WsIo, config: WebSocketConfig, member: Member, edge: Edge, span
                 break close;
             }
             incoming = socket.next() => {
-                idle.as_mut().reset(Instant::now() + idle_timeout);
+                last_read = Instant::now();
                 let (texts, incoming) = read_burst(&mut socket, incoming);
                 if !texts.is_empty() && !span.in_scope(|| speak(&voice, &seat, &texts)) {
                     break (code::TOO_SLOW, "replies not read".to_owned());
@@ -191,7 +194,13 @@ async fn run(io: WsIo, config: WebSocketConfig, member: Member, edge: Edge, span
                     Some(Err(error)) => break read_error_close(&error),
                 }
             }
-            _ = &mut idle => break (code::POLICY, "idle timeout".to_owned()),
+            _ = &mut idle => {
+                let deadline = last_read + idle_timeout;
+                if deadline <= Instant::now() {
+                    break (code::POLICY, "idle timeout".to_owned());
+                }
+                idle.as_mut().reset(deadline);
+            }
             _ = ping.tick() => {
                 let sent = Box::pin(socket.send(Message::Ping(Default::default()))).await;
                 if sent.is_err() || !forward(&mut socket, &seat) {
