@@ -61,6 +61,8 @@ pub struct Subsystems {
     pub webhooks: webhooks::Webhooks,
     pub hls: Arc<hls::Hls>,
     pub recordings: Arc<record::Recordings>,
+    /// The link to the other nodes, when `cluster.redis_url` is set.
+    pub cluster: Option<Arc<onair_cluster::Cluster>>,
 }
 
 /// The edge's settings: its own sections, and the one section of the control plane
@@ -142,6 +144,7 @@ handles! {
     webhooks: webhooks::Webhooks,
     hls: Arc<hls::Hls>,
     recordings: Arc<record::Recordings>,
+    cluster: Option<Arc<onair_cluster::Cluster>>,
     config: Arc<EdgeConfig>,
     limiter: Arc<ConnectionLimiter>,
     metrics: Arc<metrics::Metrics>,
@@ -222,6 +225,7 @@ impl Edge {
             webhooks,
             hls,
             recordings,
+            cluster,
         } = subsystems;
         let limiter = ConnectionLimiter::new(settings.limits.clone());
         let metrics = Arc::new(metrics::Metrics::new());
@@ -238,6 +242,7 @@ impl Edge {
             webhooks,
             hls,
             recordings,
+            cluster,
             config: Arc::new(EdgeConfig {
                 settings,
                 summary: RwLock::new(summary),

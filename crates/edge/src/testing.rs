@@ -53,6 +53,7 @@ pub(crate) async fn edge(data_dir: &Path) -> Edge {
         live: Arc::new(Live::new(live)),
         store,
         webhooks,
+        cluster: None,
     };
     let settings = EdgeSettings {
         rtmp: RtmpSettings::default(),

@@ -42,6 +42,8 @@ pub struct Settings {
     pub record: crate::record::RecordSettings,
     /// The web pages: stream list, watch page, admin dashboard (docs/pages.md).
     pub pages: PagesSettings,
+    /// Many nodes as one service, through a shared Redis (docs/cluster.md).
+    pub cluster: ClusterSettings,
 }
 
 impl Default for Settings {
@@ -64,10 +66,12 @@ impl Default for Settings {
             hls: crate::hls::HlsSettings::default(),
             record: crate::record::RecordSettings::default(),
             pages: PagesSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
 
+pub use onair_cluster::ClusterSettings;
 pub use onair_control::{
     AppPlayback, AuthSettings, PlaybackSettings, PublishAuth, StoreSettings, MAX_PLAYBACK_SECRETS,
     MIN_PLAYBACK_SECRET_LEN,
@@ -92,6 +96,12 @@ impl Settings {
                 *secret = Some(REDACTED.to_owned());
             }
         }
+        if let Some(url) = &mut shown.cluster.redis_url {
+            // redis://user:password@host:port/db: the credentials go.
+            if let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@')) {
+                url.replace_range(scheme + 3..at, REDACTED);
+            }
+        }
         for secret in &mut shown.playback.secrets {
             *secret = REDACTED.to_owned();
         }
@@ -112,6 +122,12 @@ impl Settings {
         self.metrics.validate()?;
         self.store.validate()?;
         self.record.validate()?;
+        if let Err(reason) = self.cluster.validate() {
+            return Err(SettingsError {
+                key: "cluster",
+                reason,
+            });
+        }
         if let Err(error) = self.rooms.validate() {
             return Err(SettingsError {
                 key: "rooms",
@@ -142,12 +158,19 @@ mod tests {
         settings.auth.token_secret = Some("token-secret-2".into());
         settings.webhooks.secret = Some("webhook-secret-3".into());
         settings.playback.secrets = vec!["playback-secret-4-long-enough".into()];
-        let text = toml::to_string(&settings.redacted()).unwrap();
+        settings.cluster.redis_url = Some("redis://onair:redis-secret-5@10.0.0.9:6379/0".into());
+        let redacted = settings.redacted();
+        let text = toml::to_string(&redacted).unwrap();
+        assert_eq!(
+            redacted.cluster.redis_url.as_deref(),
+            Some("redis://<redacted>@10.0.0.9:6379/0")
+        );
         for secret in [
             "admin-secret-1",
             "token-secret-2",
             "webhook-secret-3",
             "playback-secret-4",
+            "redis-secret-5",
         ] {
             assert!(!text.contains(secret), "{secret} shown:\n{text}");
         }

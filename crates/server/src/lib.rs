@@ -127,6 +127,7 @@ impl Server {
             webhooks.recording_observer(),
         );
         let stream_infos = stream_info::StreamInfos::new(store.clone(), Arc::clone(&hub));
+        let cluster = cluster(&settings.cluster, listeners.http.local_addr()?)?;
         let subsystems = Subsystems {
             hub,
             rooms,
@@ -136,6 +137,7 @@ impl Server {
             webhooks,
             hls,
             recordings,
+            cluster,
         };
         let lifecycle = Lifecycle {
             shutdown: CancellationToken::new(),
@@ -224,6 +226,9 @@ impl Server {
         tracker.spawn(Arc::clone(&subsystems.hls).run(inner_shutdown.clone()));
         tracker.spawn(Arc::clone(&subsystems.stream_infos).run(inner_shutdown.clone()));
         record::start(&subsystems.recordings, &tracker, &inner_shutdown);
+        if let Some(cluster) = &subsystems.cluster {
+            tracker.spawn(Arc::clone(cluster).run(inner_shutdown.clone()));
+        }
         let drain = Duration::from_millis(settings.shutdown_drain_ms);
         tracker.spawn(
             subsystems
@@ -256,6 +261,65 @@ impl Server {
             );
         }
         Ok(())
+    }
+}
+
+/// This node's link to the cluster, when `cluster.redis_url` is set; `http` is the
+/// bound HTTP address, the default for what other nodes are told to reach.
+fn cluster(
+    settings: &config::ClusterSettings,
+    http: SocketAddr,
+) -> io::Result<Option<Arc<onair_cluster::Cluster>>> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(None);
+    };
+    let node_id = match settings.node_id.as_str() {
+        "" => default_node_id(http.port()),
+        id => id.to_owned(),
+    };
+    let url_of_node = match settings.advertise_url.as_str() {
+        "" => {
+            if http.ip().is_unspecified() {
+                tracing::warn!(
+                    %http,
+                    "cluster.advertise_url is not set and http.listen is a wildcard address: \
+                     other nodes will not know how to reach this one"
+                );
+            }
+            format!("http://{http}")
+        }
+        given => given.to_owned(),
+    };
+    let entry = onair_cluster::NodeEntry {
+        id: node_id,
+        url: url_of_node,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: rooms::now().as_u64(),
+    };
+    tracing::info!(node = %entry.id, url = %entry.url, "cluster mode: sharing state through redis");
+    let cluster = onair_cluster::Cluster::new(settings.clone(), url, entry)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(Some(cluster))
+}
+
+/// The host name and the HTTP port, as a node id (`[A-Za-z0-9_.-]`).
+fn default_node_id(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(56)
+        .collect();
+    match host.as_str() {
+        "" => format!("onair-{port}"),
+        host => format!("{host}-{port}"),
     }
 }
 

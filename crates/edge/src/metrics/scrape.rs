@@ -41,6 +41,7 @@ impl Collector for Scrape {
         media(e, &self.0)?;
         rooms(e, &self.0)?;
         webhooks(e, &self.0)?;
+        cluster(e, &self.0)?;
         recording(e, &self.0)?;
         runtime(e, &self.0)
     }
@@ -341,6 +342,35 @@ fn webhooks(e: &mut DescriptorEncoder, edge: &Edge) -> fmt::Result {
         "Webhook delivery attempts after the first",
         None,
         counts.retries,
+    )
+}
+
+/// Only in a cluster (`cluster.redis_url`).
+fn cluster(e: &mut DescriptorEncoder, edge: &Edge) -> fmt::Result {
+    let Some(cluster) = &edge.cluster else {
+        return Ok(());
+    };
+    let up = matches!(cluster.health(), onair_cluster::RedisHealth::Up { .. });
+    gauge(
+        e,
+        "onair_cluster_redis_up",
+        "1 while Redis answered this node's latest heartbeat, else 0",
+        None,
+        u64::from(up),
+    )?;
+    counter(
+        e,
+        "onair_cluster_redis_round_trips",
+        "Round trips to Redis answered",
+        None,
+        cluster.round_trips(),
+    )?;
+    counter(
+        e,
+        "onair_cluster_redis_failures",
+        "Connection attempts and round trips to Redis that failed or timed out",
+        None,
+        cluster.failures(),
     )
 }
 

@@ -1,0 +1,223 @@
+//! The link to Redis: one multiplexed RESP3 connection (`redis`'s `ConnectionManager`,
+//! which reconnects by itself and, on RESP3, resubscribes what was subscribed), made in
+//! the background so a node starts and serves while Redis is away, and this node's
+//! entry renewed every heartbeat, which doubles as the health check `/readyz` reports.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::keys::{node_key, NODES_KEY};
+use crate::{ClusterSettings, NodeEntry};
+
+/// Why the cluster link could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster.redis_url: {0}")]
+    Url(#[from] redis::RedisError),
+    #[error("this node's entry: {0}")]
+    Entry(#[from] serde_json::Error),
+}
+
+/// Whether Redis answered this node's latest heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisHealth {
+    /// Not connected yet since the node started.
+    Connecting,
+    /// The latest heartbeat was answered, in this time.
+    Up { round_trip: Duration },
+    /// The latest attempt failed.
+    Down { error: String },
+}
+
+/// This node in the cluster: its link to Redis and its entry among the nodes.
+#[derive(Debug)]
+pub struct Cluster {
+    settings: ClusterSettings,
+    entry: NodeEntry,
+    entry_json: String,
+    key: String,
+    client: redis::Client,
+    health: Mutex<RedisHealth>,
+    round_trips: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Cluster {
+    /// The link for `entry`'s node to the Redis at `settings.redis_url` (checked by
+    /// [`ClusterSettings::validate`]); nothing connects before [`run`](Cluster::run).
+    pub fn new(
+        settings: ClusterSettings,
+        redis_url: &str,
+        entry: NodeEntry,
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        let info = redis_url.into_connection_info()?;
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3))?;
+        Ok(Arc::new(Cluster {
+            entry_json: serde_json::to_string(&entry)?,
+            key: node_key(&entry.id),
+            entry,
+            settings,
+            client,
+            health: Mutex::new(RedisHealth::Connecting),
+            round_trips: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// This node's entry.
+    pub fn entry(&self) -> &NodeEntry {
+        &self.entry
+    }
+
+    /// Whether Redis answered the latest heartbeat.
+    pub fn health(&self) -> RedisHealth {
+        lock(&self.health).clone()
+    }
+
+    /// Round trips to Redis that were answered, since start.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Connection attempts and round trips that failed or timed out, since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Connects (retrying every heartbeat while Redis is away), then renews this
+    /// node's entry every heartbeat until `stop`; then removes the entry, so the
+    /// others see the node leave at once rather than when its entry expires.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let Some(mut conn) = self.connect(&stop).await else {
+            return;
+        };
+        let mut tick = tokio::time::interval(self.heartbeat());
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => self.renew(&mut conn).await,
+            }
+        }
+        self.leave(&mut conn).await;
+    }
+
+    async fn connect(&self, stop: &CancellationToken) -> Option<ConnectionManager> {
+        let timeout = Some(self.redis_timeout());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
+            .set_max_delay(self.heartbeat());
+        loop {
+            let attempt = ConnectionManager::new_with_config(self.client.clone(), config.clone());
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                connected = attempt => match connected {
+                    Ok(conn) => {
+                        tracing::info!(node = %self.entry.id, "connected to redis");
+                        return Some(conn);
+                    }
+                    Err(error) => self.failed(format!("connecting: {error}")),
+                },
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = tokio::time::sleep(self.heartbeat()) => {}
+            }
+        }
+    }
+
+    /// Writes this node's entry with its TTL, indexes it by expiry, and drops the
+    /// index's expired members: one pipelined round trip.
+    async fn renew(&self, conn: &mut ConnectionManager) {
+        let now = unix_ms();
+        let ttl = self.settings.node_ttl_ms;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&self.key)
+            .arg(&self.entry_json)
+            .arg("PX")
+            .arg(ttl)
+            .ignore()
+            .cmd("ZADD")
+            .arg(NODES_KEY)
+            .arg(now.saturating_add(ttl))
+            .arg(&self.entry.id)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(NODES_KEY)
+            .arg("-inf")
+            .arg(format!("({now}"))
+            .ignore();
+        let started = Instant::now();
+        let answered = tokio::time::timeout(self.redis_timeout(), pipe.query_async::<()>(conn));
+        match answered.await {
+            Ok(Ok(())) => self.succeeded(started.elapsed()),
+            Ok(Err(error)) => self.failed(error.to_string()),
+            Err(_) => self.failed(format!(
+                "no answer within {} ms",
+                self.settings.redis_timeout_ms
+            )),
+        }
+    }
+
+    async fn leave(&self, conn: &mut ConnectionManager) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(&self.key).ignore();
+        pipe.cmd("ZREM").arg(NODES_KEY).arg(&self.entry.id).ignore();
+        let left = tokio::time::timeout(self.redis_timeout(), pipe.query_async::<()>(conn));
+        match left.await {
+            Ok(Ok(())) => tracing::info!(node = %self.entry.id, "left the cluster"),
+            _ => tracing::warn!(
+                node = %self.entry.id,
+                "could not remove this node's entry; it expires by itself"
+            ),
+        }
+    }
+
+    fn succeeded(&self, round_trip: Duration) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut health = lock(&self.health);
+        if !matches!(*health, RedisHealth::Up { .. }) {
+            tracing::info!(node = %self.entry.id, ?round_trip, "redis answers");
+        }
+        *health = RedisHealth::Up { round_trip };
+    }
+
+    fn failed(&self, error: String) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut health = lock(&self.health);
+        if !matches!(*health, RedisHealth::Down { .. }) {
+            tracing::warn!(node = %self.entry.id, %error, "redis unreachable");
+        }
+        *health = RedisHealth::Down { error };
+    }
+
+    fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.settings.heartbeat_interval_ms)
+    }
+
+    fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.redis_timeout_ms)
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,193 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! Cluster mode against a real Redis (Debian's `redis-server` on a free loopback
+//! port): a node enters itself among the nodes, reports Redis in `/readyz` and
+//! `/metrics`, keeps serving while Redis is away and comes back with it, and leaves
+//! the cluster when it stops.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{start_server, tool, TestServer};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A `redis-server` of its own, killed on drop.
+struct Redis {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    async fn start(port: u16) -> Redis {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        let redis = Redis { child, port };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while redis.connection().await.is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn connection(&self) -> Option<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let pong: String = redis::cmd("PING").query_async(&mut conn).await.ok()?;
+        (pong == "PONG").then_some(conn)
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn node(redis_url: String, node_id: &'static str) -> TestServer {
+    start_server(move |s| {
+        s.cluster.redis_url = Some(redis_url);
+        s.cluster.node_id = node_id.to_owned();
+        s.cluster.heartbeat_interval_ms = 200;
+        s.cluster.node_ttl_ms = 1_000;
+        s.cluster.redis_timeout_ms = 500;
+    })
+    .await
+}
+
+/// `/readyz`'s status code and its `redis` check.
+async fn readiness(server: &TestServer) -> (u16, String) {
+    let response = reqwest::get(server.http_url("/readyz")).await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let redis = body["checks"]["redis"]
+        .as_str()
+        .unwrap_or("absent")
+        .to_owned();
+    (status, redis)
+}
+
+async fn wait_readiness(server: &TestServer, ready: bool) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, redis) = readiness(server).await;
+        if (status == 200) == ready {
+            return redis;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz stayed {status} ({redis})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn entry(redis: &Redis, node_id: &str) -> Option<(Value, i64)> {
+    let mut conn = redis.connection().await.unwrap();
+    let key = format!("onair:{{node:{node_id}}}");
+    let json: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    json.map(|j| (serde_json::from_str(&j).unwrap(), ttl))
+}
+
+async fn indexed(redis: &Redis, node_id: &str) -> bool {
+    let mut conn = redis.connection().await.unwrap();
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg("onair:nodes")
+        .arg(node_id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    score.is_some()
+}
+
+#[tokio::test]
+async fn a_node_enters_itself_among_the_nodes_and_leaves_when_it_stops() {
+    if !tool("redis-server") {
+        return;
+    }
+    let redis = Redis::start(free_port()).await;
+    let server = node(redis.url(), "node-a").await;
+    assert_eq!(wait_readiness(&server, true).await, "ok");
+    let (node, ttl) = entry(&redis, "node-a").await.expect("the node's entry");
+    assert_eq!(node["id"], "node-a");
+    assert_eq!(node["url"], format!("http://{}", server.http));
+    assert!(node["started_at"].as_u64().unwrap() > 0, "{node}");
+    assert!((1..=1_000).contains(&ttl), "PTTL {ttl}");
+    assert!(indexed(&redis, "node-a").await);
+    assert_eq!(server.metric("onair_cluster_redis_up").await, 1.0);
+    assert!(server.metric("onair_cluster_redis_round_trips_total").await >= 1.0);
+
+    server.stop().await;
+    assert!(
+        entry(&redis, "node-a").await.is_none(),
+        "the entry is removed"
+    );
+    assert!(!indexed(&redis, "node-a").await);
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_serves_without_redis_says_so_and_recovers_when_it_returns() {
+    if !tool("redis-server") {
+        return;
+    }
+    let port = free_port();
+    // Redis is not there yet when the node starts: it starts anyway, not ready.
+    let server = node(format!("redis://127.0.0.1:{port}"), "node-b").await;
+    let down = wait_readiness(&server, false).await;
+    assert!(down.starts_with("failed"), "{down}");
+    let health = reqwest::get(server.http_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "the node itself is alive");
+
+    let redis = Redis::start(port).await;
+    assert_eq!(wait_readiness(&server, true).await, "ok");
+    assert!(entry(&redis, "node-b").await.is_some());
+
+    // Redis goes away under a running node, and comes back with its data lost.
+    redis.stop().await;
+    let down = wait_readiness(&server, false).await;
+    assert!(down.starts_with("failed"), "{down}");
+    assert_eq!(server.metric("onair_cluster_redis_up").await, 0.0);
+    assert!(server.metric("onair_cluster_redis_failures_total").await >= 1.0);
+    let redis = Redis::start(port).await;
+    assert_eq!(wait_readiness(&server, true).await, "ok");
+    assert!(entry(&redis, "node-b").await.is_some(), "entered again");
+    server.stop().await;
+    redis.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_without_redis_checks_none() {
+    let server = start_server(|_| {}).await;
+    let (status, redis) = readiness(&server).await;
+    assert_eq!((status, redis.as_str()), (200, "absent"));
+    server.stop().await;
+}
