@@ -10,6 +10,6 @@ mod node;
 mod settings;
 
 pub use keys::{node_key, NODES_KEY};
-pub use link::{Cluster, ClusterError, RedisHealth};
+pub use link::{AliveNode, Cluster, ClusterError, RedisHealth};
 pub use node::NodeEntry;
 pub use settings::ClusterSettings;

@@ -4,7 +4,7 @@
 //! entry renewed every heartbeat, which doubles as the health check `/readyz` reports.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -22,6 +22,14 @@ pub enum ClusterError {
     Url(#[from] redis::RedisError),
     #[error("this node's entry: {0}")]
     Entry(#[from] serde_json::Error),
+}
+
+/// A node whose entry has not expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliveNode {
+    pub entry: NodeEntry,
+    /// When its entry expires unless renewed, Unix ms.
+    pub expires_at: u64,
 }
 
 /// Whether Redis answered this node's latest heartbeat.
@@ -43,6 +51,8 @@ pub struct Cluster {
     entry_json: String,
     key: String,
     client: redis::Client,
+    /// Set once the first connection is made; it reconnects by itself from then on.
+    conn: OnceLock<ConnectionManager>,
     health: Mutex<RedisHealth>,
     round_trips: AtomicU64,
     failures: AtomicU64,
@@ -68,6 +78,7 @@ impl Cluster {
             entry,
             settings,
             client,
+            conn: OnceLock::new(),
             health: Mutex::new(RedisHealth::Connecting),
             round_trips: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -112,6 +123,50 @@ impl Cluster {
         self.leave(&mut conn).await;
     }
 
+    /// The nodes alive now, by id: the index's members whose entry has not expired,
+    /// with their entries. One round trip for the index, one for the entries.
+    pub async fn nodes(&self) -> Result<Vec<AliveNode>, String> {
+        let Some(conn) = self.conn.get() else {
+            return Err("not connected to redis yet".to_owned());
+        };
+        let mut conn = conn.clone();
+        let read = async {
+            let now = unix_ms();
+            let index: Vec<(String, u64)> = redis::cmd("ZRANGE")
+                .arg(NODES_KEY)
+                .arg(now)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await?;
+            if index.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<String> = index.iter().map(|(id, _)| node_key(id)).collect();
+            let entries: Vec<Option<String>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+            let mut nodes: Vec<AliveNode> = index
+                .into_iter()
+                .zip(entries)
+                .filter_map(|((_, expires_at), json)| {
+                    let entry = serde_json::from_str(&json?).ok()?;
+                    Some(AliveNode { entry, expires_at })
+                })
+                .collect();
+            nodes.sort_by(|a, b| a.entry.id.cmp(&b.entry.id));
+            Ok::<_, redis::RedisError>(nodes)
+        };
+        match tokio::time::timeout(self.redis_timeout(), read).await {
+            Ok(Ok(nodes)) => Ok(nodes),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                self.settings.redis_timeout_ms
+            )),
+        }
+    }
+
     async fn connect(&self, stop: &CancellationToken) -> Option<ConnectionManager> {
         let timeout = Some(self.redis_timeout());
         let config = ConnectionManagerConfig::new()
@@ -125,6 +180,7 @@ impl Cluster {
                 connected = attempt => match connected {
                     Ok(conn) => {
                         tracing::info!(node = %self.entry.id, "connected to redis");
+                        let _ = self.conn.set(conn.clone());
                         return Some(conn);
                     }
                     Err(error) => self.failed(format!("connecting: {error}")),

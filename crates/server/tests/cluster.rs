@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{start_server, tool, TestServer};
+use common::{start_server, tool, TestServer, ADMIN_TOKEN};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -184,10 +184,74 @@ async fn a_node_serves_without_redis_says_so_and_recovers_when_it_returns() {
     redis.stop().await;
 }
 
+/// `GET /api/v1/cluster`: status and body.
+async fn cluster_view(server: &TestServer) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(server.http_url("/api/v1/cluster"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn ids(view: &Value) -> Vec<String> {
+    let nodes = view["nodes"].as_array().unwrap();
+    nodes
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_cluster_view_lists_the_nodes_alive() {
+    if !tool("redis-server") {
+        return;
+    }
+    let redis = Redis::start(free_port()).await;
+    let a = node(redis.url(), "node-c").await;
+    let b = node(redis.url(), "node-d").await;
+    wait_readiness(&a, true).await;
+    wait_readiness(&b, true).await;
+    let (status, view) = cluster_view(&b).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["enabled"].as_bool(), view["node"].as_str()),
+        (Some(true), Some("node-d"))
+    );
+    assert_eq!(ids(&view), ["node-c", "node-d"]);
+    let c = &view["nodes"][0];
+    assert_eq!(c["url"], format!("http://{}", a.http));
+    assert!(
+        c["expires_at"].as_u64().unwrap() > c["started_at"].as_u64().unwrap(),
+        "{c}"
+    );
+
+    b.stop().await;
+    assert_eq!(
+        ids(&cluster_view(&a).await.1),
+        ["node-c"],
+        "a node that stops leaves"
+    );
+    redis.stop().await;
+    let (status, body) = cluster_view(&a).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("redis_unavailable"))
+    );
+    a.stop().await;
+}
+
 #[tokio::test]
 async fn a_node_without_redis_checks_none() {
     let server = start_server(|_| {}).await;
     let (status, redis) = readiness(&server).await;
     assert_eq!((status, redis.as_str()), (200, "absent"));
+    let (status, view) = cluster_view(&server).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        view,
+        serde_json::json!({"enabled": false, "node": null, "nodes": []})
+    );
     server.stop().await;
 }

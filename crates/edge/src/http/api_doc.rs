@@ -13,8 +13,8 @@ use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, Sche
 use utoipa::{IntoParams, Modify, Number, OpenApi, ToSchema};
 
 use super::{
-    aggregated_events_api, keys_api, live_api, moderation_api, recordings_api, rooms_api,
-    server_api, streams_api, tokens_api, ApiError,
+    aggregated_events_api, cluster_api, keys_api, live_api, moderation_api, recordings_api,
+    rooms_api, server_api, streams_api, tokens_api, ApiError,
 };
 use crate::rooms::RoomHub;
 use onair_rooms::RoomSettings;
@@ -69,6 +69,7 @@ pub fn stream_path(app: &str, name: &str) -> Result<StreamPath, ApiError> {
     ),
     paths(
         server_api::info,
+        cluster_api::show,
         streams_api::list,
         streams_api::get,
         streams_api::update,

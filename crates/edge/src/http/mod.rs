@@ -4,6 +4,7 @@
 mod admin;
 mod aggregated_events_api;
 mod api_doc;
+mod cluster_api;
 mod error;
 mod extract;
 mod flv;
@@ -62,6 +63,7 @@ pub(crate) fn router(edge: Edge) -> Router {
                 .patch(streams_api::update)
                 .delete(streams_api::kick),
         )
+        .route("/api/v1/cluster", get(cluster_api::show))
         .route("/api/v1/tokens", post(tokens_api::create))
         .route("/api/v1/keys", post(keys_api::create).get(keys_api::list))
         .route("/api/v1/keys/{id}", delete(keys_api::revoke))
