@@ -37,6 +37,26 @@ async fn send(ws: &mut Ws, value: Value) {
         .unwrap();
 }
 
+/// The next `aggregate` event; fails if a tap of an aggregated event arrives as
+/// itself (a `custom` event).
+async fn next_aggregate(ws: &mut Ws) -> Value {
+    loop {
+        let message = timeout(WAIT, ws.next())
+            .await
+            .expect("aggregate events arrive")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_ne!(event["type"], "custom", "a tap sent one by one: {event}");
+        if event["type"] == "aggregate" {
+            return event;
+        }
+    }
+}
+
 /// What one reading member saw until the streamer's closing message.
 #[derive(Debug, Default)]
 struct Seen {
@@ -368,27 +388,13 @@ async fn waves_from_many_members_arrive_as_a_few_aggregate_events_with_the_exact
     }
     let (mut count, mut events, mut bye, mut hi) = (0, 0, 0, 0);
     while count < WAVERS as u64 {
-        let message = timeout(WAIT, watcher.next())
-            .await
-            .expect("aggregate events arrive")
-            .unwrap()
-            .unwrap();
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let event: Value = serde_json::from_str(text.as_str()).unwrap();
-        assert_ne!(
-            event["type"], "custom",
-            "no wave is sent one by one: {event}"
-        );
-        if event["type"] == "aggregate" {
-            assert_eq!(event["name"], "gesture.wave");
-            events += 1;
-            count += event["count"].as_u64().unwrap();
-            bye += event["values"]["bye"].as_u64().unwrap();
-            hi += event["values"]["hi"].as_u64().unwrap();
-            assert_eq!(event["total"].as_u64().unwrap(), count, "{event}");
-        }
+        let event = next_aggregate(&mut watcher).await;
+        assert_eq!(event["name"], "gesture.wave");
+        events += 1;
+        count += event["count"].as_u64().unwrap();
+        bye += event["values"]["bye"].as_u64().unwrap();
+        hi += event["values"]["hi"].as_u64().unwrap();
+        assert_eq!(event["total"].as_u64().unwrap(), count, "{event}");
     }
     assert_eq!((count, bye, hi), (WAVERS as u64, 50, 150));
     assert!(events < 20, "{events} aggregate events for {WAVERS} waves");
@@ -470,24 +476,11 @@ async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_the
     }
     let (mut count, mut a, mut b) = (0, 0, 0);
     while count < VOTERS as u64 {
-        let message = timeout(WAIT, watcher.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let event: Value = serde_json::from_str(text.as_str()).unwrap();
-        assert_ne!(
-            event["type"], "custom",
-            "no vote is sent one by one: {event}"
-        );
-        if event["type"] == "aggregate" {
-            count += event["count"].as_u64().unwrap();
-            a += event["values"]["a"].as_u64().unwrap();
-            b += event["values"]["b"].as_u64().unwrap();
-        }
+        let event = next_aggregate(&mut watcher).await;
+        assert_eq!(event["name"], "poll.vote");
+        count += event["count"].as_u64().unwrap();
+        a += event["values"]["a"].as_u64().unwrap();
+        b += event["values"]["b"].as_u64().unwrap();
     }
     assert_eq!((count, a, b), (VOTERS as u64, 10, 30));
     drop((watcher, voters));
