@@ -11,5 +11,5 @@ mod settings;
 
 pub use keys::{node_key, NODES_KEY};
 pub use link::{AliveNode, Cluster, ClusterError, RedisHealth};
-pub use node::NodeEntry;
+pub use node::{NodeEntry, NodeLoad};
 pub use settings::ClusterSettings;

@@ -13,15 +13,16 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::keys::{node_key, NODES_KEY};
-use crate::{ClusterSettings, NodeEntry};
+use crate::{ClusterSettings, NodeEntry, NodeLoad};
+
+/// Counts what this node carries, for its entry (set by the server once it is built).
+pub type LoadSource = Box<dyn Fn() -> NodeLoad + Send + Sync>;
 
 /// Why the cluster link could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cluster.redis_url: {0}")]
     Url(#[from] redis::RedisError),
-    #[error("this node's entry: {0}")]
-    Entry(#[from] serde_json::Error),
 }
 
 /// A node whose entry has not expired.
@@ -44,11 +45,10 @@ pub enum RedisHealth {
 }
 
 /// This node in the cluster: its link to Redis and its entry among the nodes.
-#[derive(Debug)]
 pub struct Cluster {
     settings: ClusterSettings,
     entry: NodeEntry,
-    entry_json: String,
+    load: OnceLock<LoadSource>,
     key: String,
     client: redis::Client,
     /// Set once the first connection is made; it reconnects by itself from then on.
@@ -73,7 +73,7 @@ impl Cluster {
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(resp3))?;
         Ok(Arc::new(Cluster {
-            entry_json: serde_json::to_string(&entry)?,
+            load: OnceLock::new(),
             key: node_key(&entry.id),
             entry,
             settings,
@@ -85,9 +85,14 @@ impl Cluster {
         }))
     }
 
-    /// This node's entry.
+    /// This node's entry, as of its start (the load is counted at each renewal).
     pub fn entry(&self) -> &NodeEntry {
         &self.entry
+    }
+
+    /// Where each renewal counts this node's load; without one it reports zeros.
+    pub fn set_load_source(&self, source: LoadSource) {
+        let _ = self.load.set(source);
     }
 
     /// Whether Redis answered the latest heartbeat.
@@ -198,10 +203,16 @@ impl Cluster {
     async fn renew(&self, conn: &mut ConnectionManager) {
         let now = unix_ms();
         let ttl = self.settings.node_ttl_ms;
+        let entry = NodeEntry {
+            load: self.load.get().map(|count| count()).unwrap_or_default(),
+            ..self.entry.clone()
+        };
+        // Plain strings and numbers: it cannot fail to encode.
+        let entry = serde_json::to_string(&entry).unwrap_or_default();
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(&self.key)
-            .arg(&self.entry_json)
+            .arg(entry)
             .arg("PX")
             .arg(ttl)
             .ignore()
@@ -265,6 +276,15 @@ impl Cluster {
 
     fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.settings.redis_timeout_ms)
+    }
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.entry.id)
+            .field("health", &self.health())
+            .finish_non_exhaustive()
     }
 }
 

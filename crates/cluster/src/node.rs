@@ -13,4 +13,18 @@ pub struct NodeEntry {
     pub version: String,
     /// When it started, Unix ms.
     pub started_at: u64,
+    /// How busy it was at its latest renewal.
+    #[serde(default)]
+    pub load: NodeLoad,
+}
+
+/// What a node carries, as counted at its latest renewal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLoad {
+    /// Open connections of every protocol.
+    pub connections: u64,
+    /// Live streams published on it.
+    pub streams: u64,
+    /// Rooms open on it.
+    pub rooms: u64,
 }

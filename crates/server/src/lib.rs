@@ -150,6 +150,18 @@ impl Server {
             config_summary(&settings),
             lifecycle.clone(),
         );
+        if let Some(cluster) = &subsystems.cluster {
+            let (limiter, hub, rooms) = (
+                Arc::clone(edge.limiter()),
+                Arc::clone(&subsystems.hub),
+                Arc::clone(&subsystems.rooms),
+            );
+            cluster.set_load_source(Box::new(move || onair_cluster::NodeLoad {
+                connections: limiter.open_connections() as u64,
+                streams: hub.streams().len() as u64,
+                rooms: rooms.len() as u64,
+            }));
+        }
         Ok(Self {
             edge,
             subsystems,
@@ -295,6 +307,7 @@ fn cluster(
         url: url_of_node,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: rooms::now().as_u64(),
+        load: onair_cluster::NodeLoad::default(),
     };
     tracing::info!(node = %entry.id, url = %entry.url, "cluster mode: sharing state through redis");
     let cluster = onair_cluster::Cluster::new(settings.clone(), url, entry)

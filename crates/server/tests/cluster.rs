@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{start_server, tool, TestServer, ADMIN_TOKEN};
+use common::{spawn_publisher, start_server, tool, TestServer, ADMIN_TOKEN};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -226,6 +226,23 @@ async fn the_cluster_view_lists_the_nodes_alive() {
         c["expires_at"].as_u64().unwrap() > c["started_at"].as_u64().unwrap(),
         "{c}"
     );
+
+    // Each node's load is renewed with its entry: a stream published on A shows there.
+    let publisher = spawn_publisher(&a, "live/load").await;
+    a.wait_live("live/load", WAIT).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let view = cluster_view(&b).await.1;
+        let load = &view["nodes"][0]["load"];
+        if load["streams"] == 1 {
+            assert!(load["connections"].as_u64().unwrap() >= 1, "{load}");
+            assert_eq!(view["nodes"][1]["load"]["streams"], 0, "{view}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    publisher.abort();
 
     b.stop().await;
     assert_eq!(

@@ -39,6 +39,19 @@ pub(super) struct NodeView {
     started_at: u64,
     /// When its entry expires unless renewed, Unix ms.
     expires_at: u64,
+    /// What it carried at its latest renewal (every `cluster.heartbeat_interval_ms`).
+    load: LoadView,
+}
+
+/// A node's load.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LoadView {
+    /// Open connections of every protocol.
+    connections: u64,
+    /// Live streams published on it.
+    streams: u64,
+    /// Rooms open on it.
+    rooms: u64,
 }
 
 /// Nodes of the cluster this server belongs to, read from Redis.
@@ -79,6 +92,11 @@ pub(super) async fn show(
             version: n.entry.version,
             started_at: n.entry.started_at,
             expires_at: n.expires_at,
+            load: LoadView {
+                connections: n.entry.load.connections,
+                streams: n.entry.load.streams,
+                rooms: n.entry.load.rooms,
+            },
         })
         .collect();
     Ok(Json(ClusterView {
