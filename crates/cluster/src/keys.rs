@@ -14,6 +14,12 @@ pub fn node_key(node_id: &str) -> String {
     format!("onair:{{node:{node_id}}}")
 }
 
+/// Which node holds the publisher of `path` (`app/name`): its node id, as a lease
+/// of `cluster.stream_lease_ms`.
+pub fn stream_owner_key(path: &str) -> String {
+    format!("onair:{{stream:{path}}}:owner")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +27,9 @@ mod tests {
     #[test]
     fn a_nodes_key_is_its_own_hash_tag() {
         assert_eq!(node_key("a-1"), "onair:{node:a-1}");
+        assert_eq!(
+            stream_owner_key("live/demo"),
+            "onair:{stream:live/demo}:owner"
+        );
     }
 }

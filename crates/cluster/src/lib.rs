@@ -4,12 +4,14 @@
 //! the key layout every shared thing follows (`keys`). One node without
 //! `cluster.redis_url` never builds any of it.
 
+mod directory;
 mod keys;
 mod link;
 mod node;
 mod settings;
 
-pub use keys::{node_key, NODES_KEY};
-pub use link::{AliveNode, Cluster, ClusterError, RedisHealth};
+pub use directory::Claim;
+pub use keys::{node_key, stream_owner_key, NODES_KEY};
+pub use link::{AliveNode, Cluster, ClusterError, LocalState, RedisHealth};
 pub use node::{NodeEntry, NodeLoad};
 pub use settings::ClusterSettings;

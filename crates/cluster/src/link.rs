@@ -12,11 +12,20 @@ use redis::{IntoConnectionInfo, ProtocolVersion};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::directory::{self, Claim};
 use crate::keys::{node_key, NODES_KEY};
 use crate::{ClusterSettings, NodeEntry, NodeLoad};
 
-/// Counts what this node carries, for its entry (set by the server once it is built).
-pub type LoadSource = Box<dyn Fn() -> NodeLoad + Send + Sync>;
+/// What this node carries now, read at every renewal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalState {
+    pub load: NodeLoad,
+    /// The paths (`app/name`) published on this node.
+    pub streams: Vec<String>,
+}
+
+/// Reads [`LocalState`] (set by the server once it is built).
+pub type LocalSource = Box<dyn Fn() -> LocalState + Send + Sync>;
 
 /// Why the cluster link could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +57,11 @@ pub enum RedisHealth {
 pub struct Cluster {
     settings: ClusterSettings,
     entry: NodeEntry,
-    load: OnceLock<LoadSource>,
+    local: OnceLock<LocalSource>,
+    /// The paths whose lease this node renewed last time: one gone since is released.
+    held: Mutex<Vec<String>>,
+    /// Paths another node held when this one renewed (after a Redis outage).
+    conflicts: AtomicU64,
     key: String,
     client: redis::Client,
     /// Set once the first connection is made; it reconnects by itself from then on.
@@ -73,7 +86,9 @@ impl Cluster {
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(resp3))?;
         Ok(Arc::new(Cluster {
-            load: OnceLock::new(),
+            local: OnceLock::new(),
+            held: Mutex::new(Vec::new()),
+            conflicts: AtomicU64::new(0),
             key: node_key(&entry.id),
             entry,
             settings,
@@ -90,9 +105,48 @@ impl Cluster {
         &self.entry
     }
 
-    /// Where each renewal counts this node's load; without one it reports zeros.
-    pub fn set_load_source(&self, source: LoadSource) {
-        let _ = self.load.set(source);
+    /// Where each renewal reads this node's load and streams; without one it reports
+    /// no load and holds no paths.
+    pub fn set_local_source(&self, source: LocalSource) {
+        let _ = self.local.set(source);
+    }
+
+    /// Renewals that found a path of this node held by another (two publishers of one
+    /// path, after Redis lost the directory), since start.
+    pub fn stream_conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
+    }
+
+    /// Claims `path` for a publisher about to start here. `Err` when Redis is not
+    /// answering: the caller then publishes on this node alone (and logs it).
+    pub async fn claim_stream(&self, path: &str) -> Result<Claim, String> {
+        let Some(conn) = self.conn.get() else {
+            return Err("not connected to redis".to_owned());
+        };
+        if let RedisHealth::Down { error } = self.health() {
+            return Err(error);
+        }
+        let mut conn = conn.clone();
+        let lease = self.settings.stream_lease_ms;
+        let claim = directory::claim(&mut conn, path, &self.entry.id, lease);
+        match tokio::time::timeout(self.redis_timeout(), claim).await {
+            Ok(Ok(claim)) => Ok(claim),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                self.settings.redis_timeout_ms
+            )),
+        }
+    }
+
+    /// Gives `path` up if this node holds it (a claim whose publisher never started).
+    pub async fn release_stream(&self, path: &str) {
+        let Some(conn) = self.conn.get() else {
+            return;
+        };
+        let mut conn = conn.clone();
+        let release = directory::release(&mut conn, path, &self.entry.id);
+        let _ = tokio::time::timeout(self.redis_timeout(), release).await;
     }
 
     /// Whether Redis answered the latest heartbeat.
@@ -203,8 +257,9 @@ impl Cluster {
     async fn renew(&self, conn: &mut ConnectionManager) {
         let now = unix_ms();
         let ttl = self.settings.node_ttl_ms;
+        let local = self.local.get().map(|read| read()).unwrap_or_default();
         let entry = NodeEntry {
-            load: self.load.get().map(|count| count()).unwrap_or_default(),
+            load: local.load,
             ..self.entry.clone()
         };
         // Plain strings and numbers: it cannot fail to encode.
@@ -226,10 +281,29 @@ impl Cluster {
             .arg("-inf")
             .arg(format!("({now}"))
             .ignore();
+        let gone: Vec<String> = {
+            let held = lock(&self.held);
+            held.iter()
+                .filter(|p| !local.streams.contains(p))
+                .cloned()
+                .collect()
+        };
+        for path in &gone {
+            directory::release_into(&mut pipe, path, &self.entry.id);
+        }
+        let lease = self.settings.stream_lease_ms;
+        directory::renew_into(&mut pipe, &local.streams, &self.entry.id, lease);
         let started = Instant::now();
-        let answered = tokio::time::timeout(self.redis_timeout(), pipe.query_async::<()>(conn));
+        let answered = tokio::time::timeout(
+            self.redis_timeout(),
+            pipe.query_async::<Vec<redis::Value>>(conn),
+        );
         match answered.await {
-            Ok(Ok(())) => self.succeeded(started.elapsed()),
+            Ok(Ok(answers)) => {
+                self.succeeded(started.elapsed());
+                self.note_renewals(&local.streams, &answers);
+                *lock(&self.held) = local.streams;
+            }
             Ok(Err(error)) => self.failed(error.to_string()),
             Err(_) => self.failed(format!(
                 "no answer within {} ms",
@@ -249,6 +323,22 @@ impl Cluster {
                 node = %self.entry.id,
                 "could not remove this node's entry; it expires by itself"
             ),
+        }
+    }
+
+    /// Counts and logs the paths another node held when this one renewed them.
+    fn note_renewals(&self, paths: &[String], answers: &[redis::Value]) {
+        let renewals = &answers[answers.len().saturating_sub(paths.len())..];
+        for (path, answer) in paths.iter().zip(renewals) {
+            if let Ok(owner) = redis::from_redis_value_ref::<String>(answer) {
+                self.conflicts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    node = %self.entry.id,
+                    stream_path = %path,
+                    owner,
+                    "another node holds a path published here"
+                );
+            }
         }
     }
 

@@ -26,6 +26,9 @@ pub struct ClusterSettings {
     pub heartbeat_interval_ms: u64,
     /// Longest one round trip to Redis may take before it counts as failed, in ms.
     pub redis_timeout_ms: u64,
+    /// How long a node's hold on a published path outlives its last renewal, in ms:
+    /// the path of a node that died can be published elsewhere this long after.
+    pub stream_lease_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -37,6 +40,7 @@ impl Default for ClusterSettings {
             node_ttl_ms: 5_000,
             heartbeat_interval_ms: 1_000,
             redis_timeout_ms: 1_000,
+            stream_lease_ms: 5_000,
         }
     }
 }
@@ -66,6 +70,12 @@ impl ClusterSettings {
             return Err(
                 "cluster.node_ttl_ms must be at least twice cluster.heartbeat_interval_ms, or \
                  one late renewal would drop a live node"
+                    .to_owned(),
+            );
+        }
+        if self.stream_lease_ms < self.heartbeat_interval_ms.saturating_mul(2) {
+            return Err(
+                "cluster.stream_lease_ms must be at least twice cluster.heartbeat_interval_ms"
                     .to_owned(),
             );
         }
@@ -110,5 +120,6 @@ mod tests {
         assert!(with(|s| s.node_id = "web-1.eu".to_owned()).is_ok());
         assert!(with(|s| s.node_ttl_ms = 1_500).is_err());
         assert!(with(|s| s.heartbeat_interval_ms = 0).is_err());
+        assert!(with(|s| s.stream_lease_ms = 1_000).is_err());
     }
 }

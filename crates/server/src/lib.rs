@@ -156,10 +156,17 @@ impl Server {
                 Arc::clone(&subsystems.hub),
                 Arc::clone(&subsystems.rooms),
             );
-            cluster.set_load_source(Box::new(move || onair_cluster::NodeLoad {
-                connections: limiter.open_connections() as u64,
-                streams: hub.streams().len() as u64,
-                rooms: rooms.len() as u64,
+            cluster.set_local_source(Box::new(move || {
+                let streams: Vec<String> =
+                    hub.streams().iter().map(|s| s.path().to_string()).collect();
+                onair_cluster::LocalState {
+                    load: onair_cluster::NodeLoad {
+                        connections: limiter.open_connections() as u64,
+                        streams: streams.len() as u64,
+                        rooms: rooms.len() as u64,
+                    },
+                    streams,
+                }
             }));
         }
         Ok(Self {

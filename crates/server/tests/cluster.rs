@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{spawn_publisher, start_server, tool, TestServer, ADMIN_TOKEN};
+use onair_server::client::{ClientError, RtmpClient, RtmpUrl};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -271,4 +272,107 @@ async fn a_node_without_redis_checks_none() {
         serde_json::json!({"enabled": false, "node": null, "nodes": []})
     );
     server.stop().await;
+}
+
+/// Publishes `path` on `server` with the repo's RTMP client: `Err` with the refusal.
+async fn try_publish(server: &TestServer, path: &str) -> Result<RtmpClient, (String, String)> {
+    let url = RtmpUrl::parse(&server.rtmp_url(path)).unwrap();
+    let mut client = RtmpClient::connect(&url).await.unwrap();
+    match client.publish(&url.name).await {
+        Ok(()) => Ok(client),
+        Err(ClientError::Refused { code, description }) => Err((code, description)),
+        Err(other) => panic!("publishing {path}: {other}"),
+    }
+}
+
+async fn owner(redis: &Redis, path: &str) -> Option<String> {
+    let mut conn = redis.connection().await.unwrap();
+    redis::cmd("GET")
+        .arg(format!("onair:{{stream:{path}}}:owner"))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn wait_owner(redis: &Redis, path: &str, expected: Option<&str>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let found = owner(redis, path).await;
+        if found.as_deref() == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} owned by {found:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_path_published_on_one_node_is_refused_on_another_while_it_lives() {
+    if !tool("redis-server") {
+        return;
+    }
+    let redis = Redis::start(free_port()).await;
+    let a = node(redis.url(), "node-e").await;
+    let b = node(redis.url(), "node-f").await;
+    wait_readiness(&a, true).await;
+    wait_readiness(&b, true).await;
+
+    let publisher = spawn_publisher(&a, "live/one").await;
+    a.wait_live("live/one", WAIT).await;
+    assert_eq!(owner(&redis, "live/one").await.as_deref(), Some("node-e"));
+    let (code, description) = try_publish(&b, "live/one").await.err().expect("refused");
+    assert_eq!(code, "NetStream.Publish.BadName");
+    assert!(description.contains("node-e"), "{description}");
+    // The lease is renewed while the stream lives, past its first term.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(owner(&redis, "live/one").await.as_deref(), Some("node-e"));
+
+    // The stream ends on A: A gives the path up, and B may publish it.
+    publisher.abort();
+    wait_owner(&redis, "live/one", None).await;
+    let _on_b = try_publish(&b, "live/one").await.expect("B publishes");
+    wait_owner(&redis, "live/one", Some("node-f")).await;
+
+    // A node that died holds its paths until their leases run out.
+    let mut conn = redis.connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("onair:{stream:live/two}:owner")
+        .arg("node-dead")
+        .arg("PX")
+        .arg(800)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (_, description) = try_publish(&a, "live/two").await.err().expect("refused");
+    assert!(description.contains("node-dead"), "{description}");
+    wait_owner(&redis, "live/two", None).await;
+    let _on_a = try_publish(&a, "live/two")
+        .await
+        .expect("A publishes once the lease ran out");
+    wait_owner(&redis, "live/two", Some("node-e")).await;
+
+    // Two publishers of one path (another node took it while Redis was away): the
+    // renewal finds it and counts it.
+    let _: () = redis::cmd("SET")
+        .arg("onair:{stream:live/two}:owner")
+        .arg("node-x")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while a.metric("onair_cluster_stream_conflicts_total").await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no conflict counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(owner(&redis, "live/two").await.as_deref(), Some("node-x"));
+
+    a.stop().await;
+    b.stop().await;
+    redis.stop().await;
 }

@@ -371,6 +371,13 @@ fn cluster(e: &mut DescriptorEncoder, edge: &Edge) -> fmt::Result {
         "Connection attempts and round trips to Redis that failed or timed out",
         None,
         cluster.failures(),
+    )?;
+    counter(
+        e,
+        "onair_cluster_stream_conflicts",
+        "Renewals that found a path published here held by another node",
+        None,
+        cluster.stream_conflicts(),
     )
 }
 

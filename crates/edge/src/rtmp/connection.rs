@@ -24,6 +24,7 @@ use crate::read::read_some;
 use crate::trace_context::TraceContext;
 use crate::write::write_queue;
 use crate::Edge;
+use onair_cluster::Claim;
 
 /// Bytes one read takes to start with; the size doubles while reads fill it (a
 /// publisher), up to `read::MAX_READ`.
@@ -289,6 +290,24 @@ impl Connection {
                 .publish_refused(PublishRefusal::Unauthorized);
             return Err(self.refuse_publish(stream_id, code, refusal.to_string()));
         }
+        let mut claimed = false;
+        if let Some(cluster) = &self.edge.cluster {
+            match cluster.claim_stream(&path.to_string()).await {
+                Ok(Claim::OwnedBy(node)) => {
+                    let error = crate::hub::PublishError::AlreadyPublishing(path.clone());
+                    self.edge.metrics.publish_refused((&error).into());
+                    let reason = format!("{error} (on node {node})");
+                    return Err(self.refuse_publish(stream_id, BAD_NAME, reason));
+                }
+                Ok(claim) => claimed = claim == Claim::Taken,
+                Err(error) => tracing::warn!(
+                    stream_path = %path,
+                    %error,
+                    "stream directory unreachable: publishing on this node alone"
+                ),
+            }
+        }
+        let path_text = path.to_string();
         match self.edge.hub.publish_as(path, client) {
             Ok(publisher) => {
                 self.session.accept_publish(stream_id);
@@ -298,6 +317,9 @@ impl Connection {
                 Ok(())
             }
             Err(error) => {
+                if let (true, Some(cluster)) = (claimed, &self.edge.cluster) {
+                    cluster.release_stream(&path_text).await;
+                }
                 self.edge.metrics.publish_refused((&error).into());
                 Err(self.refuse_publish(stream_id, BAD_NAME, error.to_string()))
             }
