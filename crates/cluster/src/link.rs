@@ -252,8 +252,9 @@ impl Cluster {
         }
     }
 
-    /// Writes this node's entry with its TTL, indexes it by expiry, and drops the
-    /// index's expired members: one pipelined round trip.
+    /// Writes this node's entry with its TTL, indexes it by expiry, drops the index's
+    /// expired members, gives up the paths whose stream ended and renews the leases of
+    /// the live ones: one pipelined round trip.
     async fn renew(&self, conn: &mut ConnectionManager) {
         let now = unix_ms();
         let ttl = self.settings.node_ttl_ms;
