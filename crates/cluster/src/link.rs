@@ -261,6 +261,7 @@ impl Cluster {
         let local = self.local.get().map(|read| read()).unwrap_or_default();
         let entry = NodeEntry {
             load: local.load,
+            streams: local.streams.clone(),
             ..self.entry.clone()
         };
         // Plain strings and numbers: it cannot fail to encode.

@@ -16,6 +16,10 @@ pub struct NodeEntry {
     /// How busy it was at its latest renewal.
     #[serde(default)]
     pub load: NodeLoad,
+    /// The paths published on it at its latest renewal, sorted (at most
+    /// `hub.max_streams`).
+    #[serde(default)]
+    pub streams: Vec<String>,
 }
 
 /// What a node carries, as counted at its latest renewal.

@@ -315,6 +315,7 @@ fn cluster(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: rooms::now().as_u64(),
         load: onair_cluster::NodeLoad::default(),
+        streams: Vec::new(),
     };
     tracing::info!(node = %entry.id, url = %entry.url, "cluster mode: sharing state through redis");
     let cluster = onair_cluster::Cluster::new(settings.clone(), url, entry)

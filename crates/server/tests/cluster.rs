@@ -237,6 +237,10 @@ async fn the_cluster_view_lists_the_nodes_alive() {
         let load = &view["nodes"][0]["load"];
         if load["streams"] == 1 {
             assert!(load["connections"].as_u64().unwrap() >= 1, "{load}");
+            assert_eq!(
+                view["nodes"][0]["streams"],
+                serde_json::json!(["live/load"])
+            );
             assert_eq!(view["nodes"][1]["load"]["streams"], 0, "{view}");
             break;
         }

@@ -41,6 +41,9 @@ pub(super) struct NodeView {
     expires_at: u64,
     /// What it carried at its latest renewal (every `cluster.heartbeat_interval_ms`).
     load: LoadView,
+    /// The paths published on it at its latest renewal, sorted.
+    #[schema(example = json!(["live/demo"]))]
+    streams: Vec<String>,
 }
 
 /// A node's load.
@@ -97,6 +100,7 @@ pub(super) async fn show(
                 streams: n.entry.load.streams,
                 rooms: n.entry.load.rooms,
             },
+            streams: n.entry.streams,
         })
         .collect();
     Ok(Json(ClusterView {
