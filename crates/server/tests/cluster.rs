@@ -75,6 +75,16 @@ async fn node(redis_url: String, node_id: &'static str) -> TestServer {
     .await
 }
 
+/// A Redis and two nodes sharing it, both ready.
+async fn two_nodes(a: &'static str, b: &'static str) -> (Redis, TestServer, TestServer) {
+    let redis = Redis::start(free_port()).await;
+    let a = node(redis.url(), a).await;
+    let b = node(redis.url(), b).await;
+    wait_readiness(&a, true).await;
+    wait_readiness(&b, true).await;
+    (redis, a, b)
+}
+
 /// `/readyz`'s status code and its `redis` check.
 async fn readiness(server: &TestServer) -> (u16, String) {
     let response = reqwest::get(server.http_url("/readyz")).await.unwrap();
@@ -209,11 +219,7 @@ async fn the_cluster_view_lists_the_nodes_alive() {
     if !tool("redis-server") {
         return;
     }
-    let redis = Redis::start(free_port()).await;
-    let a = node(redis.url(), "node-c").await;
-    let b = node(redis.url(), "node-d").await;
-    wait_readiness(&a, true).await;
-    wait_readiness(&b, true).await;
+    let (redis, a, b) = two_nodes("node-c", "node-d").await;
     let (status, view) = cluster_view(&b).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(
@@ -318,11 +324,7 @@ async fn a_path_published_on_one_node_is_refused_on_another_while_it_lives() {
     if !tool("redis-server") {
         return;
     }
-    let redis = Redis::start(free_port()).await;
-    let a = node(redis.url(), "node-e").await;
-    let b = node(redis.url(), "node-f").await;
-    wait_readiness(&a, true).await;
-    wait_readiness(&b, true).await;
+    let (redis, a, b) = two_nodes("node-e", "node-f").await;
 
     let publisher = spawn_publisher(&a, "live/one").await;
     a.wait_live("live/one", WAIT).await;

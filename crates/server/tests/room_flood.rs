@@ -37,6 +37,16 @@ async fn send(ws: &mut Ws, value: Value) {
         .unwrap();
 }
 
+/// `count` viewers signed in as `{prefix}0`, `{prefix}1`, … joined to `path`.
+async fn join_signed_in(server: &TestServer, path: &str, prefix: &str, count: usize) -> Vec<Ws> {
+    let mut members = Vec::with_capacity(count);
+    for i in 0..count {
+        let token = server.token(&format!("{prefix}{i}"), Role::Viewer);
+        members.push(connect(server, &format!("{path}?token={token}")).await);
+    }
+    members
+}
+
 /// The next `aggregate` event; fails if a tap of an aggregated event arrives as
 /// itself (a `custom` event).
 async fn next_aggregate(ws: &mut Ws) -> Value {
@@ -373,11 +383,7 @@ async fn waves_from_many_members_arrive_as_a_few_aggregate_events_with_the_exact
     .await;
     let path = "/ws/live/stadium";
     let mut watcher = connect(&server, path).await;
-    let mut wavers = Vec::new();
-    for i in 0..WAVERS {
-        let token = server.token(&format!("w{i}"), Role::Viewer);
-        wavers.push(connect(&server, &format!("{path}?token={token}")).await);
-    }
+    let mut wavers = join_signed_in(&server, path, "w", WAVERS).await;
     for (i, ws) in wavers.iter_mut().enumerate() {
         let value = if i % 4 == 0 { "bye" } else { "hi" };
         send(
@@ -464,11 +470,7 @@ async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_the
 
     let path = "/ws/live/poll";
     let mut watcher = connect(&server, path).await;
-    let mut voters = Vec::new();
-    for i in 0..VOTERS {
-        let token = server.token(&format!("v{i}"), Role::Viewer);
-        voters.push(connect(&server, &format!("{path}?token={token}")).await);
-    }
+    let mut voters = join_signed_in(&server, path, "v", VOTERS).await;
     for (i, ws) in voters.iter_mut().enumerate() {
         let value = if i % 4 == 0 { "a" } else { "b" };
         let vote = json!({"type": "custom", "name": "poll.vote", "data": {"value": value}});
