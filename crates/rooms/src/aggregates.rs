@@ -47,20 +47,27 @@ pub fn check_declarations(declared: &[AggregatedEvent]) -> Result<(), &'static s
         return Err("at most 32 aggregated events");
     }
     for (i, event) in declared.iter().enumerate() {
-        if !is_valid_custom_name(&event.name) {
-            return Err("each name must be a valid custom event name");
-        }
+        check_declaration(event)?;
         if declared[..i].iter().any(|e| e.name == event.name) {
             return Err("each name may be declared once");
         }
-        if event.values.len() > MAX_AGGREGATED_VALUES
-            || event
-                .values
-                .iter()
-                .any(|v| v.is_empty() || v.chars().count() > MAX_VALUE_CHARS)
-        {
-            return Err("at most 16 values each, each 1 to 64 characters");
-        }
+    }
+    Ok(())
+}
+
+/// Why one declaration is refused, or `Ok`: a valid custom event name, at most 16
+/// values of 1 to 64 characters.
+pub fn check_declaration(event: &AggregatedEvent) -> Result<(), &'static str> {
+    if !is_valid_custom_name(&event.name) {
+        return Err("each name must be a valid custom event name");
+    }
+    if event.values.len() > MAX_AGGREGATED_VALUES
+        || event
+            .values
+            .iter()
+            .any(|v| v.is_empty() || v.chars().count() > MAX_VALUE_CHARS)
+    {
+        return Err("at most 16 values each, each 1 to 64 characters");
     }
     Ok(())
 }

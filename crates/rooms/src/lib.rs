@@ -111,7 +111,8 @@ mod time;
 mod viewers;
 
 pub use aggregates::{
-    check_room_declarations, AggregatedEvent, Aggregates, MAX_AGGREGATED_EVENTS, MAX_VALUE_CHARS,
+    check_declaration, check_room_declarations, AggregatedEvent, Aggregates, MAX_AGGREGATED_EVENTS,
+    MAX_VALUE_CHARS,
 };
 pub use budget::BroadcastBudget;
 pub use client_message::{

@@ -435,6 +435,8 @@ async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_the
         json!(too_many),
         json!([{"name": "not a name"}]),
         json!([{"name": "poll.vote", "values": [""]}]),
+        // A name given twice is checked both times, though only the last counts.
+        json!([{"name": "poll.vote", "values": [""]}, {"name": "poll.vote"}]),
         json!([{"name": "poll.vote", "apps": ["live"]}]),
     ] {
         let response = put(refused.clone()).await.unwrap();

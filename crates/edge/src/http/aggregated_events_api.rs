@@ -5,7 +5,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use onair_rooms::{
-    AggregatedEvent, Error as RoomError, Room, MAX_AGGREGATED_EVENTS, MAX_VALUE_CHARS,
+    check_declaration, AggregatedEvent, Error as RoomError, Room, MAX_AGGREGATED_EVENTS,
+    MAX_VALUE_CHARS,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
@@ -120,15 +121,24 @@ pub(super) async fn set(
         let message = format!("at most {MAX_AGGREGATED_EVENTS} events");
         return Err(ApiError::bad_request("invalid_body", message));
     }
-    let mut events: Vec<AggregatedEvent> = Vec::with_capacity(body.events.len());
-    for e in body.events.into_iter().rev() {
-        if events.iter().all(|kept| kept.name != e.name) {
-            let values = e.values.into_iter().map(|v| v.0).collect();
-            events.push(AggregatedEvent {
-                name: e.name,
-                values,
-                apps: Vec::new(),
-            });
+    // Every entry is checked, a name given twice too, before the last of it wins.
+    let mut given = Vec::with_capacity(body.events.len());
+    for e in body.events {
+        let event = AggregatedEvent {
+            name: e.name,
+            values: e.values.into_iter().map(|v| v.0).collect(),
+            apps: Vec::new(),
+        };
+        check_declaration(&event).map_err(|reason| {
+            let message = format!("aggregated events: {reason}");
+            ApiError::bad_request("invalid_body", message)
+        })?;
+        given.push(event);
+    }
+    let mut events: Vec<AggregatedEvent> = Vec::with_capacity(given.len());
+    for event in given.into_iter().rev() {
+        if events.iter().all(|kept| kept.name != event.name) {
+            events.push(event);
         }
     }
     events.reverse();
