@@ -20,7 +20,7 @@ use crate::{ClusterSettings, NodeEntry, NodeLoad};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalState {
     pub load: NodeLoad,
-    /// The paths (`app/name`) published on this node.
+    /// The paths (`app/name`) published on this node, sorted.
     pub streams: Vec<String>,
 }
 
@@ -120,33 +120,40 @@ impl Cluster {
     /// Claims `path` for a publisher about to start here. `Err` when Redis is not
     /// answering: the caller then publishes on this node alone (and logs it).
     pub async fn claim_stream(&self, path: &str) -> Result<Claim, String> {
-        let Some(conn) = self.conn.get() else {
-            return Err("not connected to redis".to_owned());
-        };
         if let RedisHealth::Down { error } = self.health() {
             return Err(error);
         }
-        let mut conn = conn.clone();
-        let lease = self.settings.stream_lease_ms;
-        let claim = directory::claim(&mut conn, path, &self.entry.id, lease);
-        match tokio::time::timeout(self.redis_timeout(), claim).await {
-            Ok(Ok(claim)) => Ok(claim),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                self.settings.redis_timeout_ms
-            )),
-        }
+        let (node, lease) = (&self.entry.id, self.settings.stream_lease_ms);
+        self.request(|mut conn| async move { directory::claim(&mut conn, path, node, lease).await })
+            .await
     }
 
     /// Gives `path` up if this node holds it (a claim whose publisher never started).
     pub async fn release_stream(&self, path: &str) {
+        let node = &self.entry.id;
+        let _ = self
+            .request(|mut conn| async move { directory::release(&mut conn, path, node).await })
+            .await;
+    }
+
+    /// One request on the shared connection, given `cluster.redis_timeout_ms`.
+    async fn request<T, F, Fut>(&self, request: F) -> Result<T, String>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let Some(conn) = self.conn.get() else {
-            return;
+            return Err("not connected to redis".to_owned());
         };
-        let mut conn = conn.clone();
-        let release = directory::release(&mut conn, path, &self.entry.id);
-        let _ = tokio::time::timeout(self.redis_timeout(), release).await;
+        match tokio::time::timeout(self.redis_timeout(), request(conn.clone())).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(self.no_answer()),
+        }
+    }
+
+    fn no_answer(&self) -> String {
+        format!("no answer within {} ms", self.settings.redis_timeout_ms)
     }
 
     /// Whether Redis answered the latest heartbeat.
@@ -185,15 +192,10 @@ impl Cluster {
     /// The nodes alive now, by id: the index's members whose entry has not expired,
     /// with their entries. One round trip for the index, one for the entries.
     pub async fn nodes(&self) -> Result<Vec<AliveNode>, String> {
-        let Some(conn) = self.conn.get() else {
-            return Err("not connected to redis yet".to_owned());
-        };
-        let mut conn = conn.clone();
-        let read = async {
-            let now = unix_ms();
+        self.request(|mut conn| async move {
             let index: Vec<(String, u64)> = redis::cmd("ZRANGE")
                 .arg(NODES_KEY)
-                .arg(now)
+                .arg(unix_ms())
                 .arg("+inf")
                 .arg("BYSCORE")
                 .arg("WITHSCORES")
@@ -214,16 +216,9 @@ impl Cluster {
                 })
                 .collect();
             nodes.sort_by(|a, b| a.entry.id.cmp(&b.entry.id));
-            Ok::<_, redis::RedisError>(nodes)
-        };
-        match tokio::time::timeout(self.redis_timeout(), read).await {
-            Ok(Ok(nodes)) => Ok(nodes),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                self.settings.redis_timeout_ms
-            )),
-        }
+            Ok(nodes)
+        })
+        .await
     }
 
     async fn connect(&self, stop: &CancellationToken) -> Option<ConnectionManager> {
@@ -285,8 +280,9 @@ impl Cluster {
             .ignore();
         let gone: Vec<String> = {
             let held = lock(&self.held);
+            // The local streams come sorted (the hub lists them by path).
             held.iter()
-                .filter(|p| !local.streams.contains(p))
+                .filter(|p| local.streams.binary_search(p).is_err())
                 .cloned()
                 .collect()
         };
@@ -307,10 +303,7 @@ impl Cluster {
                 *lock(&self.held) = local.streams;
             }
             Ok(Err(error)) => self.failed(error.to_string()),
-            Err(_) => self.failed(format!(
-                "no answer within {} ms",
-                self.settings.redis_timeout_ms
-            )),
+            Err(_) => self.failed(self.no_answer()),
         }
     }
 

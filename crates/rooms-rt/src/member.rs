@@ -555,6 +555,17 @@ mod tests {
     use super::*;
     use crate::test_room_hub as room_hub;
 
+    /// The texts of the chat events in `batch`, in order.
+    fn chat_texts(batch: &[Arc<Envelope>]) -> Vec<String> {
+        batch
+            .iter()
+            .filter_map(|e| match e.event() {
+                Event::Chat(chat) => Some(chat.text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn seqs(batch: &[Arc<Envelope>]) -> Vec<u64> {
         batch.iter().filter_map(|e| e.seq()).map(|s| s.0).collect()
     }
@@ -718,13 +729,7 @@ mod tests {
         assert_eq!((gap.from_seq, gap.to_seq), (Seq(1), Seq(94)));
         assert_eq!(gap.lost, 94 - 2);
         assert_eq!(me.lost_events(), 92);
-        let texts: Vec<String> = got
-            .iter()
-            .filter_map(|e| match e.event() {
-                Event::Chat(chat) => Some(chat.text.clone()),
-                _ => None,
-            })
-            .collect();
+        let texts = chat_texts(&got);
         assert_eq!(texts[..2], ["mine", "from the host"]);
         // Then the newest kept, in order.
         assert_eq!(texts[2], "fan 92");
@@ -756,13 +761,7 @@ mod tests {
             member.take_ready(&mut batch, 64, now()).unwrap();
             let seqs: Vec<Seq> = batch.iter().filter_map(|e| e.seq()).collect();
             assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
-            batch
-                .iter()
-                .filter_map(|e| match e.event() {
-                    Event::Chat(chat) => Some(chat.text.clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
+            chat_texts(&batch)
         };
         let everything: Vec<String> = (0..5)
             .flat_map(|i| [format!("me {i}"), format!("host {i}")])
@@ -807,13 +806,7 @@ mod tests {
         }
         batch.clear();
         me.take_ready(&mut batch, 64, now()).unwrap();
-        let texts: Vec<String> = batch
-            .iter()
-            .filter_map(|e| match e.event() {
-                Event::Chat(chat) => Some(chat.text.clone()),
-                _ => None,
-            })
-            .collect();
+        let texts = chat_texts(&batch);
         assert!(batch.iter().any(|e| matches!(e.event(), Event::Gap(_))));
         assert_eq!(texts.first().map(String::as_str), Some("mine"), "{texts:?}");
         assert_eq!(texts.last().map(String::as_str), Some("host 9"));

@@ -37,6 +37,17 @@ async fn send(ws: &mut Ws, value: Value) {
         .unwrap();
 }
 
+/// `PUT {room}/aggregated-events` with `events`.
+async fn put_aggregated(server: &TestServer, room: &str, events: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(server.http_url(&format!("{room}/aggregated-events")))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `count` viewers signed in as `{prefix}0`, `{prefix}1`, … joined to `path`.
 async fn join_signed_in(server: &TestServer, path: &str, prefix: &str, count: usize) -> Vec<Ws> {
     let mut members = Vec::with_capacity(count);
@@ -421,13 +432,6 @@ async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_the
     let server = start_server_in(dir.path(), configure).await;
     server.set_title("live/poll", "Poll").await;
     let room = "/api/v1/rooms/live/poll";
-    let put = |events: Value| {
-        reqwest::Client::new()
-            .put(server.http_url(&format!("{room}/aggregated-events")))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .json(&json!({ "events": events }))
-            .send()
-    };
     let too_many: Vec<Value> = (0..33)
         .map(|i| json!({ "name": format!("e{i}") }))
         .collect();
@@ -439,14 +443,14 @@ async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_the
         json!([{"name": "poll.vote", "values": [""]}, {"name": "poll.vote"}]),
         json!([{"name": "poll.vote", "apps": ["live"]}]),
     ] {
-        let response = put(refused.clone()).await.unwrap();
+        let response = put_aggregated(&server, room, refused.clone()).await;
         assert_eq!(response.status(), 400, "{refused}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_body", "{refused}: {body}");
     }
     // A name given twice counts as its last.
     let vote = json!([{"name": "poll.vote"}, {"name": "poll.vote", "values": ["a", "b"]}]);
-    assert_eq!(put(vote).await.unwrap().status(), 204);
+    assert_eq!(put_aggregated(&server, room, vote).await.status(), 204);
     let declared = |server: &TestServer| {
         let url = server.http_url(room);
         async move {
@@ -493,14 +497,7 @@ async fn a_room_declares_its_own_aggregated_events_through_the_api_and_keeps_the
     // Saved: the room aggregates the votes after a restart too, until `[]` removes them.
     let server = start_server_in(dir.path(), configure).await;
     assert_eq!(declared(&server).await[1]["name"], "poll.vote");
-    let put = |events: Value| {
-        reqwest::Client::new()
-            .put(server.http_url(&format!("{room}/aggregated-events")))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .json(&json!({ "events": events }))
-            .send()
-    };
-    assert_eq!(put(json!([])).await.unwrap().status(), 204);
+    assert_eq!(put_aggregated(&server, room, json!([])).await.status(), 204);
     assert_eq!(declared(&server).await.as_array().unwrap().len(), 1);
     server.stop().await;
     let server = start_server_in(dir.path(), configure).await;
